@@ -1,0 +1,406 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::commands::{AccountCommand, NewSession};
+use super::errors::AccountError;
+use super::events::{AccountEvent, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason};
+use super::services::AccountServices;
+use crate::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+
+/// An account's security state, rebuilt from its events. Only what decisions need is kept: live
+/// sessions are dropped from here when they end (their history lives in a projection).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: Option<AccountId>,
+    pub email: Option<SealedText>,
+    pub display_name: Option<SealedText>,
+    pub registered_at: Option<DateTime<Utc>>,
+    password_hash: Option<PasswordHash>,
+    pub consecutive_failures: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub hard_locked: bool,
+    pub sessions: BTreeMap<SessionId, LiveSession>,
+    pending_reset: Option<PendingReset>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSession {
+    pub token_hash: TokenHash,
+    pub started_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PendingReset {
+    token_hash: TokenHash,
+    expires_at: DateTime<Utc>,
+}
+
+impl Aggregate for Account {
+    const TYPE: &'static str = "account";
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+    type Services = AccountServices;
+
+    async fn handle(
+        &mut self,
+        command: AccountCommand,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        let now = svc.clock.now();
+        if let AccountCommand::Register {
+            account_id,
+            email,
+            display_name,
+            password_hash,
+        } = command
+        {
+            return self
+                .register(account_id, email, display_name, password_hash, now, sink)
+                .await;
+        }
+        if self.id.is_none() {
+            return Err(AccountError::NotRegistered);
+        }
+        match command {
+            AccountCommand::Register { .. } => Err(AccountError::AlreadyRegistered),
+            AccountCommand::LogIn { password, session } => {
+                self.log_in(&password, session, now, svc, sink).await
+            }
+            AccountCommand::EndSession { session_id, reason } => {
+                self.end_session(session_id, reason, now, sink).await
+            }
+            AccountCommand::RevokeAllSessions { reason } => {
+                self.end_sessions(None, reason, now, sink).await;
+                Ok(())
+            }
+            AccountCommand::ChangePassword {
+                current_password,
+                new_password_hash,
+                keep_session,
+            } => {
+                self.change_password(
+                    &current_password,
+                    new_password_hash,
+                    keep_session,
+                    now,
+                    svc,
+                    sink,
+                )
+                .await
+            }
+            AccountCommand::RequestPasswordReset {
+                token_hash,
+                expires_at,
+            } => {
+                let event = AccountEvent::PasswordResetRequested {
+                    token_hash,
+                    expires_at,
+                    at: now,
+                };
+                sink.write(event, self).await;
+                Ok(())
+            }
+            AccountCommand::ResetPassword {
+                token_hash,
+                new_password_hash,
+            } => {
+                self.reset_password(token_hash, new_password_hash, now, sink)
+                    .await
+            }
+        }
+    }
+
+    fn apply(&mut self, event: AccountEvent) {
+        match event {
+            AccountEvent::Registered {
+                account_id,
+                email,
+                display_name,
+                password_hash,
+                at,
+            } => {
+                self.id = Some(account_id);
+                self.email = Some(email);
+                self.display_name = display_name;
+                self.password_hash = Some(password_hash);
+                self.registered_at = Some(at);
+            }
+            AccountEvent::PasswordCheckFailed {
+                consecutive_failures,
+                ..
+            } => self.consecutive_failures = consecutive_failures,
+            AccountEvent::LockedOut { until, .. } => match until {
+                Some(until) => self.locked_until = Some(until),
+                None => self.hard_locked = true,
+            },
+            AccountEvent::SessionStarted {
+                session_id,
+                token_hash,
+                started_at,
+                expires_at,
+                ..
+            } => {
+                self.consecutive_failures = 0;
+                self.locked_until = None;
+                self.sessions.insert(
+                    session_id,
+                    LiveSession {
+                        token_hash,
+                        started_at,
+                        expires_at,
+                    },
+                );
+            }
+            AccountEvent::SessionEnded { session_id, .. } => {
+                self.sessions.remove(&session_id);
+            }
+            AccountEvent::PasswordChanged {
+                password_hash, via, ..
+            } => {
+                self.password_hash = Some(password_hash);
+                if via == PasswordChangeVia::Reset {
+                    // Proving control of the mailbox lifts a temporary lock, never a hard one.
+                    self.pending_reset = None;
+                    self.consecutive_failures = 0;
+                    self.locked_until = None;
+                }
+            }
+            AccountEvent::PasswordResetRequested {
+                token_hash,
+                expires_at,
+                ..
+            } => {
+                self.pending_reset = Some(PendingReset {
+                    token_hash,
+                    expires_at,
+                })
+            }
+        }
+    }
+}
+
+impl Account {
+    pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
+        self.hard_locked || self.locked_until.is_some_and(|until| until > now)
+    }
+
+    fn ensure_unlocked(&self, now: DateTime<Utc>) -> Result<(), AccountError> {
+        if self.hard_locked {
+            return Err(AccountError::Locked { until: None });
+        }
+        match self.locked_until {
+            Some(until) if until > now => Err(AccountError::Locked { until: Some(until) }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn register(
+        &mut self,
+        account_id: AccountId,
+        email: SealedText,
+        display_name: Option<SealedText>,
+        password_hash: PasswordHash,
+        now: DateTime<Utc>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if self.id.is_some() {
+            return Err(AccountError::AlreadyRegistered);
+        }
+        let event = AccountEvent::Registered {
+            account_id,
+            email,
+            display_name,
+            password_hash,
+            at: now,
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    /// Verifies `candidate`. A wrong password is written as a failure (and, past a threshold, a
+    /// lock) and answered with `Ok(false)` so that the failure is kept.
+    async fn check_password(
+        &mut self,
+        candidate: &SecretString,
+        purpose: PasswordCheckPurpose,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<bool, AccountError> {
+        self.ensure_unlocked(now)?;
+        let Some(hash) = self.password_hash.as_ref() else {
+            return Err(AccountError::NotRegistered);
+        };
+        if svc.passwords.verify(hash, candidate).await {
+            return Ok(true);
+        }
+        let failures = self.consecutive_failures.saturating_add(1);
+        let failed = AccountEvent::PasswordCheckFailed {
+            purpose,
+            consecutive_failures: failures,
+            at: now,
+        };
+        sink.write(failed, self).await;
+        let lock = if failures >= svc.policy.hard_lock_threshold {
+            Some(None)
+        } else {
+            svc.policy
+                .lockout_window(failures)
+                .map(|window| Some(now + window))
+        };
+        if let Some(until) = lock {
+            let locked = AccountEvent::LockedOut {
+                until,
+                consecutive_failures: failures,
+                at: now,
+            };
+            sink.write(locked, self).await;
+        }
+        Ok(false)
+    }
+
+    async fn log_in(
+        &mut self,
+        password: &SecretString,
+        session: NewSession,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if !self
+            .check_password(password, PasswordCheckPurpose::Login, now, svc, sink)
+            .await?
+        {
+            return Ok(());
+        }
+        // Sessions past their absolute lifetime are closed here so the live set stays small.
+        let expired: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for session_id in expired {
+            let ended = AccountEvent::SessionEnded {
+                session_id,
+                reason: SessionEndReason::Expired,
+                at: now,
+            };
+            sink.write(ended, self).await;
+        }
+        let started = AccountEvent::SessionStarted {
+            session_id: session.session_id,
+            token_hash: session.token_hash,
+            device: session.device,
+            method: session.method,
+            started_at: now,
+            expires_at: now + svc.policy.session_absolute_ttl,
+            idle_timeout_secs: svc.policy.session_idle_timeout.num_seconds(),
+        };
+        sink.write(started, self).await;
+        Ok(())
+    }
+
+    async fn end_session(
+        &mut self,
+        session_id: SessionId,
+        reason: SessionEndReason,
+        now: DateTime<Utc>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if !self.sessions.contains_key(&session_id) {
+            return Err(AccountError::SessionNotFound);
+        }
+        let ended = AccountEvent::SessionEnded {
+            session_id,
+            reason,
+            at: now,
+        };
+        sink.write(ended, self).await;
+        Ok(())
+    }
+
+    /// Ends every live session except `keep`.
+    async fn end_sessions(
+        &mut self,
+        keep: Option<SessionId>,
+        reason: SessionEndReason,
+        now: DateTime<Utc>,
+        sink: &EventSink<Self>,
+    ) {
+        let ending: Vec<SessionId> = self
+            .sessions
+            .keys()
+            .filter(|id| Some(**id) != keep)
+            .copied()
+            .collect();
+        for session_id in ending {
+            let ended = AccountEvent::SessionEnded {
+                session_id,
+                reason,
+                at: now,
+            };
+            sink.write(ended, self).await;
+        }
+    }
+
+    async fn change_password(
+        &mut self,
+        current_password: &SecretString,
+        new_password_hash: PasswordHash,
+        keep_session: Option<SessionId>,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        let purpose = PasswordCheckPurpose::Reauthentication;
+        if !self
+            .check_password(current_password, purpose, now, svc, sink)
+            .await?
+        {
+            return Ok(());
+        }
+        let changed = AccountEvent::PasswordChanged {
+            password_hash: new_password_hash,
+            via: PasswordChangeVia::Change,
+            at: now,
+        };
+        sink.write(changed, self).await;
+        self.end_sessions(keep_session, SessionEndReason::PasswordChanged, now, sink)
+            .await;
+        Ok(())
+    }
+
+    async fn reset_password(
+        &mut self,
+        token_hash: TokenHash,
+        new_password_hash: PasswordHash,
+        now: DateTime<Utc>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        let valid = self
+            .pending_reset
+            .as_ref()
+            .is_some_and(|p| p.token_hash == token_hash && p.expires_at > now);
+        if !valid {
+            return Err(AccountError::ResetTokenInvalid);
+        }
+        let changed = AccountEvent::PasswordChanged {
+            password_hash: new_password_hash,
+            via: PasswordChangeVia::Reset,
+            at: now,
+        };
+        sink.write(changed, self).await;
+        self.end_sessions(None, SessionEndReason::PasswordReset, now, sink)
+            .await;
+        Ok(())
+    }
+}

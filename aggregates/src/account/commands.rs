@@ -1,0 +1,53 @@
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use super::events::{AuthMethod, SessionEndReason};
+use crate::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+
+/// What a caller asks of an account. Values are already parsed and, where they are personal data,
+/// already sealed: parsing and sealing happen once, at the edge.
+#[derive(Debug)]
+pub enum AccountCommand {
+    Register {
+        account_id: AccountId,
+        email: SealedText,
+        display_name: Option<SealedText>,
+        password_hash: PasswordHash,
+    },
+    /// The password step of a login. A wrong password is recorded, not refused with an error.
+    LogIn {
+        password: SecretString,
+        session: NewSession,
+    },
+    EndSession {
+        session_id: SessionId,
+        reason: SessionEndReason,
+    },
+    RevokeAllSessions {
+        reason: SessionEndReason,
+    },
+    ChangePassword {
+        current_password: SecretString,
+        new_password_hash: PasswordHash,
+        /// The session the change was made from stays; every other one ends.
+        keep_session: Option<SessionId>,
+    },
+    RequestPasswordReset {
+        token_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+    },
+    ResetPassword {
+        token_hash: TokenHash,
+        new_password_hash: PasswordHash,
+    },
+}
+
+/// A session the edge has minted (id and token hash) for the aggregate to start if the login
+/// succeeds. The token itself never reaches the domain.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub session_id: SessionId,
+    pub token_hash: TokenHash,
+    pub device: Option<SealedText>,
+    pub method: AuthMethod,
+}

@@ -1,0 +1,41 @@
+use chrono::{DateTime, Utc};
+
+use crate::shared::ErrorKind;
+
+/// Refusals that leave no trace. A refusal that must be remembered (a wrong password) is an
+/// event instead, because an `Err` discards every event of the command.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AccountError {
+    #[error("this account is already registered")]
+    AlreadyRegistered,
+    #[error("no such account")]
+    NotRegistered,
+    #[error("the account is locked")]
+    Locked { until: Option<DateTime<Utc>> },
+    #[error("no such live session")]
+    SessionNotFound,
+    #[error("the password reset token is invalid, used or expired")]
+    ResetTokenInvalid,
+}
+
+impl AccountError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::AlreadyRegistered => ErrorKind::Conflict,
+            Self::NotRegistered | Self::SessionNotFound => ErrorKind::NotFound,
+            Self::Locked { .. } => ErrorKind::Locked,
+            Self::ResetTokenInvalid => ErrorKind::Invalid,
+        }
+    }
+
+    /// A stable slug that clients may match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AlreadyRegistered => "account_exists",
+            Self::NotRegistered => "account_not_found",
+            Self::Locked { .. } => "account_locked",
+            Self::SessionNotFound => "session_not_found",
+            Self::ResetTokenInvalid => "reset_token_invalid",
+        }
+    }
+}

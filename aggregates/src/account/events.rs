@@ -1,0 +1,136 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+
+/// Every fact Warden records about an account. Type strings are stable and written by hand; a
+/// payload change adds a new version and an upcaster, never an edit of stored events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    Registered {
+        account_id: AccountId,
+        email: SealedText,
+        display_name: Option<SealedText>,
+        password_hash: PasswordHash,
+        at: DateTime<Utc>,
+    },
+    PasswordCheckFailed {
+        purpose: PasswordCheckPurpose,
+        consecutive_failures: u32,
+        at: DateTime<Utc>,
+    },
+    /// `until: None` is a hard lock that only an administrator lifts.
+    LockedOut {
+        until: Option<DateTime<Utc>>,
+        consecutive_failures: u32,
+        at: DateTime<Utc>,
+    },
+    SessionStarted {
+        session_id: SessionId,
+        token_hash: TokenHash,
+        device: Option<SealedText>,
+        method: AuthMethod,
+        started_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        idle_timeout_secs: i64,
+    },
+    SessionEnded {
+        session_id: SessionId,
+        reason: SessionEndReason,
+        at: DateTime<Utc>,
+    },
+    PasswordChanged {
+        password_hash: PasswordHash,
+        via: PasswordChangeVia,
+        at: DateTime<Utc>,
+    },
+    PasswordResetRequested {
+        token_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+}
+
+impl AccountEvent {
+    pub const REGISTERED: &'static str = "account.registered";
+    pub const PASSWORD_CHECK_FAILED: &'static str = "account.password.check_failed";
+    pub const LOCKED_OUT: &'static str = "account.locked_out";
+    pub const SESSION_STARTED: &'static str = "account.session.started";
+    pub const SESSION_ENDED: &'static str = "account.session.ended";
+    pub const PASSWORD_CHANGED: &'static str = "account.password.changed";
+    pub const PASSWORD_RESET_REQUESTED: &'static str = "account.password_reset.requested";
+}
+
+impl DomainEvent for AccountEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::Registered { .. } => Self::REGISTERED,
+            Self::PasswordCheckFailed { .. } => Self::PASSWORD_CHECK_FAILED,
+            Self::LockedOut { .. } => Self::LOCKED_OUT,
+            Self::SessionStarted { .. } => Self::SESSION_STARTED,
+            Self::SessionEnded { .. } => Self::SESSION_ENDED,
+            Self::PasswordChanged { .. } => Self::PASSWORD_CHANGED,
+            Self::PasswordResetRequested { .. } => Self::PASSWORD_RESET_REQUESTED,
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_string()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordCheckPurpose {
+    Login,
+    Reauthentication,
+}
+
+/// How a session was authenticated. SSO logins will skip the MFA step because the identity
+/// provider is trusted; that decision reads this value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Password,
+}
+
+impl AuthMethod {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Password => "password",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEndReason {
+    LoggedOut,
+    Revoked,
+    RevokedAll,
+    PasswordChanged,
+    PasswordReset,
+    Expired,
+}
+
+impl SessionEndReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::LoggedOut => "logged_out",
+            Self::Revoked => "revoked",
+            Self::RevokedAll => "revoked_all",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordChangeVia {
+    Change,
+    Reset,
+}

@@ -1,0 +1,59 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use secrecy::SecretString;
+
+use crate::shared::{Clock, PasswordHash};
+
+/// Checks a candidate password against a stored hash. The production adapter runs argon2id off
+/// the async runtime with bounded concurrency.
+#[async_trait]
+pub trait PasswordVerifier: Send + Sync {
+    async fn verify(&self, hash: &PasswordHash, candidate: &SecretString) -> bool;
+}
+
+/// The numbers of DESIGN.md §5, configurable per deployment.
+#[derive(Debug, Clone)]
+pub struct SecurityPolicy {
+    pub session_idle_timeout: Duration,
+    pub session_absolute_ttl: Duration,
+    /// Consecutive password failures after which refusal windows start.
+    pub lockout_threshold: u32,
+    pub lockout_base: Duration,
+    pub lockout_max: Duration,
+    /// Consecutive password failures that lock the account until an administrator unlocks it.
+    pub hard_lock_threshold: u32,
+}
+
+impl Default for SecurityPolicy {
+    fn default() -> Self {
+        Self {
+            session_idle_timeout: Duration::minutes(30),
+            session_absolute_ttl: Duration::hours(12),
+            lockout_threshold: 10,
+            lockout_base: Duration::minutes(1),
+            lockout_max: Duration::minutes(15),
+            hard_lock_threshold: 100,
+        }
+    }
+}
+
+impl SecurityPolicy {
+    /// The refusal window after `failures` consecutive failures: none below the threshold, then
+    /// the base doubling with each further failure up to the maximum.
+    pub fn lockout_window(&self, failures: u32) -> Option<Duration> {
+        if failures < self.lockout_threshold {
+            return None;
+        }
+        let doublings = (failures - self.lockout_threshold).min(20);
+        let window = self.lockout_base * 2_i32.pow(doublings);
+        Some(window.min(self.lockout_max))
+    }
+}
+
+pub struct AccountServices {
+    pub clock: Arc<dyn Clock>,
+    pub passwords: Arc<dyn PasswordVerifier>,
+    pub policy: SecurityPolicy,
+}

@@ -1,0 +1,11 @@
+mod clock;
+mod email;
+mod error_kind;
+mod ids;
+mod secrets;
+
+pub use clock::Clock;
+pub use email::{Email, EmailError};
+pub use error_kind::ErrorKind;
+pub use ids::{AccountId, SessionId};
+pub use secrets::{PasswordHash, SealedText, TokenHash};
