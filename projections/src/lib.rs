@@ -1,1 +1,25 @@
+//! Warden's read side: the projector runtime that tails the event log in commit order, and one
+//! module per view built from it.
+//!
+//! Depends on the domain crate for event shapes and on PostgreSQL; never on HTTP. Views make no
+//! decisions: they record what the log says so that the server can answer quickly.
 
+mod checkpoint;
+pub mod credentials;
+mod projector;
+mod runner;
+pub mod session_history;
+
+pub use checkpoint::Cursor;
+pub use projector::{ProjectionError, Projector, StoredEvent};
+pub use runner::{catch_up, catch_up_once, Batch, Projections, ProjectorStatus};
+
+use std::sync::Arc;
+
+/// Every projector Warden runs, in the order their views are usually read.
+pub fn all() -> Vec<Arc<dyn Projector>> {
+    vec![
+        Arc::new(credentials::Credentials),
+        Arc::new(session_history::SessionHistory),
+    ]
+}

@@ -1,0 +1,60 @@
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use crate::checkpoint::Cursor;
+
+/// One stored event as a projector sees it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub cursor: Cursor,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+impl StoredEvent {
+    pub fn metadata_str(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(Value::as_str)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("event {cursor} ({event_type}) cannot be decoded: {source}")]
+    Decode {
+        cursor: Cursor,
+        event_type: String,
+        source: serde_json::Error,
+    },
+}
+
+/// A view built from the log. It names the event types it consumes (the runner filters in SQL)
+/// and applies each one inside the transaction that also moves its checkpoint. Applying the same
+/// event twice must leave the same rows.
+#[async_trait]
+pub trait Projector: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn event_types(&self) -> &'static [&'static str];
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError>;
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    event: &StoredEvent,
+) -> Result<T, ProjectionError> {
+    serde_json::from_value(event.payload.clone()).map_err(|source| ProjectionError::Decode {
+        cursor: event.cursor,
+        event_type: event.event_type.clone(),
+        source,
+    })
+}

@@ -1,0 +1,303 @@
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::{PgPool, Row};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::checkpoint::{self, parse_xid8, Cursor};
+use crate::projector::{ProjectionError, Projector, StoredEvent};
+
+const BATCH: i64 = 500;
+/// How often an idle runner looks again without being woken. Wake-ups come from LISTEN/NOTIFY and
+/// from this process's own commits; polling covers the cases no notification announces (a
+/// transaction that held the horizon back and then rolled back).
+const POLL: Duration = Duration::from_millis(250);
+
+/// What one pass over the log did.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    pub applied: usize,
+    /// Fewer events than a full batch were waiting: the projector has seen every event below the
+    /// horizon.
+    pub idle: bool,
+    /// Everything up to here is reflected in the view.
+    pub progress: Cursor,
+}
+
+/// Applies the next batch of events to `projector`'s view, in commit order, in one transaction
+/// that also moves its checkpoint.
+///
+/// Only events of transactions older than every transaction still running are read
+/// (`transaction_id < pg_snapshot_xmin(pg_current_snapshot())`). A transaction that took its id
+/// early and commits late therefore holds the projector back instead of being skipped.
+pub async fn catch_up_once(
+    pool: &PgPool,
+    projector: &dyn Projector,
+) -> Result<Batch, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    let from = checkpoint::lock(&mut tx, projector.name()).await?;
+    // Read before the events: the horizon only moves forward, so this one is covered by the
+    // events query that follows.
+    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    let xmin = parse_xid8(&xmin)?;
+    let types: Vec<String> = projector
+        .event_types()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let rows = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_type,
+                aggregate_id, sequence, event_type, event_version, payload, metadata
+         FROM events
+         WHERE event_type = ANY($1)
+           AND (transaction_id, global_position) > ($2::text::xid8, $3)
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY transaction_id, global_position
+         LIMIT $4",
+    )
+    .bind(&types)
+    .bind(from.transaction_id.to_string())
+    .bind(from.global_position)
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+
+    let mut last = from;
+    for row in &rows {
+        let event = StoredEvent {
+            cursor: Cursor {
+                transaction_id: parse_xid8(row.try_get("transaction_id")?)?,
+                global_position: row.try_get("global_position")?,
+            },
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+        };
+        projector.apply(&mut tx, &event).await?;
+        last = event.cursor;
+    }
+    if last != from {
+        checkpoint::advance(&mut tx, projector.name(), last).await?;
+    }
+    tx.commit().await?;
+
+    let idle = (rows.len() as i64) < BATCH;
+    let progress = if idle {
+        last.max(Cursor::horizon(xmin))
+    } else {
+        last
+    };
+    Ok(Batch {
+        applied: rows.len(),
+        idle,
+        progress,
+    })
+}
+
+/// Runs `projector` until it has seen every event below the horizon. Tests drive views with this
+/// instead of sleeping.
+pub async fn catch_up(pool: &PgPool, projector: &dyn Projector) -> Result<Cursor, ProjectionError> {
+    loop {
+        let batch = catch_up_once(pool, projector).await?;
+        if batch.idle {
+            return Ok(batch.progress);
+        }
+    }
+}
+
+/// How a projector is doing, for `/readyz` and `/metrics`.
+#[derive(Debug, Clone)]
+pub struct ProjectorStatus {
+    pub name: &'static str,
+    pub failing: bool,
+    pub last_error: Option<String>,
+    pub failures: u64,
+    pub applied: u64,
+    pub progress: Cursor,
+}
+
+struct Runner {
+    projector: Arc<dyn Projector>,
+    wake: Notify,
+    progress: watch::Sender<Cursor>,
+    failing: AtomicBool,
+    failures: AtomicU64,
+    applied: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// The projectors of one Warden process, each tailing the log in a task of its own.
+pub struct Projections {
+    pool: PgPool,
+    runners: Vec<Arc<Runner>>,
+}
+
+impl Projections {
+    pub fn new(pool: PgPool, projectors: Vec<Arc<dyn Projector>>) -> Arc<Self> {
+        let runners = projectors
+            .into_iter()
+            .map(|projector| {
+                Arc::new(Runner {
+                    projector,
+                    wake: Notify::new(),
+                    progress: watch::channel(Cursor::default()).0,
+                    failing: AtomicBool::new(false),
+                    failures: AtomicU64::new(0),
+                    applied: AtomicU64::new(0),
+                    last_error: Mutex::new(None),
+                })
+            })
+            .collect();
+        Arc::new(Self { pool, runners })
+    }
+
+    /// Starts one task per projector and one that listens for commits.
+    pub fn start(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
+        let mut tasks: Vec<JoinHandle<()>> = self
+            .runners
+            .iter()
+            .map(|runner| tokio::spawn(run(self.pool.clone(), runner.clone())))
+            .collect();
+        tasks.push(tokio::spawn(listen(self.clone())));
+        tasks
+    }
+
+    /// Asks every projector to look at the log now.
+    pub fn wake(&self) {
+        for runner in &self.runners {
+            runner.wake.notify_one();
+        }
+    }
+
+    /// Waits until every view reflects the event at `target` (read-your-writes), at most
+    /// `timeout`. Returns whether they all did.
+    pub async fn wait_for(&self, target: Cursor, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for runner in &self.runners {
+            let mut progress = runner.progress.subscribe();
+            loop {
+                if *progress.borrow_and_update() >= target {
+                    break;
+                }
+                runner.wake.notify_one();
+                // Wake again shortly: the horizon may be held by a transaction that ends without
+                // a notification.
+                let step = tokio::time::Instant::now() + Duration::from_millis(20);
+                let until = step.min(deadline);
+                match tokio::time::timeout_at(until, progress.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return false,
+                    Err(_) if tokio::time::Instant::now() >= deadline => return false,
+                    Err(_) => {}
+                }
+            }
+        }
+        true
+    }
+
+    /// Brings every view up to date in this task (tests, replay).
+    pub async fn catch_up_all(&self) -> Result<(), ProjectionError> {
+        for runner in &self.runners {
+            let progress = catch_up(&self.pool, runner.projector.as_ref()).await?;
+            runner.progress.send_if_modified(|p| advance(p, progress));
+        }
+        Ok(())
+    }
+
+    pub fn statuses(&self) -> Vec<ProjectorStatus> {
+        self.runners
+            .iter()
+            .map(|r| ProjectorStatus {
+                name: r.projector.name(),
+                failing: r.failing.load(Ordering::Relaxed),
+                last_error: r.last_error.lock().map(|e| e.clone()).unwrap_or(None),
+                failures: r.failures.load(Ordering::Relaxed),
+                applied: r.applied.load(Ordering::Relaxed),
+                progress: *r.progress.borrow(),
+            })
+            .collect()
+    }
+}
+
+fn advance(current: &mut Cursor, to: Cursor) -> bool {
+    if to > *current {
+        *current = to;
+        true
+    } else {
+        false
+    }
+}
+
+async fn run(pool: PgPool, runner: Arc<Runner>) {
+    let name = runner.projector.name();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match catch_up_once(&pool, runner.projector.as_ref()).await {
+            Ok(batch) => {
+                backoff = Duration::from_millis(100);
+                if runner.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(projector = name, "projector recovered");
+                }
+                runner
+                    .applied
+                    .fetch_add(batch.applied as u64, Ordering::Relaxed);
+                runner
+                    .progress
+                    .send_if_modified(|p| advance(p, batch.progress));
+                if !batch.idle {
+                    continue;
+                }
+            }
+            Err(error) => {
+                // Never skip: the same event is retried until it applies, and the failure is
+                // visible in /readyz, /metrics and the log meanwhile.
+                let message = error.to_string();
+                tracing::error!(projector = name, error = %message, "projector failed");
+                runner.failing.store(true, Ordering::Relaxed);
+                runner.failures.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut last) = runner.last_error.lock() {
+                    *last = Some(message.clone());
+                }
+                let _ = checkpoint::record_error(&pool, name, &message).await;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = runner.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn listen(projections: Arc<Projections>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&projections.pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for commits; polling meanwhile");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen("warden_events").await {
+            tracing::warn!(%error, "cannot listen for commits; polling meanwhile");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        while listener.recv().await.is_ok() {
+            projections.wake();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
