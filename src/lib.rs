@@ -1,1 +1,17 @@
+//! The Warden server: HTTP (actix-web), wiring, adapters (hashing, sealing, mail, clock) and the
+//! command line. It drives the domain in `warden-aggregates` and reads the views of
+//! `warden-projections`; neither of those depends on anything here.
 
+pub mod accounts;
+pub mod adapters;
+pub mod cli;
+pub mod error;
+pub mod extractors;
+pub mod keys;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,753 @@
+//! The account use cases: everything between a parsed HTTP request and the `Account` aggregate.
+//! Here credentials are minted, personal data is sealed, the email reservation is claimed, the
+//! command is executed, and the answer waits until the views it affects have caught up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use uuid::Uuid;
+use warden_aggregates::account::{
+    Account, AccountCommand, AccountError, AccountEvent, AccountServices, AuthMethod, NewSession,
+    SessionEndReason,
+};
+use warden_aggregates::shared::{AccountId, Clock, Email, ErrorKind, SessionId};
+use warden_projections::{Cursor, Projections};
+
+use crate::adapters::mail::{Mailer, OutgoingMail};
+use crate::adapters::password::Argon2Passwords;
+use crate::adapters::sealing::DataKey;
+use crate::adapters::tokens::{self, RESET_PREFIX, SESSION_PREFIX};
+use crate::error::AppError;
+use crate::keys::KeyRing;
+use crate::metrics::Metrics;
+use crate::store::{Committed, EventStore, ExecuteError};
+
+/// How long a state-changing request waits for the views it affects (read-your-writes).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+const RESET_TOKEN_TTL_MINUTES: i64 = 30;
+/// `last_seen_at` is written at most this often per session.
+const ACTIVITY_RESOLUTION_SECS: i64 = 60;
+
+/// Who is asking and from where; travels into every event's metadata (personal parts sealed).
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A caller holding a live session.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated {
+    pub account_id: AccountId,
+    pub session_id: SessionId,
+}
+
+pub struct LoggedIn {
+    pub token: SecretString,
+    pub session_id: SessionId,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct Profile {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub registered_at: Option<DateTime<Utc>>,
+}
+
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub device: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub method: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+    pub current: bool,
+}
+
+pub struct FailedAttempt {
+    pub at: DateTime<Utc>,
+    pub purpose: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AccountsService {
+    pool: PgPool,
+    store: EventStore,
+    keys: KeyRing,
+    passwords: Argon2Passwords,
+    services: Arc<AccountServices>,
+    mailer: Arc<dyn Mailer>,
+    projections: Arc<Projections>,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+    public_url: String,
+}
+
+pub struct AccountsDeps {
+    pub pool: PgPool,
+    pub keys: KeyRing,
+    pub passwords: Argon2Passwords,
+    pub services: Arc<AccountServices>,
+    pub mailer: Arc<dyn Mailer>,
+    pub projections: Arc<Projections>,
+    pub metrics: Metrics,
+    pub public_url: String,
+}
+
+impl AccountsService {
+    pub fn new(deps: AccountsDeps) -> Self {
+        Self {
+            store: EventStore::new(deps.pool.clone()),
+            pool: deps.pool,
+            keys: deps.keys,
+            passwords: deps.passwords,
+            clock: deps.services.clock.clone(),
+            services: deps.services,
+            mailer: deps.mailer,
+            projections: deps.projections,
+            metrics: deps.metrics,
+            public_url: deps.public_url,
+        }
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    pub async fn register(
+        &self,
+        email: Email,
+        password: SecretString,
+        display_name: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<AccountId, AppError> {
+        check_new_password(&password, &[email.as_str()])?;
+        let password_hash = self.passwords.hash(&password).await.map_err(AppError::internal)?;
+        let account_id = AccountId(Uuid::now_v7());
+        let email_index = self.keys.master().email_index(email.as_str());
+        if !self.claim_email(&email_index, account_id.0).await? {
+            return Err(AppError::rejected(
+                ErrorKind::Conflict,
+                "email_taken",
+                "an account with this email already exists",
+            ));
+        }
+        let result = async {
+            let key = self.keys.create(account_id.0).await?;
+            let sealed_email = key.seal(email.as_str());
+            let sealed_name = display_name.as_deref().map(|n| key.seal(n));
+            let metadata = metadata(ctx, Some(&key), Some(account_id));
+            self.execute(
+                account_id,
+                || AccountCommand::Register {
+                    account_id,
+                    email: sealed_email.clone(),
+                    display_name: sealed_name.clone(),
+                    password_hash: password_hash.clone(),
+                },
+                &metadata,
+            )
+            .await
+        }
+        .await;
+        match result {
+            Ok(committed) => {
+                self.settle(&committed, false).await?;
+                Ok(account_id)
+            }
+            Err(error) => {
+                // Release the claim so the address is not lost to a failed registration.
+                let _ = sqlx::query("DELETE FROM email_reservations WHERE account_id = $1")
+                    .bind(account_id.0)
+                    .execute(&self.pool)
+                    .await;
+                let _ = self.keys.discard(account_id.0).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Claims `email_index` for `account_id`. A claim left behind by a registration that died
+    /// before writing its first event is taken over after five minutes.
+    async fn claim_email(&self, email_index: &str, account_id: Uuid) -> Result<bool, AppError> {
+        let inserted = sqlx::query(
+            "INSERT INTO email_reservations (email_hash, account_id) VALUES ($1, $2)
+             ON CONFLICT (email_hash) DO NOTHING",
+        )
+        .bind(email_index)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(true);
+        }
+        let taken_over = sqlx::query(
+            "UPDATE email_reservations r SET account_id = $2, claimed_at = now()
+             WHERE r.email_hash = $1 AND r.claimed_at < now() - interval '5 minutes'
+               AND NOT EXISTS (SELECT 1 FROM events e
+                               WHERE e.aggregate_type = 'account'
+                                 AND e.aggregate_id = r.account_id::text)",
+        )
+        .bind(email_index)
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(taken_over == 1)
+    }
+
+    async fn account_for_email(&self, email: &Email) -> Result<Option<AccountId>, AppError> {
+        let index = self.keys.master().email_index(email.as_str());
+        let id: Option<Uuid> =
+            sqlx::query_scalar("SELECT account_id FROM email_reservations WHERE email_hash = $1")
+                .bind(index)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(id.map(AccountId))
+    }
+
+    pub async fn log_in(
+        &self,
+        email: &str,
+        password: SecretString,
+        device: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<LoggedIn, AppError> {
+        let account_id = match Email::parse(email) {
+            Ok(email) => self.account_for_email(&email).await?,
+            Err(_) => None,
+        };
+        let key = match account_id {
+            Some(id) => self.keys.get(id.0).await?,
+            None => None,
+        };
+        let (Some(account_id), Some(key)) = (account_id, key) else {
+            // Unknown accounts cost one verification too, so timing does not reveal them.
+            self.passwords.verify_dummy(&password).await;
+            return Err(AppError::invalid_credentials());
+        };
+        let (token, token_hash) = tokens::mint(SESSION_PREFIX);
+        let session = NewSession {
+            session_id: SessionId(Uuid::now_v7()),
+            token_hash,
+            device: device.as_deref().map(|d| key.seal(d)),
+            method: AuthMethod::Password,
+        };
+        let metadata = metadata(ctx, Some(&key), Some(account_id));
+        let committed = self
+            .execute(
+                account_id,
+                || AccountCommand::LogIn {
+                    password: password.clone(),
+                    session: session.clone(),
+                },
+                &metadata,
+            )
+            .await
+            .map_err(|e| match e {
+                AppError::Rejected {
+                    code: "account_not_found",
+                    ..
+                } => AppError::invalid_credentials(),
+                other => other,
+            })?;
+        let started = committed.events.iter().find_map(|e| match e {
+            AccountEvent::SessionStarted {
+                session_id,
+                expires_at,
+                ..
+            } => Some((*session_id, *expires_at)),
+            _ => None,
+        });
+        self.settle(&committed, false).await?;
+        match started {
+            Some((session_id, expires_at)) => Ok(LoggedIn {
+                token,
+                session_id,
+                expires_at,
+            }),
+            None => Err(AppError::invalid_credentials()),
+        }
+    }
+
+    /// The live session behind a bearer token, or a 401.
+    pub async fn authenticate(&self, token: &SecretString) -> Result<Authenticated, AppError> {
+        let Some(hash) = tokens::hash_presented(token, SESSION_PREFIX) else {
+            return Err(AppError::unauthenticated());
+        };
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT c.session_id, c.account_id, c.expires_at, c.idle_timeout_secs, c.ended_at,
+                    COALESCE(a.last_seen_at, c.started_at) AS last_seen_at
+             FROM session_credentials_v1 c
+             LEFT JOIN session_activity a ON a.session_id = c.session_id
+             WHERE c.token_hash = $1",
+        )
+        .bind(&hash.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let now = self.clock.now();
+        let Some(row) = row.filter(|r| r.is_live(now)) else {
+            return Err(AppError::unauthenticated());
+        };
+        if (now - row.last_seen_at).num_seconds() >= ACTIVITY_RESOLUTION_SECS {
+            sqlx::query(
+                "INSERT INTO session_activity (session_id, last_seen_at) VALUES ($1, $2)
+                 ON CONFLICT (session_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at
+                 WHERE session_activity.last_seen_at < EXCLUDED.last_seen_at",
+            )
+            .bind(row.session_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(Authenticated {
+            account_id: AccountId(row.account_id),
+            session_id: SessionId(row.session_id),
+        })
+    }
+
+    pub async fn profile(&self, who: &Authenticated) -> Result<Profile, AppError> {
+        let (account, _) = self
+            .store
+            .load::<Account>(&who.account_id.to_string())
+            .await
+            .map_err(AppError::internal)?;
+        let key = self.keys.get(who.account_id.0).await?;
+        Ok(Profile {
+            id: who.account_id.0,
+            email: open(key.as_ref(), account.email.as_ref()).unwrap_or_else(erased),
+            display_name: open(key.as_ref(), account.display_name.as_ref()),
+            registered_at: account.registered_at,
+        })
+    }
+
+    pub async fn log_out(&self, who: &Authenticated, ctx: &RequestContext) -> Result<(), AppError> {
+        self.end_session(who, who.session_id, SessionEndReason::LoggedOut, ctx)
+            .await
+    }
+
+    pub async fn end_session(
+        &self,
+        who: &Authenticated,
+        session_id: SessionId,
+        reason: SessionEndReason,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::EndSession { session_id, reason },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, true).await
+    }
+
+    /// Logs out of every device, the caller's included. Answers how many sessions ended.
+    pub async fn revoke_all(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<usize, AppError> {
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::RevokeAllSessions {
+                    reason: SessionEndReason::RevokedAll,
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, true).await?;
+        Ok(committed.events.len())
+    }
+
+    pub async fn change_password(
+        &self,
+        who: &Authenticated,
+        current: SecretString,
+        new: SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        check_new_password(&new, &[])?;
+        let new_hash = self.passwords.hash(&new).await.map_err(AppError::internal)?;
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::ChangePassword {
+                    current_password: current.clone(),
+                    new_password_hash: new_hash.clone(),
+                    keep_session: Some(who.session_id),
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, true).await?;
+        let changed = committed
+            .events
+            .iter()
+            .any(|e| matches!(e, AccountEvent::PasswordChanged { .. }));
+        if changed {
+            Ok(())
+        } else {
+            Err(AppError::rejected(
+                ErrorKind::Forbidden,
+                "current_password_invalid",
+                "the current password is wrong",
+            ))
+        }
+    }
+
+    /// Mails a single-use reset link if the account exists. Callers always answer 202.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(account_id) = self.account_for_email(&email).await? else {
+            return Ok(());
+        };
+        let Some(key) = self.keys.get(account_id.0).await? else {
+            return Ok(());
+        };
+        let (token, token_hash) = tokens::mint(RESET_PREFIX);
+        let expires_at = self.clock.now() + chrono::Duration::minutes(RESET_TOKEN_TTL_MINUTES);
+        let metadata = metadata(ctx, Some(&key), None);
+        let committed = self
+            .execute(
+                account_id,
+                || AccountCommand::RequestPasswordReset {
+                    token_hash: token_hash.clone(),
+                    expires_at,
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await?;
+        let link = format!(
+            "{}/reset-password?token={}",
+            self.public_url.trim_end_matches('/'),
+            token.expose_secret()
+        );
+        let mail = OutgoingMail {
+            to: email.as_str().to_string(),
+            subject: "Reset your Warden password".into(),
+            body: format!(
+                "Someone asked to reset the password of this account.\r\n\r\n\
+                 To choose a new password, open this link within {RESET_TOKEN_TTL_MINUTES} minutes:\r\n\
+                 {link}\r\n\r\n\
+                 If it was not you, ignore this message; your password stays as it is.\r\n"
+            ),
+        };
+        if let Err(error) = self.mailer.send(mail).await {
+            tracing::error!(%error, request_id = %ctx.request_id, "password reset mail not sent");
+        } else {
+            tracing::info!(request_id = %ctx.request_id, "password reset mail sent");
+        }
+        Ok(())
+    }
+
+    pub async fn confirm_password_reset(
+        &self,
+        token: SecretString,
+        new: SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let invalid = || AppError::from_account(AccountError::ResetTokenInvalid, Utc::now());
+        let hash = tokens::hash_presented(&token, RESET_PREFIX).ok_or_else(invalid)?;
+        let account_id: Option<Uuid> =
+            sqlx::query_scalar("SELECT account_id FROM reset_tokens_v1 WHERE token_hash = $1")
+                .bind(&hash.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        let account_id = AccountId(account_id.ok_or_else(invalid)?);
+        check_new_password(&new, &[])?;
+        let new_hash = self.passwords.hash(&new).await.map_err(AppError::internal)?;
+        let key = self.keys.get(account_id.0).await?;
+        let metadata = metadata(ctx, key.as_ref(), None);
+        let committed = self
+            .execute(
+                account_id,
+                || AccountCommand::ResetPassword {
+                    token_hash: hash.clone(),
+                    new_password_hash: new_hash.clone(),
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, true).await
+    }
+
+    pub async fn sessions(
+        &self,
+        who: &Authenticated,
+    ) -> Result<(Vec<SessionRecord>, Vec<FailedAttempt>), AppError> {
+        let key = self.keys.get(who.account_id.0).await?;
+        let rows: Vec<HistoryRow> = sqlx::query_as(
+            "SELECT h.session_id, h.device, h.ip, h.user_agent, h.method, h.started_at,
+                    h.expires_at, h.idle_timeout_secs, h.ended_at, h.end_reason,
+                    COALESCE(a.last_seen_at, h.started_at) AS last_seen_at
+             FROM session_history_v1 h
+             LEFT JOIN session_activity a ON a.session_id = h.session_id
+             WHERE h.account_id = $1
+             ORDER BY h.started_at DESC, h.session_id DESC
+             LIMIT 200",
+        )
+        .bind(who.account_id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let now = self.clock.now();
+        let sessions = rows
+            .into_iter()
+            .map(|row| {
+                // Sessions that timed out were never ended by an event; show when and why.
+                let idle_end = row.last_seen_at + chrono::Duration::seconds(row.idle_timeout_secs);
+                let (ended_at, end_reason) = match (row.ended_at, row.end_reason) {
+                    (Some(at), reason) => (Some(at), reason),
+                    (None, _) if row.expires_at <= now => (Some(row.expires_at), Some("expired".into())),
+                    (None, _) if idle_end <= now => (Some(idle_end), Some("idle_timeout".into())),
+                    (None, _) => (None, None),
+                };
+                SessionRecord {
+                    id: row.session_id,
+                    device: row.device.and_then(|d| open_raw(key.as_ref(), d)),
+                    ip: row.ip.and_then(|d| open_raw(key.as_ref(), d)),
+                    user_agent: row.user_agent.and_then(|d| open_raw(key.as_ref(), d)),
+                    method: row.method,
+                    started_at: row.started_at,
+                    last_seen_at: row.last_seen_at,
+                    expires_at: row.expires_at,
+                    current: row.session_id == who.session_id.0,
+                    ended_at,
+                    end_reason,
+                }
+            })
+            .collect();
+        let failures: Vec<FailureRow> = sqlx::query_as(
+            "SELECT at, purpose, ip, user_agent FROM login_failures_v1
+             WHERE account_id = $1 ORDER BY at DESC, global_position DESC LIMIT 100",
+        )
+        .bind(who.account_id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let failures = failures
+            .into_iter()
+            .map(|f| FailedAttempt {
+                at: f.at,
+                purpose: f.purpose,
+                ip: f.ip.and_then(|d| open_raw(key.as_ref(), d)),
+                user_agent: f.user_agent.and_then(|d| open_raw(key.as_ref(), d)),
+            })
+            .collect();
+        Ok((sessions, failures))
+    }
+
+    async fn metadata_for(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<HashMap<String, String>, AppError> {
+        let key = self.keys.get(who.account_id.0).await?;
+        let mut metadata = metadata(ctx, key.as_ref(), Some(who.account_id));
+        metadata.insert("session_id".into(), who.session_id.to_string());
+        Ok(metadata)
+    }
+
+    async fn execute(
+        &self,
+        account_id: AccountId,
+        command: impl Fn() -> AccountCommand,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Committed<Account>, AppError> {
+        let result = self
+            .store
+            .execute::<Account>(&account_id.to_string(), command, &self.services, metadata)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "committed",
+            Err(ExecuteError::Domain(_)) => "refused",
+            Err(ExecuteError::Store(_)) => "failed",
+        };
+        self.metrics.command(Account::TYPE_NAME, outcome);
+        result.map_err(|e| match e {
+            ExecuteError::Domain(error) => AppError::from_account(error, self.clock.now()),
+            ExecuteError::Store(error) => AppError::internal(error),
+        })
+    }
+
+    /// Waits until every view reflects `committed`. When `must` (a revocation), a view that does
+    /// not catch up in time turns the answer into a 503: the change is recorded, but the caller
+    /// must not be told it is effective everywhere.
+    async fn settle(&self, committed: &Committed<Account>, must: bool) -> Result<(), AppError> {
+        let Some(position) = committed.position else {
+            return Ok(());
+        };
+        self.projections.wake();
+        if self.projections.wait_for(position, SETTLE_TIMEOUT).await {
+            return Ok(());
+        }
+        tracing::warn!(%position, "views did not catch up in time");
+        if must {
+            return Err(AppError::Unavailable {
+                code: "views_lagging",
+                detail: "the change is recorded but not yet effective everywhere; retry shortly"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Position of the newest event, for tests and benchmarks that wait on views.
+    pub async fn head(&self) -> Result<Option<Cursor>, AppError> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM events
+             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(tx, pos)| {
+            Some(Cursor {
+                transaction_id: tx.parse().ok()?,
+                global_position: pos,
+            })
+        }))
+    }
+}
+
+trait TypeName {
+    const TYPE_NAME: &'static str;
+}
+
+impl TypeName for Account {
+    const TYPE_NAME: &'static str = "account";
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    session_id: Uuid,
+    account_id: Uuid,
+    expires_at: DateTime<Utc>,
+    idle_timeout_secs: i64,
+    ended_at: Option<DateTime<Utc>>,
+    last_seen_at: DateTime<Utc>,
+}
+
+impl SessionRow {
+    fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.ended_at.is_none()
+            && now < self.expires_at
+            && now < self.last_seen_at + chrono::Duration::seconds(self.idle_timeout_secs)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    session_id: Uuid,
+    device: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    method: String,
+    started_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    idle_timeout_secs: i64,
+    ended_at: Option<DateTime<Utc>>,
+    end_reason: Option<String>,
+    last_seen_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FailureRow {
+    at: DateTime<Utc>,
+    purpose: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// Event metadata: the request id and actor in the clear, IP and user agent sealed under the
+/// subject account's key.
+fn metadata(
+    ctx: &RequestContext,
+    key: Option<&DataKey>,
+    actor: Option<AccountId>,
+) -> HashMap<String, String> {
+    let mut metadata = HashMap::new();
+    metadata.insert("request_id".into(), ctx.request_id.clone());
+    metadata.insert(
+        "actor".into(),
+        actor.map_or_else(|| "anonymous".to_string(), |a| a.to_string()),
+    );
+    if let Some(key) = key {
+        if let Some(ip) = &ctx.ip {
+            metadata.insert("ip".into(), key.seal(ip).0);
+        }
+        if let Some(ua) = &ctx.user_agent {
+            metadata.insert("user_agent".into(), key.seal(ua).0);
+        }
+    }
+    metadata
+}
+
+fn open(
+    key: Option<&DataKey>,
+    sealed: Option<&warden_aggregates::shared::SealedText>,
+) -> Option<String> {
+    let sealed = sealed?;
+    Some(match key {
+        Some(key) => key.open(sealed).unwrap_or_else(|_| erased()),
+        None => erased(),
+    })
+}
+
+fn open_raw(key: Option<&DataKey>, sealed: String) -> Option<String> {
+    open(key, Some(&warden_aggregates::shared::SealedText(sealed)))
+}
+
+fn erased() -> String {
+    "erased".to_string()
+}
+
+/// NIST 800-63B: 8 to 128 characters, no composition rules, never truncated, and not guessable
+/// (zxcvbn's frequency lists of common passwords, names and words, plus the user's own details).
+pub fn check_new_password(password: &SecretString, user_inputs: &[&str]) -> Result<(), AppError> {
+    let password = password.expose_secret();
+    let length = password.chars().count();
+    if length < 8 {
+        return Err(AppError::invalid(
+            "password_too_short",
+            "a password needs at least 8 characters",
+        ));
+    }
+    if length > 128 {
+        return Err(AppError::invalid(
+            "password_too_long",
+            "a password has at most 128 characters",
+        ));
+    }
+    let estimate = zxcvbn::zxcvbn(password, user_inputs);
+    if u8::from(estimate.score()) < 2 {
+        return Err(AppError::invalid(
+            "password_too_common",
+            "this password is too common or too easy to guess",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+pub mod clock;
+pub mod mail;
+pub mod password;
+pub mod sealing;
+pub mod tokens;

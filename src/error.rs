@@ -1,0 +1,179 @@
+//! The one error type handlers return, rendered as RFC 9457 `application/problem+json` with a
+//! stable `code`. The HTTP status of every refusal is chosen in `status_of`, and nowhere else.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use warden_aggregates::account::AccountError;
+use warden_aggregates::shared::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request broke a rule; nothing internal to hide.
+    #[error("{detail}")]
+    Rejected {
+        kind: ErrorKind,
+        code: &'static str,
+        detail: String,
+        retry_after: Option<u64>,
+    },
+    /// The request could not be read (malformed JSON, wrong content type, bad path).
+    #[error("{detail}")]
+    Malformed { code: &'static str, detail: String },
+    /// A dependency is down or lagging; trying again later may work.
+    #[error("{detail}")]
+    Unavailable { code: &'static str, detail: String },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn rejected(kind: ErrorKind, code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Rejected {
+            kind,
+            code,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::rejected(ErrorKind::Invalid, code, detail)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::rejected(
+            ErrorKind::Unauthenticated,
+            "unauthenticated",
+            "a valid bearer token is required",
+        )
+    }
+
+    pub fn invalid_credentials() -> Self {
+        Self::rejected(
+            ErrorKind::Unauthenticated,
+            "invalid_credentials",
+            "the email or password is wrong",
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::rejected(ErrorKind::NotFound, "not_found", detail)
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    /// A domain refusal, with `Retry-After` when a lock has an end.
+    pub fn from_account(error: AccountError, now: DateTime<Utc>) -> Self {
+        let retry_after = match &error {
+            AccountError::Locked { until: Some(until) } => {
+                Some((*until - now).num_seconds().max(1) as u64)
+            }
+            _ => None,
+        };
+        Self::Rejected {
+            kind: error.kind(),
+            code: error.code(),
+            detail: error.to_string(),
+            retry_after,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Rejected { code, .. }
+            | Self::Malformed { code, .. }
+            | Self::Unavailable { code, .. } => code,
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Locked => StatusCode::LOCKED,
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; stable per `code`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// A stable slug clients may match on, e.g. `invalid_credentials`.
+    pub code: String,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Rejected { kind, .. } => status_of(*kind),
+            Self::Malformed { .. } => StatusCode::BAD_REQUEST,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            Self::Internal(error) => {
+                // The cause chain goes to the log; the client learns nothing internal.
+                tracing::error!(error = format!("{error:#}"), "request failed");
+                "an internal error occurred".to_string()
+            }
+            other => other.to_string(),
+        };
+        let problem = Problem {
+            problem_type: format!("urn:warden:problem:{}", self.code()),
+            title: status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: status.as_u16(),
+            detail,
+            code: self.code().to_string(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if let Self::Rejected {
+            retry_after: Some(seconds),
+            ..
+        } = self
+        {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.insert_header((header::RETRY_AFTER, value));
+            }
+        }
+        response.json(problem)
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(%error, "database unavailable");
+                Self::Unavailable {
+                    code: "database_unavailable",
+                    detail: "the database is unavailable; try again shortly".into(),
+                }
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Prometheus metrics: request counts and latencies, command outcomes, projector health and lag.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use sqlx::PgPool;
+use warden_projections::ProjectorStatus;
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    commands: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("warden_http_requests_total", "HTTP requests answered"),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("warden_http_request_duration_seconds", "HTTP request latency")
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ]),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let commands = IntCounterVec::new(
+            Opts::new("warden_commands_total", "commands handled by aggregates"),
+            &["aggregate", "outcome"],
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(commands.clone()),
+        ] {
+            registry.register(collector).expect("registered once");
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            commands,
+        }
+    }
+
+    pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    pub fn command(&self, aggregate: &str, outcome: &str) {
+        self.commands.with_label_values(&[aggregate, outcome]).inc();
+    }
+
+    /// The text exposition, with projector gauges read at scrape time.
+    pub async fn render(&self, pool: &PgPool, projectors: &[ProjectorStatus]) -> String {
+        let mut buffer = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        let mut text = String::from_utf8(buffer).unwrap_or_default();
+        text.push_str("# HELP warden_projector_failing 1 while a projector is failing\n");
+        text.push_str("# TYPE warden_projector_failing gauge\n");
+        for p in projectors {
+            text.push_str(&format!(
+                "warden_projector_failing{{projector=\"{}\"}} {}\n",
+                p.name,
+                u8::from(p.failing)
+            ));
+        }
+        text.push_str("# HELP warden_projector_failures_total failed projector passes\n");
+        text.push_str("# TYPE warden_projector_failures_total counter\n");
+        for p in projectors {
+            text.push_str(&format!(
+                "warden_projector_failures_total{{projector=\"{}\"}} {}\n",
+                p.name, p.failures
+            ));
+        }
+        text.push_str("# HELP warden_projector_applied_total events applied by this process\n");
+        text.push_str("# TYPE warden_projector_applied_total counter\n");
+        for p in projectors {
+            text.push_str(&format!(
+                "warden_projector_applied_total{{projector=\"{}\"}} {}\n",
+                p.name, p.applied
+            ));
+        }
+        // Lag: events in the log beyond each projector's checkpoint (any type, so an upper bound).
+        let lag: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+            "SELECT c.name, (SELECT count(*) FROM events e
+                             WHERE (e.transaction_id, e.global_position)
+                                 > (c.transaction_id, c.global_position))
+             FROM projector_checkpoints c ORDER BY c.name",
+        )
+        .fetch_all(pool)
+        .await;
+        if let Ok(rows) = lag {
+            text.push_str("# HELP warden_projector_lag_events events stored beyond the checkpoint\n");
+            text.push_str("# TYPE warden_projector_lag_events gauge\n");
+            for (name, lag) in rows {
+                text.push_str(&format!(
+                    "warden_projector_lag_events{{projector=\"{name}\"}} {lag}\n"
+                ));
+            }
+        }
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,78 @@
+//! The OpenAPI document. Routes are registered through utoipa-actix-web so that every served
+//! route is in the document; `openapi/openapi.json` is this document, committed.
+
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+
+use crate::routes::{account, health, sessions};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Warden",
+        description = "Event-sourced account security: accounts, passwords, sessions. Errors are \
+                       RFC 9457 problem documents with a stable `code`."
+    ),
+    modifiers(&BearerTokens),
+    components(schemas(crate::error::Problem)),
+    tags(
+        (name = "accounts", description = "Registration, profile, password change and reset"),
+        (name = "sessions", description = "Login, logout and login security"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerTokens;
+
+impl Modify for BearerTokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("wss_ session token")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(account::register)
+        .service(account::me)
+        .service(account::change_password)
+        .service(account::request_password_reset)
+        .service(account::confirm_password_reset)
+        .service(sessions::log_in)
+        .service(sessions::log_out)
+        .service(sessions::list)
+        .service(sessions::end)
+        .service(sessions::revoke_all)
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics);
+}
+
+/// The document as served at `/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(base())
+        .configure(routes)
+        .split_for_parts()
+        .1
+}
+
+pub fn to_json() -> anyhow::Result<String> {
+    Ok(document().to_pretty_json()? + "\n")
+}

@@ -1,0 +1,223 @@
+use actix_web::{delete, get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use warden_aggregates::account::SessionEndReason;
+use warden_aggregates::shared::SessionId;
+
+use crate::accounts::{Authenticated, RequestContext};
+use crate::error::{AppError, Problem};
+use crate::routes::account::optional_name;
+use crate::startup::AppState;
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
+    /// A name the user gives this device, shown in the session list.
+    pub device_name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionSummary {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// `authenticated`.
+    #[schema(example = "authenticated")]
+    pub status: &'static str,
+    /// The session token (`wss_…`), shown only here.
+    pub token: String,
+    pub session: SessionSummary,
+}
+
+/// Log in with email and password.
+#[utoipa::path(
+    tag = "sessions",
+    request_body = LoginRequest,
+    responses(
+        (status = 201, body = LoginResponse),
+        (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "device_name_too_long", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked (with Retry-After while the lock has an end)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sessions")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn log_in(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let device = optional_name(body.device_name, "device_name_too_long")?;
+    let logged_in = state
+        .accounts
+        .log_in(&body.email, body.password, device, &ctx)
+        .await?;
+    Ok(HttpResponse::Created().json(LoginResponse {
+        status: "authenticated",
+        token: logged_in.token.expose_secret().to_string(),
+        session: SessionSummary {
+            id: logged_in.session_id.0,
+            expires_at: logged_in.expires_at,
+        },
+    }))
+}
+
+/// Log out of this session.
+#[utoipa::path(
+    tag = "sessions",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "logged out"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/sessions/current")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn log_out(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+) -> Result<HttpResponse, AppError> {
+    state.accounts.log_out(&who, &ctx).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub device: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[schema(example = "password")]
+    pub method: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `logged_out`, `revoked`, `revoked_all`, `password_changed`, `password_reset`, `expired`
+    /// or `idle_timeout`.
+    pub end_reason: Option<String>,
+    /// True on the session making this request.
+    pub current: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FailedAttemptView {
+    pub at: DateTime<Utc>,
+    /// `login` or `reauthentication`.
+    pub purpose: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsResponse {
+    /// Current and ended sessions, newest first.
+    pub sessions: Vec<SessionView>,
+    /// Failed password attempts, newest first.
+    pub failed_attempts: Vec<FailedAttemptView>,
+}
+
+/// Login history: sessions and failed attempts.
+#[utoipa::path(
+    tag = "sessions",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = SessionsResponse),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/me/sessions")]
+#[tracing::instrument(skip_all)]
+pub async fn list(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, AppError> {
+    let (sessions, failures) = state.accounts.sessions(&who).await?;
+    Ok(HttpResponse::Ok().json(SessionsResponse {
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionView {
+                id: s.id,
+                device: s.device,
+                ip: s.ip,
+                user_agent: s.user_agent,
+                method: s.method,
+                started_at: s.started_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: s.expires_at,
+                ended_at: s.ended_at,
+                end_reason: s.end_reason,
+                current: s.current,
+            })
+            .collect(),
+        failed_attempts: failures
+            .into_iter()
+            .map(|f| FailedAttemptView {
+                at: f.at,
+                purpose: f.purpose,
+                ip: f.ip,
+                user_agent: f.user_agent,
+            })
+            .collect(),
+    }))
+}
+
+/// End one of the caller's sessions.
+#[utoipa::path(
+    tag = "sessions",
+    security(("session" = [])),
+    params(("id" = Uuid, Path, description = "session id")),
+    responses(
+        (status = 204, description = "ended"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "session_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/me/sessions/{id}")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn end(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let session_id = SessionId(path.into_inner());
+    state
+        .accounts
+        .end_session(&who, session_id, SessionEndReason::Revoked, &ctx)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevokeAllResponse {
+    /// How many sessions ended, the caller's included.
+    pub revoked: usize,
+}
+
+/// Log out of all devices, this one included.
+#[utoipa::path(
+    tag = "sessions",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = RevokeAllResponse),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/me/sessions/revoke-all")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn revoke_all(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+) -> Result<HttpResponse, AppError> {
+    let revoked = state.accounts.revoke_all(&who, &ctx).await?;
+    Ok(HttpResponse::Ok().json(RevokeAllResponse { revoked }))
+}

@@ -1,0 +1,96 @@
+//! Typed configuration. Every value comes from a flag or its environment variable (DESIGN.md §6);
+//! secrets are read into `secrecy` types and never logged.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
+use warden_aggregates::account::SecurityPolicy;
+
+use crate::adapters::sealing::MasterKey;
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// PostgreSQL connection string.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/warden")]
+    pub database_url: String,
+    /// Listen address.
+    #[arg(long, env = "WARDEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Base64 32-byte master key; without it a development key is kept in the data directory.
+    #[arg(long, env = "WARDEN_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<SecretString>,
+    /// Where development keys live.
+    #[arg(long, env = "WARDEN_DATA_DIR", default_value = ".warden")]
+    pub data_dir: PathBuf,
+    /// SMTP server, e.g. smtp://127.0.0.1:2525; without it mail goes to the mail directory.
+    #[arg(long, env = "WARDEN_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// One .eml file per message when no SMTP server is configured.
+    #[arg(long, env = "WARDEN_MAIL_DIR", default_value = ".warden/mail")]
+    pub mail_dir: PathBuf,
+    /// The sender of Warden's mail.
+    #[arg(long, env = "WARDEN_MAIL_FROM", default_value = "Warden <no-reply@warden.localhost>")]
+    pub mail_from: String,
+    /// The address users reach the frontend at, for links in mail.
+    #[arg(long, env = "WARDEN_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+    /// Log filter; logs are JSON lines.
+    #[arg(long, env = "WARDEN_LOG", default_value = "info")]
+    pub log: String,
+    /// A session ends after this many minutes without a request.
+    #[arg(long, env = "WARDEN_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: i64,
+    /// A session ends this many hours after login, whatever its use.
+    #[arg(long, env = "WARDEN_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
+    pub session_absolute_hours: i64,
+    /// Database connections per process.
+    #[arg(long, env = "WARDEN_DB_CONNECTIONS", default_value_t = 16)]
+    pub db_connections: u32,
+}
+
+impl Settings {
+    pub fn policy(&self) -> SecurityPolicy {
+        SecurityPolicy {
+            session_idle_timeout: chrono::Duration::minutes(self.session_idle_minutes.max(1)),
+            session_absolute_ttl: chrono::Duration::hours(self.session_absolute_hours.max(1)),
+            ..SecurityPolicy::default()
+        }
+    }
+
+    /// The configured master key, or the development key file (created with mode 0600).
+    pub fn load_master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Some(key) = &self.master_key {
+            return MasterKey::from_base64(key.expose_secret())
+                .context("WARDEN_MASTER_KEY is not a base64 32-byte key");
+        }
+        let path = self.data_dir.join("master.key");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return MasterKey::from_base64(&text)
+                .with_context(|| format!("{} is not a base64 32-byte key", path.display()));
+        }
+        let key = MasterKey::generate();
+        write_private(&path, &key.to_base64())?;
+        tracing::warn!(path = %path.display(), "generated a development master key");
+        Ok(key)
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}

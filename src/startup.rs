@@ -1,0 +1,207 @@
+//! Wiring: the database pool, migrations, adapters, projectors and the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+use warden_aggregates::account::AccountServices;
+use warden_aggregates::shared::Clock;
+use warden_projections::Projections;
+
+use crate::accounts::{AccountsDeps, AccountsService};
+use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
+use crate::adapters::password::Argon2Passwords;
+use crate::adapters::sealing::MasterKey;
+use crate::error::AppError;
+use crate::keys::KeyRing;
+use crate::metrics::Metrics;
+use crate::openapi;
+use crate::settings::Settings;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub struct AppState {
+    pub accounts: AccountsService,
+    pub projections: Arc<Projections>,
+    pub pool: PgPool,
+    pub metrics: Metrics,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// What the caller may swap: tests pass their own clock, key and mailer.
+pub struct Overrides {
+    pub clock: Arc<dyn Clock>,
+    pub master_key: Option<MasterKey>,
+    pub mailer: Option<Arc<dyn Mailer>>,
+}
+
+pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = settings
+        .database_url
+        .parse()
+        .context("DATABASE_URL is not a PostgreSQL URL")?;
+    // An open writing transaction holds every projector back; never let one linger.
+    let options = options.options([("idle_in_transaction_session_timeout", "30000")]);
+    PgPoolOptions::new()
+        .max_connections(settings.db_connections.max(4))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .context("connecting to PostgreSQL")
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("applying migrations")
+}
+
+impl Application {
+    pub async fn build(settings: &Settings, overrides: Overrides) -> anyhow::Result<Self> {
+        let pool = connect(settings).await?;
+        migrate(&pool).await?;
+        let master = match overrides.master_key {
+            Some(key) => key,
+            None => settings.load_master_key()?,
+        };
+        let mailer: Arc<dyn Mailer> = match overrides.mailer {
+            Some(mailer) => mailer,
+            None => mailer_from(settings)?,
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let passwords = Argon2Passwords::new(cores).map_err(|e| anyhow::anyhow!(e))?;
+        let services = Arc::new(AccountServices {
+            clock: overrides.clock,
+            passwords: Arc::new(passwords.clone()),
+            policy: settings.policy(),
+        });
+        let projections = Projections::new(pool.clone(), warden_projections::all());
+        let tasks = projections.start();
+        let metrics = Metrics::new();
+        let accounts = AccountsService::new(AccountsDeps {
+            pool: pool.clone(),
+            keys: KeyRing::new(pool.clone(), Arc::new(master)),
+            passwords,
+            services,
+            mailer,
+            projections: projections.clone(),
+            metrics: metrics.clone(),
+            public_url: settings.public_url.clone(),
+        });
+        let state = web::Data::new(AppState {
+            accounts,
+            projections,
+            pool,
+            metrics,
+        });
+        let listener = TcpListener::bind(&settings.addr)
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let port = listener.local_addr()?.port();
+        let server = serve(listener, state.clone())?;
+        Ok(Self {
+            port,
+            server,
+            state,
+            tasks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in self.tasks {
+            task.abort();
+        }
+        result
+    }
+}
+
+fn mailer_from(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    let from = settings
+        .mail_from
+        .parse()
+        .context("WARDEN_MAIL_FROM is not a mailbox")?;
+    Ok(match &settings.smtp_url {
+        Some(url) => Arc::new(SmtpMailer::new(url, from).context("WARDEN_SMTP_URL")?),
+        None => Arc::new(FileOutbox::new(settings.mail_dir.clone(), from)),
+    })
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let server = HttpServer::new(move || {
+        let (app, api) = App::new()
+            .into_utoipa_app()
+            .openapi(openapi::base())
+            .configure(openapi::routes)
+            .split_for_parts();
+        app.app_data(state.clone())
+            .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(
+                |error, _| {
+                    AppError::Malformed {
+                        code: "malformed_json",
+                        detail: error.to_string(),
+                    }
+                    .into()
+                },
+            ))
+            .app_data(web::PathConfig::default().error_handler(|_, _| {
+                AppError::not_found("no such resource").into()
+            }))
+            .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                AppError::Malformed {
+                    code: "malformed_query",
+                    detail: error.to_string(),
+                }
+                .into()
+            }))
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .url("/openapi.json", api)
+                    .config(Config::default().validator_url("none")),
+            )
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(AppError::not_found("no such resource"))
+            }))
+            .wrap_fn(|req, srv| {
+                let started = Instant::now();
+                let method = req.method().to_string();
+                let route = req
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_string());
+                let metrics = req
+                    .app_data::<web::Data<AppState>>()
+                    .map(|s| s.metrics.clone());
+                let response = srv.call(req);
+                async move {
+                    let response = response.await?;
+                    if let Some(metrics) = metrics {
+                        let seconds = started.elapsed().as_secs_f64();
+                        metrics.request(&method, &route, response.status().as_u16(), seconds);
+                    }
+                    Ok(response)
+                }
+            })
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
