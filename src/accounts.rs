@@ -12,9 +12,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::account::{
     Account, AccountCommand, AccountError, AccountEvent, AccountServices, AuthMethod, NewSession,
-    SessionEndReason,
+    PasswordVerifier, SessionEndReason,
 };
-use warden_aggregates::shared::{AccountId, Clock, Email, ErrorKind, SessionId};
+use warden_aggregates::shared::{AccountId, Clock, Email, ErrorKind, PasswordHash, SessionId};
 use warden_projections::{Cursor, Projections};
 
 use crate::adapters::mail::{Mailer, OutgoingMail};
@@ -24,7 +24,7 @@ use crate::adapters::tokens::{self, RESET_PREFIX, SESSION_PREFIX};
 use crate::error::AppError;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
-use crate::store::{Committed, EventStore, ExecuteError};
+use crate::store::{Committed, EventStore, ExecuteError, StoreError};
 
 /// How long a state-changing request waits for the views it affects (read-your-writes).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -134,7 +134,11 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<AccountId, AppError> {
         check_new_password(&password, &[email.as_str()])?;
-        let password_hash = self.passwords.hash(&password).await.map_err(AppError::internal)?;
+        let password_hash = self
+            .passwords
+            .hash(&password)
+            .await
+            .map_err(AppError::internal)?;
         let account_id = AccountId(Uuid::now_v7());
         let email_index = self.keys.master().email_index(email.as_str());
         if !self.claim_email(&email_index, account_id.0).await? {
@@ -385,7 +389,11 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         check_new_password(&new, &[])?;
-        let new_hash = self.passwords.hash(&new).await.map_err(AppError::internal)?;
+        let new_hash = self
+            .passwords
+            .hash(&new)
+            .await
+            .map_err(AppError::internal)?;
         let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
             .execute(
@@ -481,7 +489,11 @@ impl AccountsService {
                 .await?;
         let account_id = AccountId(account_id.ok_or_else(invalid)?);
         check_new_password(&new, &[])?;
-        let new_hash = self.passwords.hash(&new).await.map_err(AppError::internal)?;
+        let new_hash = self
+            .passwords
+            .hash(&new)
+            .await
+            .map_err(AppError::internal)?;
         let key = self.keys.get(account_id.0).await?;
         let metadata = metadata(ctx, key.as_ref(), None);
         let committed = self
@@ -521,11 +533,17 @@ impl AccountsService {
             .map(|row| {
                 // Sessions that timed out were never ended by an event; show when and why.
                 let idle_end = row.last_seen_at + chrono::Duration::seconds(row.idle_timeout_secs);
+                let timed_out = if idle_end < row.expires_at {
+                    (idle_end, "idle_timeout")
+                } else {
+                    (row.expires_at, "expired")
+                };
+                // A session that timed out before an event ended it (an expiry swept at a later
+                // login, a revocation of a long-idle session) shows when it really stopped.
                 let (ended_at, end_reason) = match (row.ended_at, row.end_reason) {
-                    (Some(at), reason) => (Some(at), reason),
-                    (None, _) if row.expires_at <= now => (Some(row.expires_at), Some("expired".into())),
-                    (None, _) if idle_end <= now => (Some(idle_end), Some("idle_timeout".into())),
-                    (None, _) => (None, None),
+                    (Some(at), reason) if at <= timed_out.0 => (Some(at), reason),
+                    _ if timed_out.0 <= now => (Some(timed_out.0), Some(timed_out.1.to_string())),
+                    (ended_at, reason) => (ended_at, reason),
                 };
                 SessionRecord {
                     id: row.session_id,
@@ -578,9 +596,16 @@ impl AccountsService {
         command: impl Fn() -> AccountCommand,
         metadata: &HashMap<String, String>,
     ) -> Result<Committed<Account>, AppError> {
+        // Retries after a lost race re-run the command; the argon2 verdict for an unchanged hash
+        // is remembered so a retry costs milliseconds, not another verification.
+        let services = AccountServices {
+            clock: self.services.clock.clone(),
+            passwords: Arc::new(RememberedVerdicts::new(self.services.passwords.clone())),
+            policy: self.services.policy.clone(),
+        };
         let result = self
             .store
-            .execute::<Account>(&account_id.to_string(), command, &self.services, metadata)
+            .execute::<Account>(&account_id.to_string(), command, &services, metadata)
             .await;
         let outcome = match &result {
             Ok(_) => "committed",
@@ -590,6 +615,10 @@ impl AccountsService {
         self.metrics.command(Account::TYPE_NAME, outcome);
         result.map_err(|e| match e {
             ExecuteError::Domain(error) => AppError::from_account(error, self.clock.now()),
+            ExecuteError::Store(StoreError::Contended(_)) => AppError::Unavailable {
+                code: "contended",
+                detail: "too many concurrent changes to this account; retry".into(),
+            },
             ExecuteError::Store(error) => AppError::internal(error),
         })
     }
@@ -630,6 +659,41 @@ impl AccountsService {
                 global_position: pos,
             })
         }))
+    }
+}
+
+/// Remembers verification verdicts for the duration of one command execution.
+struct RememberedVerdicts {
+    inner: Arc<dyn PasswordVerifier>,
+    verdicts: std::sync::Mutex<Vec<(PasswordHash, bool)>>,
+}
+
+impl RememberedVerdicts {
+    fn new(inner: Arc<dyn PasswordVerifier>) -> Self {
+        Self {
+            inner,
+            verdicts: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PasswordVerifier for RememberedVerdicts {
+    // One command checks one candidate, so the hash alone identifies a verdict.
+    async fn verify(&self, hash: &PasswordHash, candidate: &SecretString) -> bool {
+        let known = self
+            .verdicts
+            .lock()
+            .ok()
+            .and_then(|v| v.iter().find(|(h, _)| h == hash).map(|(_, ok)| *ok));
+        if let Some(verdict) = known {
+            return verdict;
+        }
+        let verdict = self.inner.verify(hash, candidate).await;
+        if let Ok(mut verdicts) = self.verdicts.lock() {
+            verdicts.push((hash.clone(), verdict));
+        }
+        verdict
     }
 }
 

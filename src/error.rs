@@ -140,10 +140,7 @@ impl ResponseError for AppError {
         };
         let problem = Problem {
             problem_type: format!("urn:warden:problem:{}", self.code()),
-            title: status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail,
             code: self.code().to_string(),

@@ -1,6 +1,8 @@
 //! Prometheus metrics: request counts and latencies, command outcomes, projector health and lag.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 use sqlx::PgPool;
 use warden_projections::ProjectorStatus;
 
@@ -21,10 +23,13 @@ impl Metrics {
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("warden_http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ]),
+            HistogramOpts::new(
+                "warden_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["method", "route"],
         )
         .expect("valid metric");
@@ -101,7 +106,9 @@ impl Metrics {
         .fetch_all(pool)
         .await;
         if let Ok(rows) = lag {
-            text.push_str("# HELP warden_projector_lag_events events stored beyond the checkpoint\n");
+            text.push_str(
+                "# HELP warden_projector_lag_events events stored beyond the checkpoint\n",
+            );
             text.push_str("# TYPE warden_projector_lag_events gauge\n");
             for (name, lag) in rows {
                 text.push_str(&format!(

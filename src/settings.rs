@@ -14,7 +14,11 @@ use crate::adapters::sealing::MasterKey;
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// PostgreSQL connection string.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/warden")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/warden"
+    )]
     pub database_url: String,
     /// Listen address.
     #[arg(long, env = "WARDEN_ADDR", default_value = "127.0.0.1:8080")]
@@ -32,10 +36,18 @@ pub struct Settings {
     #[arg(long, env = "WARDEN_MAIL_DIR", default_value = ".warden/mail")]
     pub mail_dir: PathBuf,
     /// The sender of Warden's mail.
-    #[arg(long, env = "WARDEN_MAIL_FROM", default_value = "Warden <no-reply@warden.localhost>")]
+    #[arg(
+        long,
+        env = "WARDEN_MAIL_FROM",
+        default_value = "Warden <no-reply@warden.localhost>"
+    )]
     pub mail_from: String,
     /// The address users reach the frontend at, for links in mail.
-    #[arg(long, env = "WARDEN_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "WARDEN_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub public_url: String,
     /// Log filter; logs are JSON lines.
     #[arg(long, env = "WARDEN_LOG", default_value = "info")]

@@ -154,18 +154,21 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             .configure(openapi::routes)
             .split_for_parts();
         app.app_data(state.clone())
-            .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(
-                |error, _| {
-                    AppError::Malformed {
-                        code: "malformed_json",
-                        detail: error.to_string(),
-                    }
-                    .into()
-                },
-            ))
-            .app_data(web::PathConfig::default().error_handler(|_, _| {
-                AppError::not_found("no such resource").into()
-            }))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(64 * 1024)
+                    .error_handler(|error, _| {
+                        AppError::Malformed {
+                            code: "malformed_json",
+                            detail: error.to_string(),
+                        }
+                        .into()
+                    }),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|_, _| AppError::not_found("no such resource").into()),
+            )
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 AppError::Malformed {
                     code: "malformed_query",

@@ -19,7 +19,7 @@ use warden_projections::Cursor;
 /// Take a new snapshot once this many events have been written since the last one.
 const SNAPSHOT_EVERY: usize = 50;
 /// How many times a command is re-run against fresh state after losing a race.
-const MAX_ATTEMPTS: usize = 5;
+const MAX_ATTEMPTS: usize = 12;
 
 /// An aggregate whose state may be cached as a snapshot. Bump `SNAPSHOT_VERSION` whenever the
 /// serialized shape changes; older snapshots are then ignored and rebuilt from events.
@@ -135,7 +135,12 @@ impl EventStore {
         services: &A::Services,
         metadata: &HashMap<String, String>,
     ) -> Result<Committed<A>, ExecuteError<A::Error>> {
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                // Spread out writers that keep colliding on one aggregate.
+                let jitter = rand::random::<u64>() % (2 * attempt as u64 + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+            }
             let (mut aggregate, sequence, snapshot_sequence) =
                 self.load_with_snapshot::<A>(id).await?;
             let sink = EventSink::default();
@@ -174,7 +179,11 @@ impl EventStore {
         Err(StoreError::Contended(MAX_ATTEMPTS).into())
     }
 
-    async fn position_of<A: Aggregate>(&self, id: &str, sequence: usize) -> Result<Cursor, StoreError> {
+    async fn position_of<A: Aggregate>(
+        &self,
+        id: &str,
+        sequence: usize,
+    ) -> Result<Cursor, StoreError> {
         let (tx, pos): (String, i64) = sqlx::query_as(
             "SELECT transaction_id::text, global_position FROM events
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",

@@ -78,7 +78,11 @@ impl MasterKey {
     }
 
     pub fn open_data_key(&self, owner: &str, sealed: &str) -> Result<DataKey, SealingError> {
-        let bytes = open(&self.cipher(), sealed, format!("data-key:{owner}").as_bytes())?;
+        let bytes = open(
+            &self.cipher(),
+            sealed,
+            format!("data-key:{owner}").as_bytes(),
+        )?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| SealingError::Unreadable)?;
         Ok(DataKey(SecretBox::new(Box::new(key))))
     }
@@ -111,7 +115,13 @@ impl DataKey {
 fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> String {
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
     let ciphertext = cipher
-        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ciphertext);
@@ -119,13 +129,21 @@ fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> String {
 }
 
 fn open(cipher: &Aes256Gcm, sealed: &str, aad: &[u8]) -> Result<Vec<u8>, SealingError> {
-    let bytes = STANDARD.decode(sealed).map_err(|_| SealingError::Unreadable)?;
+    let bytes = STANDARD
+        .decode(sealed)
+        .map_err(|_| SealingError::Unreadable)?;
     if bytes.len() < NONCE_LEN {
         return Err(SealingError::Unreadable);
     }
     let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
     cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map_err(|_| SealingError::Unreadable)
 }
 

@@ -47,6 +47,9 @@ mod tests {
         assert_ne!(a.expose_secret(), b.expose_secret());
         assert_eq!(hash_presented(&a, SESSION_PREFIX), Some(hash_a));
         assert_eq!(hash_presented(&a, RESET_PREFIX), None);
-        assert_eq!(hash_presented(&SecretString::from("wss_short"), SESSION_PREFIX), None);
+        assert_eq!(
+            hash_presented(&SecretString::from("wss_short"), SESSION_PREFIX),
+            None
+        );
     }
 }

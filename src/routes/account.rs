@@ -47,7 +47,8 @@ pub async fn register(
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let email = Email::parse(&body.email).map_err(|e| AppError::invalid("invalid_email", e.to_string()))?;
+    let email =
+        Email::parse(&body.email).map_err(|e| AppError::invalid("invalid_email", e.to_string()))?;
     let display_name = optional_name(body.display_name, "display_name_too_long")?;
     let id = state
         .accounts
@@ -63,7 +64,10 @@ pub async fn register(
 pub fn optional_name(name: Option<String>, code: &'static str) -> Result<Option<String>, AppError> {
     let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME) {
-        return Err(AppError::invalid(code, format!("at most {MAX_NAME} characters")));
+        return Err(AppError::invalid(
+            code,
+            format!("at most {MAX_NAME} characters"),
+        ));
     }
     Ok(name)
 }

@@ -138,7 +138,10 @@ pub struct SessionsResponse {
 )]
 #[get("/v1/me/sessions")]
 #[tracing::instrument(skip_all)]
-pub async fn list(state: web::Data<AppState>, who: Authenticated) -> Result<HttpResponse, AppError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    who: Authenticated,
+) -> Result<HttpResponse, AppError> {
     let (sessions, failures) = state.accounts.sessions(&who).await?;
     Ok(HttpResponse::Ok().json(SessionsResponse {
         sessions: sessions

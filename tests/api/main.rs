@@ -1,1 +1,10 @@
-fn main() {}
+//! Warden's integration tests: the real server against a real PostgreSQL, a fresh database each.
+
+mod accounts;
+mod helpers;
+mod mail;
+mod openapi;
+mod ordering;
+mod secrets;
+mod sessions;
+mod store;

@@ -1,0 +1,249 @@
+//! `spawn_app()`: a fresh database, migrated, and the real server on a free port with a clock
+//! the test moves by hand.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+use warden::adapters::clock::ManualClock;
+use warden::adapters::mail::Mailer;
+use warden::adapters::sealing::MasterKey;
+use warden::cli::settings_from;
+use warden::startup::{Application, Overrides};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub clock: Arc<ManualClock>,
+    pub mail_dir: PathBuf,
+    pub database_url: String,
+    master_key: String,
+}
+
+fn server_url() -> String {
+    std::env::var("WARDEN_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A new, empty database on the test server.
+pub async fn fresh_database() -> String {
+    let server = server_url();
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    let name = format!("warden_test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("database created");
+    format!("{base}/{name}")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(None).await
+}
+
+pub async fn spawn_with_mailer(mailer: Arc<dyn Mailer>) -> TestApp {
+    spawn_with(Some(mailer)).await
+}
+
+async fn spawn_with(mailer: Option<Arc<dyn Mailer>>) -> TestApp {
+    let database_url = fresh_database().await;
+    let master_key = MasterKey::generate().to_base64();
+    start(
+        database_url,
+        master_key,
+        Arc::new(ManualClock::default()),
+        mailer,
+    )
+    .await
+}
+
+async fn start(
+    database_url: String,
+    master_key: String,
+    clock: Arc<ManualClock>,
+    mailer: Option<Arc<dyn Mailer>>,
+) -> TestApp {
+    let mail_dir = std::env::temp_dir().join(format!("warden-mail-{}", Uuid::new_v4()));
+    let mail_dir_text = mail_dir.display().to_string();
+    let settings = settings_from(&[
+        "--database-url",
+        &database_url,
+        "--addr",
+        "127.0.0.1:0",
+        "--mail-dir",
+        &mail_dir_text,
+        "--public-url",
+        "https://app.warden.test",
+        "--db-connections",
+        "8",
+    ]);
+    let app = Application::build(
+        &settings,
+        Overrides {
+            clock: clock.clone(),
+            master_key: Some(MasterKey::from_base64(&master_key).expect("valid key")),
+            mailer,
+        },
+    )
+    .await
+    .expect("the application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .user_agent("warden-tests/1.0")
+            .build()
+            .expect("client"),
+        pool: PgPool::connect(&database_url).await.expect("pool"),
+        clock,
+        mail_dir,
+        database_url,
+        master_key,
+    }
+}
+
+impl TestApp {
+    /// A second Warden process on the same database, key and clock.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        start(
+            self.database_url.clone(),
+            self.master_key.clone(),
+            self.clock.clone(),
+            None,
+        )
+        .await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn put(&self, path: &str, body: Value, token: &str) -> Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, email: &str) -> Value {
+        let response = self
+            .post(
+                "/v1/accounts",
+                json!({ "email": email, "password": PASSWORD, "display_name": "Ada" }),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
+
+    pub async fn log_in_with(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/v1/sessions",
+            json!({ "email": email, "password": password, "device_name": "test laptop" }),
+            None,
+        )
+        .await
+    }
+
+    /// Logs in with the right password and returns the session token.
+    pub async fn log_in(&self, email: &str) -> String {
+        let response = self.log_in_with(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    /// Registers `email` and logs in once.
+    pub async fn signed_up(&self, email: &str) -> String {
+        self.register(email).await;
+        self.log_in(email).await
+    }
+
+    /// The messages written to the mail directory so far.
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<(PathBuf, String)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).expect("readable mail");
+                (p, text)
+            })
+            .collect();
+        mails.sort();
+        mails.into_iter().map(|(_, text)| text).collect()
+    }
+}
+
+/// Asserts a problem response's status and `code`, and returns its body.
+pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem json");
+    assert_eq!(body["code"], code, "problem code in {body}");
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+/// The reset token in a mailed link.
+pub fn reset_token_in(mail: &str) -> String {
+    // The body is quoted-printable (the link line is long): undo soft breaks and `=3D`.
+    let unfolded = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let start = unfolded.find("token=").expect("a token in the link") + "token=".len();
+    unfolded[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}

@@ -1,0 +1,69 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    let generated = warden::openapi::to_json().expect("document");
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is stale; regenerate it with: cargo run -q -- openapi > openapi/openapi.json"
+    );
+}
+
+#[tokio::test]
+async fn the_server_serves_its_document_and_offline_docs() {
+    let app = spawn_app().await;
+    let served: Value = app
+        .get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let generated: Value =
+        serde_json::from_str(&warden::openapi::to_json().expect("document")).expect("json");
+    assert_eq!(served, generated);
+    for path in ["/v1/accounts", "/v1/sessions", "/v1/me/sessions/revoke-all"] {
+        assert!(served["paths"][path].is_object(), "{path} documented");
+    }
+    let docs = app.get("/docs/", None).await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    let page = docs.text().await.expect("text");
+    assert!(
+        !page.contains("https://"),
+        "the docs page refers to no external host"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_are_problems_and_operations_endpoints_answer() {
+    let app = spawn_app().await;
+    assert_problem(
+        app.get("/v1/nothing-here", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.expect("json");
+    assert_eq!(ready["ready"], true);
+
+    app.signed_up("metrics@example.com").await;
+    let metrics = app.get("/metrics", None).await.text().await.expect("text");
+    assert!(
+        metrics.contains(
+            "warden_http_requests_total{method=\"POST\",route=\"/v1/sessions\",status=\"201\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("warden_commands_total{aggregate=\"account\",outcome=\"committed\"} 2")
+    );
+    assert!(metrics.contains("warden_projector_failing{projector=\"credentials_v1\"} 0"));
+    assert!(metrics.contains("warden_projector_lag_events{projector=\"session_history_v1\"}"));
+}

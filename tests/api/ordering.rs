@@ -1,0 +1,410 @@
+//! The projector runtime reads the log in commit order and never skips an event of a transaction
+//! that commits late. Each scenario also runs a naive `global_position > last` reader, which
+//! fails where the runtime must not.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::Rng;
+use sqlx::{PgConnection, PgPool};
+use warden::startup::migrate;
+use warden_projections::{
+    catch_up, catch_up_once, Cursor, ProjectionError, Projections, Projector, StoredEvent,
+};
+
+use crate::helpers::fresh_database;
+
+/// Records every delivery, duplicates included, in arrival order.
+struct Recorder;
+
+#[async_trait]
+impl Projector for Recorder {
+    fn name(&self) -> &'static str {
+        "test_recorder"
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["test.happened"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        sqlx::query("INSERT INTO test_deliveries (aggregate_id, sequence) VALUES ($1, $2)")
+            .bind(&event.aggregate_id)
+            .bind(event.sequence)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Fails once, at the event with this aggregate id, after applying those before it.
+struct FailsOnceAt(&'static str, AtomicBool);
+
+#[async_trait]
+impl Projector for FailsOnceAt {
+    fn name(&self) -> &'static str {
+        "test_recorder"
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["test.happened"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_id == self.0 && !self.1.swap(true, Ordering::SeqCst) {
+            return Err(ProjectionError::Database(sqlx::Error::Protocol(
+                "injected failure".into(),
+            )));
+        }
+        Recorder.apply(conn, event).await
+    }
+}
+
+async fn log() -> PgPool {
+    let url = fresh_database().await;
+    let pool = PgPool::connect(&url).await.expect("pool");
+    migrate(&pool).await.expect("migrated");
+    sqlx::query(
+        "CREATE TABLE test_deliveries (delivery bigserial PRIMARY KEY, aggregate_id text NOT NULL,
+                                       sequence bigint NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .expect("deliveries table");
+    pool
+}
+
+async fn append(conn: &mut PgConnection, aggregate_id: &str, sequence: i64) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('test', $1, $2, 'test.happened', '1.0', '{}', '{}')",
+    )
+    .bind(aggregate_id)
+    .bind(sequence)
+    .execute(conn)
+    .await
+    .expect("appended");
+}
+
+async fn append_committed(pool: &PgPool, aggregate_id: &str) {
+    let mut conn = pool.acquire().await.expect("connection");
+    append(&mut conn, aggregate_id, 1).await;
+}
+
+async fn delivered(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT aggregate_id FROM test_deliveries ORDER BY delivery")
+        .fetch_all(pool)
+        .await
+        .expect("deliveries")
+}
+
+async fn head(pool: &PgPool) -> Cursor {
+    let (tx, pos): (String, i64) = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM events
+         ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("head");
+    Cursor {
+        transaction_id: tx.parse().expect("xid"),
+        global_position: pos,
+    }
+}
+
+/// Waits until every transaction that wrote to the log has ended *and* no transaction elsewhere
+/// on the server (other tests share it) holds the horizon below the newest event.
+async fn settle(pool: &PgPool) {
+    let head = head(pool).await;
+    for _ in 0..2000 {
+        let xmin: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(pool)
+                .await
+                .expect("xmin");
+        if xmin.parse::<u64>().expect("xid") > head.transaction_id {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the horizon did not pass the newest event");
+}
+
+/// Settles, then runs `projector` until it is idle: it has then seen every committed event.
+async fn catch_up_fully(pool: &PgPool, projector: &dyn Projector) {
+    settle(pool).await;
+    let progress = catch_up(pool, projector).await.expect("catch up");
+    assert!(progress > head(pool).await);
+}
+
+/// The wrong way to tail a log: by position alone, with no regard for open transactions.
+struct NaiveReader {
+    last: i64,
+    seen: Vec<String>,
+}
+
+impl NaiveReader {
+    fn new() -> Self {
+        Self {
+            last: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    async fn read(&mut self, pool: &PgPool) {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT global_position, aggregate_id FROM events
+             WHERE global_position > $1 ORDER BY global_position",
+        )
+        .bind(self.last)
+        .fetch_all(pool)
+        .await
+        .expect("naive read");
+        for (position, id) in rows {
+            self.last = position;
+            self.seen.push(id);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_uncommitted_earlier_event_holds_the_projector_until_it_commits() {
+    let pool = log().await;
+    let mut naive = NaiveReader::new();
+
+    let mut held = pool.begin().await.expect("tx");
+    append(&mut held, "held", 1).await;
+    append_committed(&pool, "later").await;
+
+    catch_up(&pool, &Recorder).await.expect("catch up");
+    assert!(
+        delivered(&pool).await.is_empty(),
+        "nothing passes the held event"
+    );
+    naive.read(&pool).await;
+    assert_eq!(naive.seen, vec!["later"]);
+
+    held.commit().await.expect("commit");
+    catch_up_fully(&pool, &Recorder).await;
+    assert_eq!(delivered(&pool).await, vec!["held", "later"]);
+    catch_up_fully(&pool, &Recorder).await;
+    assert_eq!(
+        delivered(&pool).await,
+        vec!["held", "later"],
+        "exactly once"
+    );
+
+    // The naive reader had already moved past the held event's position and never sees it.
+    naive.read(&pool).await;
+    assert_eq!(naive.seen, vec!["later"]);
+}
+
+#[tokio::test]
+async fn a_transaction_that_took_its_id_early_is_delivered_in_transaction_order() {
+    let pool = log().await;
+    let mut naive = NaiveReader::new();
+
+    let mut early = pool.begin().await.expect("tx");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *early)
+        .await
+        .expect("xid taken");
+    append_committed(&pool, "committed first").await;
+    catch_up(&pool, &Recorder).await.expect("catch up");
+    assert!(delivered(&pool).await.is_empty());
+    naive.read(&pool).await;
+
+    // Older transaction id, higher position.
+    append(&mut early, "early id", 1).await;
+    early.commit().await.expect("commit");
+    catch_up_fully(&pool, &Recorder).await;
+    assert_eq!(delivered(&pool).await, vec!["early id", "committed first"]);
+
+    let positions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT aggregate_id, global_position FROM events ORDER BY global_position")
+            .fetch_all(&pool)
+            .await
+            .expect("events");
+    assert_eq!(
+        positions[0].0, "committed first",
+        "the position order differs"
+    );
+    naive.read(&pool).await;
+    assert_eq!(
+        naive.seen,
+        vec!["committed first", "early id"],
+        "position order"
+    );
+}
+
+#[tokio::test]
+async fn a_rolled_back_transaction_does_not_stall_the_projector() {
+    let pool = log().await;
+    let mut abandoned = pool.begin().await.expect("tx");
+    append(&mut abandoned, "rolled back", 1).await;
+    append_committed(&pool, "kept").await;
+    catch_up(&pool, &Recorder).await.expect("catch up");
+    assert!(delivered(&pool).await.is_empty());
+    abandoned.rollback().await.expect("rollback");
+    catch_up_fully(&pool, &Recorder).await;
+    assert_eq!(delivered(&pool).await, vec!["kept"]);
+}
+
+#[tokio::test]
+async fn a_failure_or_restart_mid_way_delivers_every_event_exactly_once() {
+    let pool = log().await;
+    let mut conn = pool.acquire().await.expect("connection");
+    for n in 0..1200 {
+        append(&mut conn, &format!("e{n:04}"), 1).await;
+    }
+    drop(conn);
+    settle(&pool).await;
+
+    let first = catch_up_once(&pool, &Recorder).await.expect("one batch");
+    assert_eq!((first.applied, first.idle), (500, false));
+
+    // A failure in the next batch rolls the whole batch back, checkpoint included.
+    let failing = FailsOnceAt("e0700", AtomicBool::new(false));
+    assert!(catch_up_once(&pool, &failing).await.is_err());
+    assert_eq!(delivered(&pool).await.len(), 500);
+
+    // A new runner (as after a restart) resumes from the checkpoint.
+    catch_up_fully(&pool, &failing).await;
+    let all = delivered(&pool).await;
+    let expected: Vec<String> = (0..1200).map(|n| format!("e{n:04}")).collect();
+    assert_eq!(all, expected);
+}
+
+#[tokio::test]
+async fn waiting_for_a_position_returns_once_the_view_has_it() {
+    let pool = log().await;
+    let projections = Projections::new(pool.clone(), vec![Arc::new(Recorder)]);
+    let tasks = projections.start();
+    let mut conn = pool.acquire().await.expect("connection");
+    append(&mut conn, "waited for", 1).await;
+    let (tx, pos): (String, i64) = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM events WHERE aggregate_id = 'waited for'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .expect("position");
+    let target = Cursor {
+        transaction_id: tx.parse().expect("xid"),
+        global_position: pos,
+    };
+    assert!(projections.wait_for(target, Duration::from_secs(10)).await);
+    assert_eq!(delivered(&pool).await, vec!["waited for"]);
+    let later = Cursor {
+        transaction_id: u64::MAX,
+        global_position: 0,
+    };
+    assert!(
+        !projections
+            .wait_for(later, Duration::from_millis(100))
+            .await
+    );
+    for task in tasks {
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_rollbacks_and_a_restart_end_with_every_commit_once() {
+    let pool = log().await;
+    let committed = Arc::new(Mutex::new(HashSet::new()));
+    let writers = (0..4).map(|w| {
+        let pool = pool.clone();
+        let committed = committed.clone();
+        tokio::spawn(async move {
+            for t in 0..40 {
+                let id = format!("w{w}-t{t}");
+                let (early, count, pause, roll_back) = {
+                    let mut rng = rand::thread_rng();
+                    (
+                        rng.gen_bool(0.3),
+                        rng.gen_range(1..=3),
+                        rng.gen_range(0..4),
+                        rng.gen_bool(0.2),
+                    )
+                };
+                let mut tx = pool.begin().await.expect("tx");
+                if early {
+                    sqlx::query("SELECT pg_current_xact_id()")
+                        .execute(&mut *tx)
+                        .await
+                        .expect("xid");
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                for sequence in 1..=count {
+                    append(&mut tx, &id, sequence).await;
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                if roll_back {
+                    tx.rollback().await.expect("rollback");
+                } else {
+                    tx.commit().await.expect("commit");
+                    let mut set = committed.lock().expect("lock");
+                    for sequence in 1..=count {
+                        set.insert((id.clone(), sequence));
+                    }
+                }
+            }
+        })
+    });
+    let writers: Vec<_> = writers.collect();
+
+    // A projector runs alongside and is killed mid-way, then started again.
+    let spawn_projector = |pool: PgPool| {
+        tokio::spawn(async move {
+            loop {
+                let _ = catch_up_once(&pool, &Recorder).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let first = spawn_projector(pool.clone());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    first.abort();
+    let _ = first.await;
+    let second = spawn_projector(pool.clone());
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    second.abort();
+    let _ = second.await;
+    catch_up_fully(&pool, &Recorder).await;
+
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT aggregate_id, sequence FROM test_deliveries ORDER BY delivery")
+            .fetch_all(&pool)
+            .await
+            .expect("deliveries");
+    let delivered: HashSet<(String, i64)> = rows.iter().cloned().collect();
+    assert_eq!(rows.len(), delivered.len(), "no duplicates");
+    assert_eq!(
+        delivered,
+        *committed.lock().expect("lock"),
+        "projected = committed"
+    );
+
+    // And delivery order is commit order.
+    let order: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence FROM events ORDER BY transaction_id, global_position",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("events");
+    assert_eq!(rows, order);
+}

@@ -1,0 +1,69 @@
+//! No secret, and no personal data, in plaintext anywhere in the database.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{reset_token_in, spawn_app, PASSWORD};
+
+#[tokio::test]
+async fn no_password_token_or_address_is_stored_in_plaintext() {
+    let app = spawn_app().await;
+    let email = "secret.keeper@example.com";
+    let token = app.signed_up(email).await;
+    app.put(
+        "/v1/me/password",
+        json!({ "current_password": PASSWORD, "new_password": "second secret passphrase" }),
+        &token,
+    )
+    .await;
+    app.log_in_with(email, "a wrong guess for the log").await;
+    app.post("/v1/password-resets", json!({ "email": email }), None)
+        .await;
+    let reset = reset_token_in(&app.mails()[0]);
+    app.post(
+        "/v1/password-resets/confirm",
+        json!({ "token": reset, "new_password": "third secret passphrase" }),
+        None,
+    )
+    .await;
+
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("tables");
+    let mut dump = String::new();
+    for table in &tables {
+        let rows: Vec<Value> =
+            sqlx::query_scalar(&format!("SELECT to_jsonb(t) FROM \"{table}\" t"))
+                .fetch_all(&app.pool)
+                .await
+                .expect("rows");
+        for row in rows {
+            dump.push_str(&row.to_string());
+            dump.push('\n');
+        }
+    }
+    assert!(
+        dump.contains("account.session.started"),
+        "the dump has the log"
+    );
+    for secret in [
+        PASSWORD,
+        "second secret passphrase",
+        "third secret passphrase",
+        "a wrong guess for the log",
+        token.as_str(),
+        &token[4..],
+        reset.as_str(),
+        &reset[4..],
+        email,
+        "secret.keeper",
+        "test laptop",
+        "warden-tests/1.0",
+        "127.0.0.1",
+    ] {
+        assert!(!dump.contains(secret), "{secret:?} is stored in plaintext");
+    }
+}

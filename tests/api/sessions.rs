@@ -1,0 +1,312 @@
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, spawn_app, PASSWORD};
+
+#[tokio::test]
+async fn login_issues_a_session_token_and_logout_ends_it() {
+    let app = spawn_app().await;
+    app.register("login@example.com").await;
+    let response = app.log_in_with("LOGIN@example.com", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["status"], "authenticated");
+    let token = body["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("wss_") && token.len() >= 4 + 43);
+    assert_eq!(
+        app.get("/v1/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+
+    let out = app.delete("/v1/sessions/current", &token).await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        app.get("/v1/me", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
+    let app = spawn_app().await;
+    app.register("known@example.com").await;
+    let wrong = app
+        .log_in_with("known@example.com", "not the password")
+        .await;
+    let wrong = assert_problem(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let unknown = app
+        .log_in_with("unknown@example.com", "not the password")
+        .await;
+    let unknown = assert_problem(unknown, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(wrong, unknown);
+    let malformed = app.log_in_with("no at sign", "not the password").await;
+    assert_problem(malformed, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn ten_failures_lock_with_growing_windows_and_a_success_resets_them() {
+    let app = spawn_app().await;
+    app.register("lock@example.com").await;
+    for _ in 0..10 {
+        let response = app.log_in_with("lock@example.com", "wrong password").await;
+        assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    // Locked for a minute: even the right password is refused, with Retry-After.
+    let locked = app.log_in_with("lock@example.com", PASSWORD).await;
+    let retry_after: u64 = locked
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_problem(locked, StatusCode::LOCKED, "account_locked").await;
+
+    // The 11th failure doubles the window to two minutes.
+    app.clock.advance(chrono::Duration::seconds(61));
+    let eleventh = app.log_in_with("lock@example.com", "wrong again").await;
+    assert_problem(eleventh, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    app.clock.advance(chrono::Duration::seconds(61));
+    let still = app.log_in_with("lock@example.com", PASSWORD).await;
+    assert_problem(still, StatusCode::LOCKED, "account_locked").await;
+
+    app.clock.advance(chrono::Duration::seconds(60));
+    let token = app.log_in("lock@example.com").await;
+    // The count started again: one more failure does not lock.
+    let once = app.log_in_with("lock@example.com", "wrong password").await;
+    assert_problem(once, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(
+        app.log_in_with("lock@example.com", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+
+    let history: Value = app
+        .get("/v1/me/sessions", Some(&token))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let failures = history["failed_attempts"].as_array().expect("array");
+    assert_eq!(failures.len(), 12);
+    assert_eq!(failures[0]["ip"], "127.0.0.1");
+    assert_eq!(failures[0]["user_agent"], "warden-tests/1.0");
+}
+
+#[tokio::test]
+async fn the_session_list_shows_current_and_ended_sessions_newest_first() {
+    let app = spawn_app().await;
+    let first = app.signed_up("list@example.com").await;
+    app.clock.advance(chrono::Duration::seconds(5));
+    let second = app.log_in("list@example.com").await;
+    app.clock.advance(chrono::Duration::seconds(5));
+    let third = app.log_in("list@example.com").await;
+    assert_eq!(
+        app.delete("/v1/sessions/current", &first).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let body: Value = app
+        .get("/v1/me/sessions", Some(&second))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let sessions = body["sessions"].as_array().expect("array");
+    assert_eq!(sessions.len(), 3);
+    let started: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["started_at"].as_str().expect("time"))
+        .collect();
+    let mut sorted = started.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(started, sorted, "newest first");
+    let current: Vec<bool> = sessions
+        .iter()
+        .map(|s| s["current"].as_bool().expect("bool"))
+        .collect();
+    assert_eq!(current, vec![false, true, false]);
+    assert_eq!(sessions[2]["end_reason"], "logged_out");
+    assert!(sessions[2]["ended_at"].is_string());
+    for session in sessions {
+        for field in [
+            "id",
+            "device",
+            "ip",
+            "user_agent",
+            "method",
+            "started_at",
+            "last_seen_at",
+        ] {
+            assert!(session[field].is_string(), "{field} in {session}");
+        }
+        assert_eq!(session["device"], "test laptop");
+        assert_eq!(session["method"], "password");
+    }
+    assert!(sessions[0]["ended_at"].is_null());
+
+    // Ending another session by id.
+    let third_id = sessions[0]["id"].as_str().expect("id").to_string();
+    let ended = app
+        .delete(&format!("/v1/me/sessions/{third_id}"), &second)
+        .await;
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        app.get("/v1/me", Some(&third)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let again = app
+        .delete(&format!("/v1/me/sessions/{third_id}"), &second)
+        .await;
+    assert_problem(again, StatusCode::NOT_FOUND, "session_not_found").await;
+    let bad = app.delete("/v1/me/sessions/not-a-uuid", &second).await;
+    assert_problem(bad, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn another_accounts_session_cannot_be_ended() {
+    let app = spawn_app().await;
+    let mine = app.signed_up("mine@example.com").await;
+    let theirs = app.signed_up("theirs@example.com").await;
+    let body: Value = app
+        .get("/v1/me/sessions", Some(&theirs))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let their_id = body["sessions"][0]["id"].as_str().expect("id").to_string();
+    let response = app
+        .delete(&format!("/v1/me/sessions/{their_id}"), &mine)
+        .await;
+    assert_problem(response, StatusCode::NOT_FOUND, "session_not_found").await;
+    assert_eq!(
+        app.get("/v1/me", Some(&theirs)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn revoke_all_ends_every_session_including_the_callers() {
+    let app = spawn_app().await;
+    let a = app.signed_up("all@example.com").await;
+    let b = app.log_in("all@example.com").await;
+    let c = app.log_in("all@example.com").await;
+    let response = app
+        .post("/v1/me/sessions/revoke-all", json!({}), Some(&a))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["revoked"], 3);
+    for token in [&a, &b, &c] {
+        assert_problem(
+            app.get("/v1/me", Some(token)).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_process_is_refused_by_another_immediately() {
+    let one = spawn_app().await;
+    let two = one.spawn_sibling().await;
+    let token = one.signed_up("twice@example.com").await;
+    let other = one.log_in("twice@example.com").await;
+    // Both processes accept the sessions.
+    assert_eq!(
+        two.get("/v1/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        two.get("/v1/me", Some(&other)).await.status(),
+        StatusCode::OK
+    );
+
+    let response = one
+        .post("/v1/me/sessions/revoke-all", json!({}), Some(&token))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_problem(
+        two.get("/v1/me", Some(&other)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+
+    // And the other way round, for a single logout.
+    let again = two.log_in("twice@example.com").await;
+    assert_eq!(
+        one.get("/v1/me", Some(&again)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        two.delete("/v1/sessions/current", &again).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_problem(
+        one.get("/v1/me", Some(&again)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_end_after_thirty_idle_minutes_and_twelve_hours_in_all() {
+    let app = spawn_app().await;
+    let token = app.signed_up("idle@example.com").await;
+    app.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(
+        app.get("/v1/me", Some(&token)).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(
+        app.get("/v1/me", Some(&token)).await.status(),
+        StatusCode::OK,
+        "use keeps it alive"
+    );
+    app.clock.advance(chrono::Duration::minutes(31));
+    assert_problem(
+        app.get("/v1/me", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+
+    let busy = app.log_in("idle@example.com").await;
+    // 24 × 29 minutes: busy, never idle, and still inside the 12 hours.
+    for _ in 0..24 {
+        app.clock.advance(chrono::Duration::minutes(29));
+        assert_eq!(
+            app.get("/v1/me", Some(&busy)).await.status(),
+            StatusCode::OK
+        );
+    }
+    app.clock.advance(chrono::Duration::minutes(25));
+    assert_problem(
+        app.get("/v1/me", Some(&busy)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+
+    let fresh = app.log_in("idle@example.com").await;
+    let body: Value = app
+        .get("/v1/me/sessions", Some(&fresh))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let reasons: Vec<&str> = body["sessions"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["end_reason"].as_str().unwrap_or("live"))
+        .collect();
+    assert_eq!(reasons, vec!["live", "expired", "idle_timeout"]);
+}

@@ -1,0 +1,220 @@
+//! The write side against PostgreSQL: snapshots equal a pure replay, and optimistic concurrency
+//! keeps every rule under concurrent commands.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+use warden::adapters::clock::ManualClock;
+use warden::startup::migrate;
+use warden::store::EventStore;
+use warden_aggregates::account::{
+    Account, AccountCommand, AccountServices, AuthMethod, NewSession, PasswordVerifier,
+    SecurityPolicy, SessionEndReason,
+};
+use warden_aggregates::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+
+use crate::helpers::{assert_problem, fresh_database, reset_token_in, spawn_app};
+
+struct PlainPasswords;
+
+#[async_trait]
+impl PasswordVerifier for PlainPasswords {
+    async fn verify(&self, hash: &PasswordHash, candidate: &SecretString) -> bool {
+        hash.0 == format!("plain:{}", candidate.expose_secret())
+    }
+}
+
+async fn store() -> (EventStore, PgPool) {
+    let url = fresh_database().await;
+    let pool = PgPool::connect(&url).await.expect("pool");
+    migrate(&pool).await.expect("migrated");
+    (EventStore::new(pool.clone()), pool)
+}
+
+fn services() -> AccountServices {
+    AccountServices {
+        clock: Arc::new(ManualClock::default()),
+        passwords: Arc::new(PlainPasswords),
+        policy: SecurityPolicy::default(),
+    }
+}
+
+fn log_in(password: &str) -> AccountCommand {
+    AccountCommand::LogIn {
+        password: SecretString::from(password.to_string()),
+        session: NewSession {
+            session_id: SessionId(Uuid::now_v7()),
+            token_hash: TokenHash(Uuid::new_v4().to_string()),
+            device: None,
+            method: AuthMethod::Password,
+        },
+    }
+}
+
+/// An account with about `events` events of every kind a session life produces.
+async fn busy_account(store: &EventStore, events: usize) -> String {
+    let services = services();
+    let metadata = HashMap::new();
+    let id = AccountId(Uuid::now_v7());
+    let key = id.to_string();
+    store
+        .execute::<Account>(
+            &key,
+            || AccountCommand::Register {
+                account_id: id,
+                email: SealedText("sealed".into()),
+                display_name: None,
+                password_hash: PasswordHash("plain:right".into()),
+            },
+            &services,
+            &metadata,
+        )
+        .await
+        .expect("registered");
+    let mut written = 1;
+    let mut round = 0;
+    while written < events {
+        round += 1;
+        let (_, sequence) = store.load::<Account>(&key).await.expect("load");
+        let command = if round % 5 == 0 {
+            log_in("wrong")
+        } else if round % 2 == 0 {
+            log_in("right")
+        } else {
+            AccountCommand::RevokeAllSessions {
+                reason: SessionEndReason::RevokedAll,
+            }
+        };
+        let command = std::sync::Mutex::new(Some(command));
+        store
+            .execute::<Account>(
+                &key,
+                || {
+                    command
+                        .lock()
+                        .expect("lock")
+                        .take()
+                        .expect("no retries without contention")
+                },
+                &services,
+                &metadata,
+            )
+            .await
+            .expect("executed");
+        let (_, after) = store.load::<Account>(&key).await.expect("load");
+        written += after - sequence;
+    }
+    key
+}
+
+#[tokio::test]
+async fn a_snapshot_load_equals_a_pure_replay_after_a_thousand_events() {
+    let (store, pool) = store().await;
+    let key = busy_account(&store, 1000).await;
+
+    let (through_snapshot, seq_a) = store.load::<Account>(&key).await.expect("load");
+    let (replayed, seq_b) = store.replay::<Account>(&key).await.expect("replay");
+    assert!(seq_a >= 1000);
+    assert_eq!(seq_a, seq_b);
+    assert_eq!(through_snapshot, replayed);
+
+    // The snapshot path really was taken: a recent snapshot exists, few events lie beyond it.
+    let last: i64 =
+        sqlx::query_scalar("SELECT last_sequence FROM aggregate_snapshots WHERE aggregate_id = $1")
+            .bind(&key)
+            .fetch_one(&pool)
+            .await
+            .expect("a snapshot");
+    assert!(
+        seq_a as i64 - last < 50,
+        "snapshot at {last}, head at {seq_a}"
+    );
+
+    // A snapshot of an older shape is ignored, and the state is the same.
+    sqlx::query("UPDATE aggregate_snapshots SET schema_version = 0, payload = '{}'")
+        .execute(&pool)
+        .await
+        .expect("update");
+    let (ignored_snapshot, _) = store.load::<Account>(&key).await.expect("load");
+    assert_eq!(ignored_snapshot, replayed);
+}
+
+#[tokio::test]
+async fn a_snapshot_is_never_replaced_by_an_older_one() {
+    let (store, pool) = store().await;
+    let key = busy_account(&store, 120).await;
+    let (state, sequence) = store.load::<Account>(&key).await.expect("load");
+    store
+        .write_snapshot(&key, &Account::default(), 10)
+        .await
+        .expect("write");
+    let last: i64 = sqlx::query_scalar("SELECT last_sequence FROM aggregate_snapshots")
+        .fetch_one(&pool)
+        .await
+        .expect("snapshot");
+    assert!(last >= 100, "kept the newer snapshot, at {last}");
+    let (again, again_seq) = store.load::<Account>(&key).await.expect("load");
+    assert_eq!((again, again_seq), (state, sequence));
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_each_counted_once() {
+    let app = spawn_app().await;
+    app.register("many@example.com").await;
+    let attempts = (0..10).map(|_| app.log_in_with("many@example.com", "wrong password"));
+    for response in futures_util::future::join_all(attempts).await {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let counts: Vec<i64> = sqlx::query_scalar(
+        "SELECT (payload -> 'PasswordCheckFailed' ->> 'consecutive_failures')::bigint
+         FROM events WHERE event_type = 'account.password.check_failed' ORDER BY sequence",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("failures");
+    assert_eq!(counts, (1..=10).collect::<Vec<i64>>());
+    let locked = app
+        .log_in_with("many@example.com", crate::helpers::PASSWORD)
+        .await;
+    assert_problem(locked, StatusCode::LOCKED, "account_locked").await;
+}
+
+#[tokio::test]
+async fn a_reset_token_works_once_under_concurrency() {
+    let app = spawn_app().await;
+    app.register("once@example.com").await;
+    app.post(
+        "/v1/password-resets",
+        json!({ "email": "once@example.com" }),
+        None,
+    )
+    .await;
+    let token = reset_token_in(&app.mails()[0]);
+    let attempts = (0..6).map(|i| {
+        app.post(
+            "/v1/password-resets/confirm",
+            json!({ "token": token, "new_password": format!("racing passphrase number {i}") }),
+            None,
+        )
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    let accepted = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::NO_CONTENT)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    assert_eq!((accepted, refused), (1, 5), "{statuses:?}");
+}
