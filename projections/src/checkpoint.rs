@@ -87,7 +87,11 @@ pub(crate) async fn record_error(
     name: &str,
     error: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE projector_checkpoints SET last_error = $2 WHERE name = $1")
+    // An upsert: the failed pass may have been the one that would have created the row.
+    sqlx::query(
+        "INSERT INTO projector_checkpoints (name, last_error) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET last_error = EXCLUDED.last_error",
+    )
         .bind(name)
         .bind(error)
         .execute(pool)

@@ -408,3 +408,58 @@ async fn concurrent_writers_rollbacks_and_a_restart_end_with_every_commit_once()
     .expect("events");
     assert_eq!(rows, order);
 }
+
+/// Always fails: stands for a projector meeting an event it cannot apply.
+struct Broken;
+
+#[async_trait]
+impl Projector for Broken {
+    fn name(&self) -> &'static str {
+        "test_broken"
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["test.happened"]
+    }
+
+    async fn apply(&self, _: &mut PgConnection, _: &StoredEvent) -> Result<(), ProjectionError> {
+        Err(ProjectionError::Database(sqlx::Error::Protocol(
+            "cannot apply".into(),
+        )))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_projector_is_reported_and_retried_not_skipped() {
+    let pool = log().await;
+    append_committed(&pool, "poison").await;
+    settle(&pool).await;
+    let projections = Projections::new(pool.clone(), vec![Arc::new(Broken)]);
+    let tasks = projections.start();
+    let mut failures = 0;
+    for _ in 0..500 {
+        let status = &projections.statuses()[0];
+        if status.failing && status.failures >= 2 {
+            failures = status.failures;
+            assert!(status
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("cannot apply"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(failures >= 2, "the failure is retried and counted");
+    let (checkpoint, error): (i64, Option<String>) = sqlx::query_as(
+        "SELECT global_position, last_error FROM projector_checkpoints WHERE name = 'test_broken'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("checkpoint");
+    assert_eq!(checkpoint, 0, "the event was not skipped");
+    assert!(error.is_some_and(|e| e.contains("cannot apply")));
+    for task in tasks {
+        task.abort();
+    }
+}

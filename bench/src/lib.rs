@@ -1,0 +1,118 @@
+//! Shared set-up for Warden's benchmarks: a fresh database on the benchmark server, and an
+//! account with a history of a chosen length.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+use warden::adapters::clock::SystemClock;
+use warden::store::EventStore;
+use warden_aggregates::account::{
+    Account, AccountCommand, AccountServices, AuthMethod, NewSession, PasswordVerifier,
+    SecurityPolicy, SessionEndReason,
+};
+use warden_aggregates::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+
+/// Benchmarks measure the event store and projectors, not argon2: a plain comparison stands in.
+pub struct PlainPasswords;
+
+#[async_trait]
+impl PasswordVerifier for PlainPasswords {
+    async fn verify(&self, hash: &PasswordHash, candidate: &SecretString) -> bool {
+        hash.0 == format!("plain:{}", candidate.expose_secret())
+    }
+}
+
+pub fn services() -> AccountServices {
+    AccountServices {
+        clock: Arc::new(SystemClock),
+        passwords: Arc::new(PlainPasswords),
+        policy: SecurityPolicy::default(),
+    }
+}
+
+/// A new database, migrated, on the server of `DATABASE_URL` (default: local PostgreSQL).
+pub async fn fresh_pool() -> anyhow::Result<PgPool> {
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    let name = format!("warden_bench_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{base}/postgres")).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(32)
+        .connect(&format!("{base}/{name}"))
+        .await?;
+    warden::startup::migrate(&pool).await?;
+    Ok(pool)
+}
+
+pub fn log_in(password: &str) -> AccountCommand {
+    AccountCommand::LogIn {
+        password: SecretString::from(password.to_string()),
+        session: NewSession {
+            session_id: SessionId(Uuid::now_v7()),
+            token_hash: TokenHash(Uuid::new_v4().to_string()),
+            device: None,
+            method: AuthMethod::Password,
+        },
+    }
+}
+
+/// Registers an account and gives it at least `events` events (logins and logouts).
+pub async fn account_with_history(
+    store: &EventStore,
+    services: &AccountServices,
+    events: usize,
+) -> anyhow::Result<String> {
+    let id = AccountId(Uuid::now_v7());
+    let key = id.to_string();
+    let metadata = HashMap::new();
+    store
+        .execute::<Account>(
+            &key,
+            || AccountCommand::Register {
+                account_id: id,
+                email: SealedText("sealed".into()),
+                display_name: None,
+                password_hash: PasswordHash("plain:right".into()),
+            },
+            services,
+            &metadata,
+        )
+        .await?;
+    let mut written = 1;
+    while written < events {
+        store
+            .execute::<Account>(&key, || log_in("right"), services, &metadata)
+            .await?;
+        store
+            .execute::<Account>(
+                &key,
+                || AccountCommand::RevokeAllSessions {
+                    reason: SessionEndReason::RevokedAll,
+                },
+                services,
+                &metadata,
+            )
+            .await?;
+        written += 2;
+    }
+    Ok(key)
+}
+
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index.min(samples.len() - 1)]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
