@@ -92,9 +92,9 @@ pub(crate) async fn record_error(
         "INSERT INTO projector_checkpoints (name, last_error) VALUES ($1, $2)
          ON CONFLICT (name) DO UPDATE SET last_error = EXCLUDED.last_error",
     )
-        .bind(name)
-        .bind(error)
-        .execute(pool)
-        .await?;
+    .bind(name)
+    .bind(error)
+    .execute(pool)
+    .await?;
     Ok(())
 }
