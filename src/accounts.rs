@@ -14,16 +14,19 @@ use warden_aggregates::account::{
     Account, AccountCommand, AccountError, AccountEvent, AccountServices, AuthMethod, NewSession,
     PasswordVerifier, SessionEndReason,
 };
-use warden_aggregates::shared::{AccountId, Clock, Email, ErrorKind, PasswordHash, SessionId};
+use warden_aggregates::shared::{
+    AccountId, Clock, Email, ErrorKind, PasswordHash, Scope, SessionId, TokenId,
+};
 use warden_projections::{Cursor, Projections};
 
 use crate::adapters::mail::{Mailer, OutgoingMail};
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::sealing::DataKey;
-use crate::adapters::tokens::{self, RESET_PREFIX, SESSION_PREFIX};
+use crate::adapters::tokens::{self, API_PREFIX, RESET_PREFIX, SESSION_PREFIX};
 use crate::error::AppError;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimitInfo;
 use crate::store::{Committed, EventStore, ExecuteError, StoreError};
 
 /// How long a state-changing request waits for the views it affects (read-your-writes).
@@ -40,11 +43,54 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
 }
 
-/// A caller holding a live session.
-#[derive(Debug, Clone, Copy)]
+/// A caller holding a live credential: a session, or an API access token with scopes.
+#[derive(Debug, Clone)]
 pub struct Authenticated {
     pub account_id: AccountId,
-    pub session_id: SessionId,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session(SessionId),
+    ApiToken {
+        token_id: TokenId,
+        scopes: Vec<Scope>,
+    },
+}
+
+impl Authenticated {
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.credential {
+            Credential::Session(id) => Some(id),
+            Credential::ApiToken { .. } => None,
+        }
+    }
+
+    /// Sessions may do all their account may; a token only what its scopes allow.
+    pub fn require(&self, scope: Scope) -> Result<(), AppError> {
+        match &self.credential {
+            Credential::Session(_) => Ok(()),
+            Credential::ApiToken { scopes, .. } if scopes.contains(&scope) => Ok(()),
+            Credential::ApiToken { .. } => Err(AppError::rejected(
+                ErrorKind::Forbidden,
+                "insufficient_scope",
+                format!("this API token lacks the `{}` scope", scope.as_str()),
+            )),
+        }
+    }
+
+    /// For what an API token may never do: mint tokens, change the password or MFA, set a PIN,
+    /// log a session out.
+    pub fn require_session(&self) -> Result<SessionId, AppError> {
+        self.session_id().ok_or_else(|| {
+            AppError::rejected(
+                ErrorKind::Forbidden,
+                "session_required",
+                "this requires a session; API tokens cannot do it",
+            )
+        })
+    }
 }
 
 pub struct LoggedIn {
@@ -83,14 +129,14 @@ pub struct FailedAttempt {
 
 #[derive(Clone)]
 pub struct AccountsService {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     store: EventStore,
-    keys: KeyRing,
+    pub(crate) keys: KeyRing,
     passwords: Argon2Passwords,
     services: Arc<AccountServices>,
     mailer: Arc<dyn Mailer>,
     projections: Arc<Projections>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     metrics: Metrics,
     public_url: String,
 }
@@ -287,8 +333,21 @@ impl AccountsService {
         }
     }
 
-    /// The live session behind a bearer token, or a 401.
-    pub async fn authenticate(&self, token: &SecretString) -> Result<Authenticated, AppError> {
+    /// The caller behind a bearer token (a session or an API token), or a 401. Token requests
+    /// also take a rate-limit slot; its state comes back for the response headers.
+    pub async fn authenticate(
+        &self,
+        token: &SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(Authenticated, Option<RateLimitInfo>), AppError> {
+        if token.expose_secret().starts_with(API_PREFIX) {
+            let (who, info) = self.authenticate_api_token(token, ctx).await?;
+            return Ok((who, Some(info)));
+        }
+        Ok((self.authenticate_session(token).await?, None))
+    }
+
+    async fn authenticate_session(&self, token: &SecretString) -> Result<Authenticated, AppError> {
         let Some(hash) = tokens::hash_presented(token, SESSION_PREFIX) else {
             return Err(AppError::unauthenticated());
         };
@@ -319,11 +378,12 @@ impl AccountsService {
         }
         Ok(Authenticated {
             account_id: AccountId(row.account_id),
-            session_id: SessionId(row.session_id),
+            credential: Credential::Session(SessionId(row.session_id)),
         })
     }
 
     pub async fn profile(&self, who: &Authenticated) -> Result<Profile, AppError> {
+        who.require(Scope::Read)?;
         let (account, _) = self
             .store
             .load::<Account>(&who.account_id.to_string())
@@ -339,7 +399,8 @@ impl AccountsService {
     }
 
     pub async fn log_out(&self, who: &Authenticated, ctx: &RequestContext) -> Result<(), AppError> {
-        self.end_session(who, who.session_id, SessionEndReason::LoggedOut, ctx)
+        let session_id = who.require_session()?;
+        self.end_session(who, session_id, SessionEndReason::LoggedOut, ctx)
             .await
     }
 
@@ -350,6 +411,7 @@ impl AccountsService {
         reason: SessionEndReason,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
+        who.require(Scope::Write)?;
         let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
             .execute(
@@ -367,6 +429,7 @@ impl AccountsService {
         who: &Authenticated,
         ctx: &RequestContext,
     ) -> Result<usize, AppError> {
+        who.require(Scope::Write)?;
         let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
             .execute(
@@ -388,6 +451,7 @@ impl AccountsService {
         new: SecretString,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
+        who.require_session()?;
         check_new_password(&new, &[])?;
         let new_hash = self
             .passwords
@@ -401,7 +465,7 @@ impl AccountsService {
                 || AccountCommand::ChangePassword {
                     current_password: current.clone(),
                     new_password_hash: new_hash.clone(),
-                    keep_session: Some(who.session_id),
+                    keep_session: who.session_id(),
                 },
                 &metadata,
             )
@@ -513,6 +577,7 @@ impl AccountsService {
         &self,
         who: &Authenticated,
     ) -> Result<(Vec<SessionRecord>, Vec<FailedAttempt>), AppError> {
+        who.require(Scope::Read)?;
         let key = self.keys.get(who.account_id.0).await?;
         let rows: Vec<HistoryRow> = sqlx::query_as(
             "SELECT h.session_id, h.device, h.ip, h.user_agent, h.method, h.started_at,
@@ -554,7 +619,7 @@ impl AccountsService {
                     started_at: row.started_at,
                     last_seen_at: row.last_seen_at,
                     expires_at: row.expires_at,
-                    current: row.session_id == who.session_id.0,
+                    current: Some(SessionId(row.session_id)) == who.session_id(),
                     ended_at,
                     end_reason,
                 }
@@ -579,18 +644,27 @@ impl AccountsService {
         Ok((sessions, failures))
     }
 
-    async fn metadata_for(
+    pub(crate) async fn metadata_for(
         &self,
         who: &Authenticated,
         ctx: &RequestContext,
     ) -> Result<HashMap<String, String>, AppError> {
         let key = self.keys.get(who.account_id.0).await?;
         let mut metadata = metadata(ctx, key.as_ref(), Some(who.account_id));
-        metadata.insert("session_id".into(), who.session_id.to_string());
+        match &who.credential {
+            Credential::Session(id) => {
+                metadata.insert("auth_method".into(), "session".into());
+                metadata.insert("session_id".into(), id.to_string());
+            }
+            Credential::ApiToken { token_id, .. } => {
+                metadata.insert("auth_method".into(), "api_token".into());
+                metadata.insert("api_token_id".into(), token_id.to_string());
+            }
+        }
         Ok(metadata)
     }
 
-    async fn execute(
+    pub(crate) async fn execute(
         &self,
         account_id: AccountId,
         command: impl Fn() -> AccountCommand,
@@ -626,7 +700,11 @@ impl AccountsService {
     /// Waits until every view reflects `committed`. When `must` (a revocation), a view that does
     /// not catch up in time turns the answer into a 503: the change is recorded, but the caller
     /// must not be told it is effective everywhere.
-    async fn settle(&self, committed: &Committed<Account>, must: bool) -> Result<(), AppError> {
+    pub(crate) async fn settle(
+        &self,
+        committed: &Committed<Account>,
+        must: bool,
+    ) -> Result<(), AppError> {
         let Some(position) = committed.position else {
             return Ok(());
         };
@@ -748,7 +826,7 @@ struct FailureRow {
 
 /// Event metadata: the request id and actor in the clear, IP and user agent sealed under the
 /// subject account's key.
-fn metadata(
+pub(crate) fn metadata(
     ctx: &RequestContext,
     key: Option<&DataKey>,
     actor: Option<AccountId>,

@@ -23,6 +23,12 @@ pub enum AppError {
     /// The request could not be read (malformed JSON, wrong content type, bad path).
     #[error("{detail}")]
     Malformed { code: &'static str, detail: String },
+    /// An API token spent its requests for this minute.
+    #[error("this API token is limited to {} requests a minute; retry in {retry_after} s", info.limit)]
+    RateLimited {
+        info: crate::rate_limit::RateLimitInfo,
+        retry_after: u64,
+    },
     /// A dependency is down or lagging; trying again later may work.
     #[error("{detail}")]
     Unavailable { code: &'static str, detail: String },
@@ -89,6 +95,7 @@ impl AppError {
             Self::Rejected { code, .. }
             | Self::Malformed { code, .. }
             | Self::Unavailable { code, .. } => code,
+            Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -123,6 +130,7 @@ impl ResponseError for AppError {
         match self {
             Self::Rejected { kind, .. } => status_of(*kind),
             Self::Malformed { .. } => StatusCode::BAD_REQUEST,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -147,17 +155,40 @@ impl ResponseError for AppError {
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if let Self::Rejected {
-            retry_after: Some(seconds),
-            ..
-        } = self
-        {
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.insert_header((header::RETRY_AFTER, value));
+        let retry_after = match self {
+            Self::Rejected { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, info } => {
+                rate_limit_headers(info, |name, value| {
+                    response.insert_header((name, value));
+                });
+                Some(*retry_after)
             }
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
         response.json(problem)
     }
+}
+
+/// The `RateLimit-*` headers of a token-authenticated response.
+pub fn rate_limit_headers(
+    info: &crate::rate_limit::RateLimitInfo,
+    mut insert: impl FnMut(header::HeaderName, HeaderValue),
+) {
+    insert(
+        header::HeaderName::from_static("ratelimit-limit"),
+        HeaderValue::from(info.limit),
+    );
+    insert(
+        header::HeaderName::from_static("ratelimit-remaining"),
+        HeaderValue::from(info.remaining),
+    );
+    insert(
+        header::HeaderName::from_static("ratelimit-reset"),
+        HeaderValue::from(info.reset_secs),
+    );
 }
 
 impl From<sqlx::Error> for AppError {

@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -60,10 +60,17 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
+        let ctx = context_of(req);
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("no state")))?;
             let token = token.ok_or_else(AppError::unauthenticated)?;
-            state.accounts.authenticate(&token).await
+            let (who, rate) = state.accounts.authenticate(&token, &ctx).await?;
+            if let Some(rate) = rate {
+                // Read back by the middleware that writes the RateLimit-* headers.
+                req.extensions_mut().insert(rate);
+            }
+            Ok(who)
         })
     }
 }

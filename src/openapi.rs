@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
-use crate::routes::{account, health, sessions};
+use crate::routes::{account, health, sessions, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use crate::routes::{account, health, sessions};
     tags(
         (name = "accounts", description = "Registration, profile, password change and reset"),
         (name = "sessions", description = "Login, logout and login security"),
+        (name = "tokens", description = "API access tokens, limited to 60 requests a minute each"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -37,6 +38,15 @@ impl Modify for BearerTokens {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("wss_ session token")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("wat_ API access token")
                     .build(),
             ),
         );
@@ -58,6 +68,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(sessions::list)
         .service(sessions::end)
         .service(sessions::revoke_all)
+        .service(tokens::create)
+        .service(tokens::list)
+        .service(tokens::revoke)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

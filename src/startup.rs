@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -20,10 +20,11 @@ use crate::accounts::{AccountsDeps, AccountsService};
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::sealing::MasterKey;
-use crate::error::AppError;
+use crate::error::{rate_limit_headers, AppError};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::openapi;
+use crate::rate_limit::RateLimitInfo;
 use crate::settings::Settings;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -195,7 +196,18 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
                     .map(|s| s.metrics.clone());
                 let response = srv.call(req);
                 async move {
-                    let response = response.await?;
+                    let mut response = response.await?;
+                    let rate = response
+                        .request()
+                        .extensions()
+                        .get::<RateLimitInfo>()
+                        .copied();
+                    if let Some(rate) = rate {
+                        let headers = response.headers_mut();
+                        rate_limit_headers(&rate, |name, value| {
+                            headers.insert(name, value);
+                        });
+                    }
                     if let Some(metrics) = metrics {
                         let seconds = started.elapsed().as_secs_f64();
                         metrics.request(&method, &route, response.status().as_u16(), seconds);

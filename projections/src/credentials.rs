@@ -1,5 +1,5 @@
-//! `session_credentials_v1` and `reset_tokens_v1`: what bearer authentication and password-reset
-//! confirmation look up by token hash. Every Warden process reads these on every request, and
+//! `session_credentials_v1`, `api_tokens_v1` and `reset_tokens_v1`: what bearer authentication
+//! and password-reset confirmation look up by token hash. Every Warden process reads these on every request, and
 //! an endpoint that revokes waits for this projector before it returns, so a revoked credential
 //! is refused everywhere from then on.
 
@@ -23,6 +23,10 @@ impl Projector for Credentials {
             AccountEvent::SESSION_STARTED,
             AccountEvent::SESSION_ENDED,
             AccountEvent::PASSWORD_RESET_REQUESTED,
+            AccountEvent::API_TOKEN_CREATED,
+            AccountEvent::API_TOKEN_FIRST_USED,
+            AccountEvent::API_TOKEN_EXPIRED,
+            AccountEvent::API_TOKEN_REVOKED,
         ]
     }
 
@@ -73,6 +77,57 @@ impl Projector for Credentials {
                 )
                 .bind(token_hash.0)
                 .bind(account_id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            AccountEvent::ApiTokenCreated {
+                token_id,
+                name,
+                token_hash,
+                scopes,
+                expires_at,
+                at,
+            } => {
+                let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO api_tokens_v1 (token_hash, token_id, account_id, name, scopes,
+                         created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (token_hash) DO NOTHING",
+                )
+                .bind(token_hash.0)
+                .bind(token_id.as_uuid())
+                .bind(account_id)
+                .bind(name)
+                .bind(scopes)
+                .bind(at)
+                .bind(expires_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            AccountEvent::ApiTokenFirstUsed { token_id, at } => {
+                sqlx::query(
+                    "UPDATE api_tokens_v1 SET first_used_at = $2
+                     WHERE token_id = $1 AND first_used_at IS NULL",
+                )
+                .bind(token_id.as_uuid())
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            AccountEvent::ApiTokenExpired { token_id, .. } => {
+                sqlx::query("UPDATE api_tokens_v1 SET expiry_recorded = true WHERE token_id = $1")
+                    .bind(token_id.as_uuid())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            AccountEvent::ApiTokenRevoked { token_id, at } => {
+                sqlx::query(
+                    "UPDATE api_tokens_v1 SET revoked_at = $2
+                     WHERE token_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(token_id.as_uuid())
+                .bind(at)
                 .execute(&mut *conn)
                 .await?;
             }

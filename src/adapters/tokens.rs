@@ -10,6 +10,7 @@ use warden_aggregates::shared::TokenHash;
 
 pub const SESSION_PREFIX: &str = "wss_";
 pub const RESET_PREFIX: &str = "wpr_";
+pub const API_PREFIX: &str = "wat_";
 
 /// A fresh credential and the hash that is stored in its place.
 pub fn mint(prefix: &str) -> (SecretString, TokenHash) {

@@ -1,3 +1,4 @@
 pub mod account;
 pub mod health;
 pub mod sessions;
+pub mod tokens;

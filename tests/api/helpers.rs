@@ -125,6 +125,11 @@ impl TestApp {
         .await
     }
 
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use warden_aggregates::shared::Clock;
+        self.clock.now()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

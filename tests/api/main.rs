@@ -8,3 +8,4 @@ mod ordering;
 mod secrets;
 mod sessions;
 mod store;
+mod tokens;

@@ -16,6 +16,21 @@ async fn no_password_token_or_address_is_stored_in_plaintext() {
     )
     .await;
     app.log_in_with(email, "a wrong guess for the log").await;
+    let session = app.log_in_with(email, "second secret passphrase").await;
+    let session: Value = session.json().await.expect("json");
+    let session = session["token"].as_str().expect("token").to_string();
+    let created: Value = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": "ci", "password": "second secret passphrase" }),
+            Some(&session),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let api_token = created["token"].as_str().expect("token").to_string();
+    assert_eq!(app.get("/v1/me", Some(&api_token)).await.status(), 200);
     app.post("/v1/password-resets", json!({ "email": email }), None)
         .await;
     let reset = reset_token_in(&app.mails()[0]);
@@ -56,6 +71,10 @@ async fn no_password_token_or_address_is_stored_in_plaintext() {
         "a wrong guess for the log",
         token.as_str(),
         &token[4..],
+        session.as_str(),
+        &session[4..],
+        api_token.as_str(),
+        &api_token[4..],
         reset.as_str(),
         &reset[4..],
         email,

@@ -6,11 +6,11 @@ use cqrs_es::Aggregate;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::commands::{AccountCommand, NewSession};
+use super::commands::{AccountCommand, NewApiToken, NewSession};
 use super::errors::AccountError;
 use super::events::{AccountEvent, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason};
 use super::services::AccountServices;
-use crate::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
 
 /// An account's security state, rebuilt from its events. Only what decisions need is kept: live
 /// sessions are dropped from here when they end (their history lives in a projection).
@@ -26,6 +26,19 @@ pub struct Account {
     pub hard_locked: bool,
     pub sessions: BTreeMap<SessionId, LiveSession>,
     pending_reset: Option<PendingReset>,
+    /// Live (unrevoked) API tokens.
+    #[serde(default)]
+    pub api_tokens: BTreeMap<TokenId, ApiTokenState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiTokenState {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub first_used: bool,
+    pub expiry_recorded: bool,
+    pub last_rate_limited_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +128,43 @@ impl Aggregate for Account {
                 self.reset_password(token_hash, new_password_hash, now, sink)
                     .await
             }
+            AccountCommand::CreateApiToken { password, token } => {
+                self.create_api_token(&password, token, now, svc, sink)
+                    .await
+            }
+            AccountCommand::RevokeApiToken { token_id } => {
+                self.token(token_id)?;
+                let revoked = AccountEvent::ApiTokenRevoked { token_id, at: now };
+                sink.write(revoked, self).await;
+                Ok(())
+            }
+            AccountCommand::RecordApiTokenUse { token_id } => {
+                if !self.token(token_id)?.first_used {
+                    let used = AccountEvent::ApiTokenFirstUsed { token_id, at: now };
+                    sink.write(used, self).await;
+                }
+                Ok(())
+            }
+            AccountCommand::RecordApiTokenExpired { token_id } => {
+                let token = self.token(token_id)?;
+                let expired = token.expires_at.is_some_and(|e| e <= now);
+                if expired && !token.expiry_recorded {
+                    let event = AccountEvent::ApiTokenExpired { token_id, at: now };
+                    sink.write(event, self).await;
+                }
+                Ok(())
+            }
+            AccountCommand::RecordApiTokenRateLimited { token_id } => {
+                let quiet = self
+                    .token(token_id)?
+                    .last_rate_limited_at
+                    .is_none_or(|last| now - last >= chrono::Duration::minutes(1));
+                if quiet {
+                    let event = AccountEvent::ApiTokenRateLimited { token_id, at: now };
+                    sink.write(event, self).await;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -166,11 +216,13 @@ impl Aggregate for Account {
                 password_hash, via, ..
             } => {
                 self.password_hash = Some(password_hash);
+                // Either the current password was presented or control of the mailbox was
+                // proven: the failure count starts again and a temporary lock lifts (a hard
+                // lock stays until an administrator lifts it).
+                self.consecutive_failures = 0;
+                self.locked_until = None;
                 if via == PasswordChangeVia::Reset {
-                    // Proving control of the mailbox lifts a temporary lock, never a hard one.
                     self.pending_reset = None;
-                    self.consecutive_failures = 0;
-                    self.locked_until = None;
                 }
             }
             AccountEvent::PasswordResetRequested {
@@ -183,6 +235,44 @@ impl Aggregate for Account {
                     expires_at,
                 })
             }
+            AccountEvent::ApiTokenCreated {
+                token_id,
+                name,
+                scopes,
+                expires_at,
+                ..
+            } => {
+                self.consecutive_failures = 0;
+                self.api_tokens.insert(
+                    token_id,
+                    ApiTokenState {
+                        name,
+                        scopes,
+                        expires_at,
+                        first_used: false,
+                        expiry_recorded: false,
+                        last_rate_limited_at: None,
+                    },
+                );
+            }
+            AccountEvent::ApiTokenFirstUsed { token_id, .. } => {
+                if let Some(token) = self.api_tokens.get_mut(&token_id) {
+                    token.first_used = true;
+                }
+            }
+            AccountEvent::ApiTokenExpired { token_id, .. } => {
+                if let Some(token) = self.api_tokens.get_mut(&token_id) {
+                    token.expiry_recorded = true;
+                }
+            }
+            AccountEvent::ApiTokenRateLimited { token_id, at } => {
+                if let Some(token) = self.api_tokens.get_mut(&token_id) {
+                    token.last_rate_limited_at = Some(at);
+                }
+            }
+            AccountEvent::ApiTokenRevoked { token_id, .. } => {
+                self.api_tokens.remove(&token_id);
+            }
         }
     }
 }
@@ -190,6 +280,45 @@ impl Aggregate for Account {
 impl Account {
     pub fn is_locked(&self, now: DateTime<Utc>) -> bool {
         self.hard_locked || self.locked_until.is_some_and(|until| until > now)
+    }
+
+    fn token(&self, token_id: TokenId) -> Result<&ApiTokenState, AccountError> {
+        self.api_tokens
+            .get(&token_id)
+            .ok_or(AccountError::TokenNotFound)
+    }
+
+    async fn create_api_token(
+        &mut self,
+        password: &SecretString,
+        token: NewApiToken,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if token.expires_at.is_some_and(|e| e <= now) {
+            return Err(AccountError::ExpiryInPast);
+        }
+        if self.api_tokens.values().any(|t| t.name == token.name) {
+            return Err(AccountError::TokenNameTaken);
+        }
+        let purpose = PasswordCheckPurpose::Reauthentication;
+        if !self
+            .check_password(password, purpose, now, svc, sink)
+            .await?
+        {
+            return Ok(());
+        }
+        let created = AccountEvent::ApiTokenCreated {
+            token_id: token.token_id,
+            name: token.name,
+            token_hash: token.token_hash,
+            scopes: token.scopes,
+            expires_at: token.expires_at,
+            at: now,
+        };
+        sink.write(created, self).await;
+        Ok(())
     }
 
     fn ensure_unlocked(&self, now: DateTime<Utc>) -> Result<(), AccountError> {

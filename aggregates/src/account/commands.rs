@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::events::{AuthMethod, SessionEndReason};
-use crate::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
 
 /// What a caller asks of an account. Values are already parsed and, where they are personal data,
 /// already sealed: parsing and sealing happen once, at the edge.
@@ -40,6 +40,33 @@ pub enum AccountCommand {
         token_hash: TokenHash,
         new_password_hash: PasswordHash,
     },
+    /// Re-authenticated by the password; a wrong one is recorded like a failed login.
+    CreateApiToken {
+        password: SecretString,
+        token: NewApiToken,
+    },
+    RevokeApiToken {
+        token_id: TokenId,
+    },
+    RecordApiTokenUse {
+        token_id: TokenId,
+    },
+    RecordApiTokenExpired {
+        token_id: TokenId,
+    },
+    RecordApiTokenRateLimited {
+        token_id: TokenId,
+    },
+}
+
+/// An API token the edge has minted; only its hash reaches the domain.
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub token_id: TokenId,
+    pub name: String,
+    pub token_hash: TokenHash,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A session the edge has minted (id and token hash) for the aggregate to start if the login

@@ -16,6 +16,12 @@ pub enum AccountError {
     SessionNotFound,
     #[error("the password reset token is invalid, used or expired")]
     ResetTokenInvalid,
+    #[error("a live API token of this account already has this name")]
+    TokenNameTaken,
+    #[error("no such live API token")]
+    TokenNotFound,
+    #[error("the expiry must be in the future")]
+    ExpiryInPast,
 }
 
 impl AccountError {
@@ -24,7 +30,9 @@ impl AccountError {
             Self::AlreadyRegistered => ErrorKind::Conflict,
             Self::NotRegistered | Self::SessionNotFound => ErrorKind::NotFound,
             Self::Locked { .. } => ErrorKind::Locked,
-            Self::ResetTokenInvalid => ErrorKind::Invalid,
+            Self::ResetTokenInvalid | Self::ExpiryInPast => ErrorKind::Invalid,
+            Self::TokenNameTaken => ErrorKind::Conflict,
+            Self::TokenNotFound => ErrorKind::NotFound,
         }
     }
 
@@ -36,6 +44,9 @@ impl AccountError {
             Self::Locked { .. } => "account_locked",
             Self::SessionNotFound => "session_not_found",
             Self::ResetTokenInvalid => "reset_token_invalid",
+            Self::TokenNameTaken => "token_name_taken",
+            Self::TokenNotFound => "token_not_found",
+            Self::ExpiryInPast => "expires_at_in_past",
         }
     }
 }

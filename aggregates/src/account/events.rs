@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
 
 /// Every fact Warden records about an account. Type strings are stable and written by hand; a
 /// payload change adds a new version and an upcaster, never an edit of stored events.
@@ -50,6 +50,32 @@ pub enum AccountEvent {
         expires_at: DateTime<Utc>,
         at: DateTime<Utc>,
     },
+    ApiTokenCreated {
+        token_id: TokenId,
+        name: String,
+        token_hash: TokenHash,
+        scopes: Vec<Scope>,
+        expires_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
+    ApiTokenFirstUsed {
+        token_id: TokenId,
+        at: DateTime<Utc>,
+    },
+    /// Recorded once, when an expired token is first presented.
+    ApiTokenExpired {
+        token_id: TokenId,
+        at: DateTime<Utc>,
+    },
+    /// At most one a minute per token, however many requests were refused.
+    ApiTokenRateLimited {
+        token_id: TokenId,
+        at: DateTime<Utc>,
+    },
+    ApiTokenRevoked {
+        token_id: TokenId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl AccountEvent {
@@ -60,6 +86,11 @@ impl AccountEvent {
     pub const SESSION_ENDED: &'static str = "account.session.ended";
     pub const PASSWORD_CHANGED: &'static str = "account.password.changed";
     pub const PASSWORD_RESET_REQUESTED: &'static str = "account.password_reset.requested";
+    pub const API_TOKEN_CREATED: &'static str = "account.api_token.created";
+    pub const API_TOKEN_FIRST_USED: &'static str = "account.api_token.first_used";
+    pub const API_TOKEN_EXPIRED: &'static str = "account.api_token.expired";
+    pub const API_TOKEN_RATE_LIMITED: &'static str = "account.api_token.rate_limited";
+    pub const API_TOKEN_REVOKED: &'static str = "account.api_token.revoked";
 }
 
 impl DomainEvent for AccountEvent {
@@ -72,6 +103,11 @@ impl DomainEvent for AccountEvent {
             Self::SessionEnded { .. } => Self::SESSION_ENDED,
             Self::PasswordChanged { .. } => Self::PASSWORD_CHANGED,
             Self::PasswordResetRequested { .. } => Self::PASSWORD_RESET_REQUESTED,
+            Self::ApiTokenCreated { .. } => Self::API_TOKEN_CREATED,
+            Self::ApiTokenFirstUsed { .. } => Self::API_TOKEN_FIRST_USED,
+            Self::ApiTokenExpired { .. } => Self::API_TOKEN_EXPIRED,
+            Self::ApiTokenRateLimited { .. } => Self::API_TOKEN_RATE_LIMITED,
+            Self::ApiTokenRevoked { .. } => Self::API_TOKEN_REVOKED,
         }
         .to_string()
     }

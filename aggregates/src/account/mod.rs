@@ -6,8 +6,8 @@ mod services;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{Account, LiveSession};
-pub use commands::{AccountCommand, NewSession};
+pub use aggregate::{Account, ApiTokenState, LiveSession};
+pub use commands::{AccountCommand, NewApiToken, NewSession};
 pub use errors::AccountError;
 pub use events::{
     AccountEvent, AuthMethod, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason,

@@ -25,3 +25,4 @@ macro_rules! id_type {
 
 id_type!(AccountId);
 id_type!(SessionId);
+id_type!(TokenId);

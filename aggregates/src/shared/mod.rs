@@ -2,10 +2,12 @@ mod clock;
 mod email;
 mod error_kind;
 mod ids;
+mod scope;
 mod secrets;
 
 pub use clock::Clock;
 pub use email::{Email, EmailError};
 pub use error_kind::ErrorKind;
-pub use ids::{AccountId, SessionId};
+pub use ids::{AccountId, SessionId, TokenId};
+pub use scope::Scope;
 pub use secrets::{PasswordHash, SealedText, TokenHash};
