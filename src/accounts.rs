@@ -11,8 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::account::{
-    Account, AccountCommand, AccountError, AccountEvent, AccountServices, AuthMethod, NewSession,
-    PasswordVerifier, SessionEndReason,
+    Account, AccountCommand, AccountError, AccountEvent, AccountServices, AuthMethod, MfaMethod,
+    NewSession, PasswordVerifier, SessionEndReason,
 };
 use warden_aggregates::shared::{
     AccountId, Clock, Email, ErrorKind, PasswordHash, Scope, SessionId, TokenId,
@@ -22,7 +22,8 @@ use warden_projections::{Cursor, Projections};
 use crate::adapters::mail::{Mailer, OutgoingMail};
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::sealing::DataKey;
-use crate::adapters::tokens::{self, API_PREFIX, RESET_PREFIX, SESSION_PREFIX};
+use crate::adapters::tokens::{self, API_PREFIX, CHALLENGE_PREFIX, RESET_PREFIX, SESSION_PREFIX};
+use crate::adapters::totp::RfcTotp;
 use crate::error::AppError;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
@@ -99,11 +100,26 @@ pub struct LoggedIn {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What the password step of a login ends in.
+pub enum LoginOutcome {
+    Authenticated(LoggedIn),
+    /// A second factor is due: the challenge token is shown to the client once.
+    MfaRequired {
+        challenge: SecretString,
+        methods: Vec<MfaMethod>,
+        expires_at: DateTime<Utc>,
+    },
+}
+
 pub struct Profile {
     pub id: Uuid,
     pub email: String,
     pub display_name: Option<String>,
     pub registered_at: Option<DateTime<Utc>>,
+    pub mfa_methods: Vec<MfaMethod>,
+    pub totp_pending: bool,
+    pub recovery_codes_remaining: usize,
+    pub is_admin: bool,
 }
 
 pub struct SessionRecord {
@@ -139,6 +155,8 @@ pub struct AccountsService {
     pub(crate) clock: Arc<dyn Clock>,
     metrics: Metrics,
     public_url: String,
+    pub(crate) totp: Arc<RfcTotp>,
+    pub(crate) totp_issuer: String,
 }
 
 pub struct AccountsDeps {
@@ -150,6 +168,8 @@ pub struct AccountsDeps {
     pub projections: Arc<Projections>,
     pub metrics: Metrics,
     pub public_url: String,
+    pub totp: Arc<RfcTotp>,
+    pub totp_issuer: String,
 }
 
 impl AccountsService {
@@ -165,6 +185,8 @@ impl AccountsService {
             projections: deps.projections,
             metrics: deps.metrics,
             public_url: deps.public_url,
+            totp: deps.totp,
+            totp_issuer: deps.totp_issuer,
         }
     }
 
@@ -259,7 +281,10 @@ impl AccountsService {
         Ok(taken_over == 1)
     }
 
-    async fn account_for_email(&self, email: &Email) -> Result<Option<AccountId>, AppError> {
+    pub(crate) async fn account_id_for(
+        &self,
+        email: &Email,
+    ) -> Result<Option<AccountId>, AppError> {
         let index = self.keys.master().email_index(email.as_str());
         let id: Option<Uuid> =
             sqlx::query_scalar("SELECT account_id FROM email_reservations WHERE email_hash = $1")
@@ -275,9 +300,9 @@ impl AccountsService {
         password: SecretString,
         device: Option<String>,
         ctx: &RequestContext,
-    ) -> Result<LoggedIn, AppError> {
+    ) -> Result<LoginOutcome, AppError> {
         let account_id = match Email::parse(email) {
-            Ok(email) => self.account_for_email(&email).await?,
+            Ok(email) => self.account_id_for(&email).await?,
             Err(_) => None,
         };
         let key = match account_id {
@@ -290,6 +315,7 @@ impl AccountsService {
             return Err(AppError::invalid_credentials());
         };
         let (token, token_hash) = tokens::mint(SESSION_PREFIX);
+        let (challenge, challenge_hash) = tokens::mint(CHALLENGE_PREFIX);
         let session = NewSession {
             session_id: SessionId(Uuid::now_v7()),
             token_hash,
@@ -303,6 +329,7 @@ impl AccountsService {
                 || AccountCommand::LogIn {
                     password: password.clone(),
                     session: session.clone(),
+                    challenge_hash: challenge_hash.clone(),
                 },
                 &metadata,
             )
@@ -314,23 +341,25 @@ impl AccountsService {
                 } => AppError::invalid_credentials(),
                 other => other,
             })?;
-        let started = committed.events.iter().find_map(|e| match e {
-            AccountEvent::SessionStarted {
-                session_id,
+        self.settle(&committed, false).await?;
+        let challenged = committed.events.iter().find_map(|e| match e {
+            AccountEvent::MfaChallengeIssued {
+                methods,
                 expires_at,
                 ..
-            } => Some((*session_id, *expires_at)),
+            } => Some((methods.clone(), *expires_at)),
             _ => None,
         });
-        self.settle(&committed, false).await?;
-        match started {
-            Some((session_id, expires_at)) => Ok(LoggedIn {
-                token,
-                session_id,
+        if let Some((methods, expires_at)) = challenged {
+            return Ok(LoginOutcome::MfaRequired {
+                challenge,
+                methods,
                 expires_at,
-            }),
-            None => Err(AppError::invalid_credentials()),
+            });
         }
+        started_session(&committed.events, token)
+            .map(LoginOutcome::Authenticated)
+            .ok_or_else(AppError::invalid_credentials)
     }
 
     /// The caller behind a bearer token (a session or an API token), or a 401. Token requests
@@ -395,6 +424,14 @@ impl AccountsService {
             email: open(key.as_ref(), account.email.as_ref()).unwrap_or_else(erased),
             display_name: open(key.as_ref(), account.display_name.as_ref()),
             registered_at: account.registered_at,
+            mfa_methods: if account.totp_enabled() {
+                vec![MfaMethod::Totp]
+            } else {
+                vec![]
+            },
+            totp_pending: account.totp_pending(),
+            recovery_codes_remaining: account.recovery_codes_remaining(),
+            is_admin: account.is_admin,
         })
     }
 
@@ -495,7 +532,7 @@ impl AccountsService {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
-        let Some(account_id) = self.account_for_email(&email).await? else {
+        let Some(account_id) = self.account_id_for(&email).await? else {
             return Ok(());
         };
         let Some(key) = self.keys.get(account_id.0).await? else {
@@ -675,6 +712,7 @@ impl AccountsService {
         let services = AccountServices {
             clock: self.services.clock.clone(),
             passwords: Arc::new(RememberedVerdicts::new(self.services.passwords.clone())),
+            totp: self.services.totp.clone(),
             policy: self.services.policy.clone(),
         };
         let result = self
@@ -781,6 +819,22 @@ trait TypeName {
 
 impl TypeName for Account {
     const TYPE_NAME: &'static str = "account";
+}
+
+/// The session a command started, with the token minted for it.
+pub(crate) fn started_session(events: &[AccountEvent], token: SecretString) -> Option<LoggedIn> {
+    events.iter().find_map(|e| match e {
+        AccountEvent::SessionStarted {
+            session_id,
+            expires_at,
+            ..
+        } => Some(LoggedIn {
+            token: token.clone(),
+            session_id: *session_id,
+            expires_at: *expires_at,
+        }),
+        _ => None,
+    })
 }
 
 #[derive(sqlx::FromRow)]

@@ -67,8 +67,7 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<CreatedToken, AppError> {
         who.require_session()?;
-        if scopes.contains(&Scope::Admin) {
-            // Platform administrators do not exist yet; until they do, nobody may grant it.
+        if scopes.contains(&Scope::Admin) && !self.account(who.account_id).await?.is_admin {
             return Err(AppError::rejected(
                 ErrorKind::Forbidden,
                 "scope_not_allowed",

@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use warden_aggregates::shared::Email;
 
 use crate::adapters::clock::SystemClock;
 use crate::settings::Settings;
@@ -22,6 +24,23 @@ enum Command {
     Migrate(Settings),
     /// Print the OpenAPI document.
     Openapi,
+    /// Platform administrators.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin account, or make an existing account an admin.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password (for a new account) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -48,6 +67,37 @@ pub async fn run() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Openapi => print!("{}", openapi::to_json()?),
+        Command::Admin(AdminCommand::Create {
+            email,
+            password_stdin,
+            settings,
+        }) => {
+            telemetry::init(&settings.log);
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let mut password = String::new();
+            if password_stdin {
+                std::io::stdin().read_line(&mut password)?;
+            }
+            let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
+            let (state, tasks) = startup::build_state(
+                &settings,
+                Overrides {
+                    clock: Arc::new(SystemClock),
+                    master_key: None,
+                    mailer: None,
+                },
+            )
+            .await?;
+            let result = state.accounts.create_admin(email, password).await;
+            for task in tasks {
+                task.abort();
+            }
+            match result {
+                Ok((id, true)) => println!("created admin account {id}"),
+                Ok((id, false)) => println!("account {id} is now an admin"),
+                Err(error) => anyhow::bail!("{}: {error}", error.code()),
+            }
+        }
     }
     Ok(())
 }

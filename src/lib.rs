@@ -4,12 +4,14 @@
 
 pub mod accounts;
 pub mod adapters;
+pub mod admin;
 pub mod api_tokens;
 pub mod cli;
 pub mod error;
 pub mod extractors;
 pub mod keys;
 pub mod metrics;
+pub mod mfa;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
-use crate::routes::{account, health, sessions, tokens};
+use crate::routes::{account, admin, health, mfa, sessions, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,8 @@ use crate::routes::{account, health, sessions, tokens};
         (name = "accounts", description = "Registration, profile, password change and reset"),
         (name = "sessions", description = "Login, logout and login security"),
         (name = "tokens", description = "API access tokens, limited to 60 requests a minute each"),
+        (name = "mfa", description = "TOTP, recovery codes and the login's second step"),
+        (name = "admin", description = "Support actions of platform administrators"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -71,6 +73,13 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(tokens::create)
         .service(tokens::list)
         .service(tokens::revoke)
+        .service(mfa::second_step)
+        .service(mfa::enrol)
+        .service(mfa::confirm)
+        .service(mfa::disable)
+        .service(mfa::recovery_codes)
+        .service(admin::unlock)
+        .service(admin::mfa_reset)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

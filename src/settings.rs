@@ -49,6 +49,9 @@ pub struct Settings {
         default_value = "http://127.0.0.1:8080"
     )]
     pub public_url: String,
+    /// The issuer shown in authenticator apps.
+    #[arg(long, env = "WARDEN_TOTP_ISSUER", default_value = "Warden")]
+    pub totp_issuer: String,
     /// Log filter; logs are JSON lines.
     #[arg(long, env = "WARDEN_LOG", default_value = "info")]
     pub log: String,

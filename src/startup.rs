@@ -20,6 +20,7 @@ use crate::accounts::{AccountsDeps, AccountsService};
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::sealing::MasterKey;
+use crate::adapters::totp::RfcTotp;
 use crate::error::{rate_limit_headers, AppError};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
@@ -69,44 +70,58 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context("applying migrations")
 }
 
+/// Everything a Warden process runs on, with its projectors started.
+pub async fn build_state(
+    settings: &Settings,
+    overrides: Overrides,
+) -> anyhow::Result<(web::Data<AppState>, Vec<JoinHandle<()>>)> {
+    let pool = connect(settings).await?;
+    migrate(&pool).await?;
+    let master = match overrides.master_key {
+        Some(key) => key,
+        None => settings.load_master_key()?,
+    };
+    let mailer: Arc<dyn Mailer> = match overrides.mailer {
+        Some(mailer) => mailer,
+        None => mailer_from(settings)?,
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let passwords = Argon2Passwords::new(cores).map_err(|e| anyhow::anyhow!(e))?;
+    let master = Arc::new(master);
+    let totp = Arc::new(RfcTotp::new(master.clone()));
+    let services = Arc::new(AccountServices {
+        clock: overrides.clock,
+        passwords: Arc::new(passwords.clone()),
+        totp: totp.clone(),
+        policy: settings.policy(),
+    });
+    let projections = Projections::new(pool.clone(), warden_projections::all());
+    let tasks = projections.start();
+    let metrics = Metrics::new();
+    let accounts = AccountsService::new(AccountsDeps {
+        pool: pool.clone(),
+        keys: KeyRing::new(pool.clone(), master),
+        passwords,
+        services,
+        mailer,
+        projections: projections.clone(),
+        metrics: metrics.clone(),
+        public_url: settings.public_url.clone(),
+        totp,
+        totp_issuer: settings.totp_issuer.clone(),
+    });
+    let state = web::Data::new(AppState {
+        accounts,
+        projections,
+        pool,
+        metrics,
+    });
+    Ok((state, tasks))
+}
+
 impl Application {
     pub async fn build(settings: &Settings, overrides: Overrides) -> anyhow::Result<Self> {
-        let pool = connect(settings).await?;
-        migrate(&pool).await?;
-        let master = match overrides.master_key {
-            Some(key) => key,
-            None => settings.load_master_key()?,
-        };
-        let mailer: Arc<dyn Mailer> = match overrides.mailer {
-            Some(mailer) => mailer,
-            None => mailer_from(settings)?,
-        };
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let passwords = Argon2Passwords::new(cores).map_err(|e| anyhow::anyhow!(e))?;
-        let services = Arc::new(AccountServices {
-            clock: overrides.clock,
-            passwords: Arc::new(passwords.clone()),
-            policy: settings.policy(),
-        });
-        let projections = Projections::new(pool.clone(), warden_projections::all());
-        let tasks = projections.start();
-        let metrics = Metrics::new();
-        let accounts = AccountsService::new(AccountsDeps {
-            pool: pool.clone(),
-            keys: KeyRing::new(pool.clone(), Arc::new(master)),
-            passwords,
-            services,
-            mailer,
-            projections: projections.clone(),
-            metrics: metrics.clone(),
-            public_url: settings.public_url.clone(),
-        });
-        let state = web::Data::new(AppState {
-            accounts,
-            projections,
-            pool,
-            metrics,
-        });
+        let (state, tasks) = build_state(settings, overrides).await?;
         let listener = TcpListener::bind(&settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();

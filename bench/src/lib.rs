@@ -10,6 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 use warden::adapters::clock::SystemClock;
+use warden::adapters::sealing::MasterKey;
+use warden::adapters::totp::RfcTotp;
 use warden::store::EventStore;
 use warden_aggregates::account::{
     Account, AccountCommand, AccountServices, AuthMethod, NewSession, PasswordVerifier,
@@ -31,6 +33,7 @@ pub fn services() -> AccountServices {
     AccountServices {
         clock: Arc::new(SystemClock),
         passwords: Arc::new(PlainPasswords),
+        totp: Arc::new(RfcTotp::new(Arc::new(MasterKey::generate()))),
         policy: SecurityPolicy::default(),
     }
 }
@@ -62,6 +65,7 @@ pub fn log_in(password: &str) -> AccountCommand {
             device: None,
             method: AuthMethod::Password,
         },
+        challenge_hash: TokenHash(Uuid::new_v4().to_string()),
     }
 }
 

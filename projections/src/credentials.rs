@@ -27,6 +27,7 @@ impl Projector for Credentials {
             AccountEvent::API_TOKEN_FIRST_USED,
             AccountEvent::API_TOKEN_EXPIRED,
             AccountEvent::API_TOKEN_REVOKED,
+            AccountEvent::MFA_CHALLENGE_ISSUED,
         ]
     }
 
@@ -128,6 +129,21 @@ impl Projector for Credentials {
                 )
                 .bind(token_id.as_uuid())
                 .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            AccountEvent::MfaChallengeIssued {
+                challenge_hash,
+                expires_at,
+                ..
+            } => {
+                sqlx::query(
+                    "INSERT INTO mfa_challenges_v1 (challenge_hash, account_id, expires_at)
+                     VALUES ($1, $2, $3) ON CONFLICT (challenge_hash) DO NOTHING",
+                )
+                .bind(challenge_hash.0)
+                .bind(account_id)
+                .bind(expires_at)
                 .execute(&mut *conn)
                 .await?;
             }

@@ -3,3 +3,4 @@ pub mod mail;
 pub mod password;
 pub mod sealing;
 pub mod tokens;
+pub mod totp;

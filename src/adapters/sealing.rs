@@ -66,6 +66,15 @@ impl MasterKey {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// Seals a server secret (a TOTP secret) under the master key, bound to its purpose.
+    pub fn seal_secret(&self, purpose: &str, secret: &[u8]) -> SealedText {
+        SealedText(seal(&self.cipher(), secret, purpose.as_bytes()))
+    }
+
+    pub fn open_secret(&self, purpose: &str, sealed: &SealedText) -> Result<Vec<u8>, SealingError> {
+        open(&self.cipher(), &sealed.0, purpose.as_bytes())
+    }
+
     /// A new data key for `owner` and its sealed form for storage.
     pub fn new_data_key(&self, owner: &str) -> (DataKey, String) {
         let key = DataKey::generate();

@@ -54,3 +54,65 @@ mod tests {
         );
     }
 }
+
+pub const CHALLENGE_PREFIX: &str = "wmc_";
+/// Recovery codes: 24 base32 characters (120 bits), shown in four groups of six.
+const RECOVERY_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+const RECOVERY_CHARS: usize = 24;
+
+/// `count` fresh recovery codes, each with the hash that is stored in its place.
+pub fn mint_recovery_codes(count: usize) -> Vec<(SecretString, String)> {
+    (0..count)
+        .map(|_| {
+            let mut bytes = [0u8; RECOVERY_CHARS];
+            OsRng.fill_bytes(&mut bytes);
+            let chars: String = bytes
+                .iter()
+                .map(|b| RECOVERY_ALPHABET[(b & 31) as usize] as char)
+                .collect();
+            let shown = chars
+                .as_bytes()
+                .chunks(6)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join("-");
+            let hash = recovery_code_hash(&shown).unwrap_or_default();
+            (SecretString::from(shown), hash)
+        })
+        .collect()
+}
+
+/// The stored form of a recovery code as typed (any case, dashes and spaces ignored), or `None`
+/// when it cannot be one.
+pub fn recovery_code_hash(typed: &str) -> Option<String> {
+    let normalized: String = typed
+        .chars()
+        .filter(|c| *c != '-' && !c.is_whitespace())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let valid = normalized.len() == RECOVERY_CHARS
+        && normalized.bytes().all(|b| RECOVERY_ALPHABET.contains(&b));
+    valid.then(|| hex::encode(Sha256::digest(normalized.as_bytes())))
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_are_distinct_and_hash_however_they_are_typed() {
+        let codes = mint_recovery_codes(10);
+        assert_eq!(codes.len(), 10);
+        let (code, hash) = &codes[0];
+        assert_eq!(code.expose_secret().len(), 24 + 3);
+        assert_eq!(
+            recovery_code_hash(code.expose_secret()).as_ref(),
+            Some(hash)
+        );
+        let sloppy = code.expose_secret().to_uppercase().replace('-', " ");
+        assert_eq!(recovery_code_hash(&sloppy).as_ref(), Some(hash));
+        let unique: std::collections::HashSet<_> = codes.iter().map(|(_, h)| h).collect();
+        assert_eq!(unique.len(), 10);
+        assert_eq!(recovery_code_hash("not-a-code"), None);
+    }
+}

@@ -8,6 +8,7 @@ use warden_aggregates::shared::Email;
 
 use crate::accounts::{Authenticated, RequestContext};
 use crate::error::{AppError, Problem};
+use crate::routes::sessions::MfaMethodName;
 use crate::startup::AppState;
 
 const MAX_NAME: usize = 100;
@@ -78,6 +79,17 @@ pub struct MeResponse {
     pub email: String,
     pub display_name: Option<String>,
     pub registered_at: Option<DateTime<Utc>>,
+    pub mfa: MfaSummary,
+    pub is_admin: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaSummary {
+    /// Second factors that are on.
+    pub methods: Vec<MfaMethodName>,
+    /// An enrolment waits for its confirming code.
+    pub totp_pending: bool,
+    pub recovery_codes_remaining: usize,
 }
 
 /// The caller's account.
@@ -98,6 +110,16 @@ pub async fn me(state: web::Data<AppState>, who: Authenticated) -> Result<HttpRe
         email: profile.email,
         display_name: profile.display_name,
         registered_at: profile.registered_at,
+        mfa: MfaSummary {
+            methods: profile
+                .mfa_methods
+                .into_iter()
+                .map(MfaMethodName::from)
+                .collect(),
+            totp_pending: profile.totp_pending,
+            recovery_codes_remaining: profile.recovery_codes_remaining,
+        },
+        is_admin: profile.is_admin,
     }))
 }
 

@@ -1,4 +1,6 @@
 pub mod account;
+pub mod admin;
 pub mod health;
+pub mod mfa;
 pub mod sessions;
 pub mod tokens;

@@ -4,10 +4,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use warden_aggregates::account::SessionEndReason;
+use warden_aggregates::account::{MfaMethod, SessionEndReason};
 use warden_aggregates::shared::SessionId;
 
-use crate::accounts::{Authenticated, RequestContext};
+use crate::accounts::{Authenticated, LoggedIn, LoginOutcome, RequestContext};
 use crate::error::{AppError, Problem};
 use crate::routes::account::optional_name;
 use crate::startup::AppState;
@@ -43,6 +43,7 @@ pub struct LoginResponse {
     request_body = LoginRequest,
     responses(
         (status = 201, body = LoginResponse),
+        (status = 200, description = "a second factor is due", body = MfaRequiredResponse),
         (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "device_name_too_long", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked (with Retry-After while the lock has an end)", body = Problem, content_type = "application/problem+json"),
@@ -57,18 +58,64 @@ pub async fn log_in(
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let device = optional_name(body.device_name, "device_name_too_long")?;
-    let logged_in = state
+    let outcome = state
         .accounts
         .log_in(&body.email, body.password, device, &ctx)
         .await?;
-    Ok(HttpResponse::Created().json(LoginResponse {
+    Ok(match outcome {
+        LoginOutcome::Authenticated(logged_in) => {
+            HttpResponse::Created().json(authenticated(logged_in))
+        }
+        LoginOutcome::MfaRequired {
+            challenge,
+            methods,
+            expires_at,
+        } => HttpResponse::Ok().json(MfaRequiredResponse {
+            status: "mfa_required",
+            challenge: challenge.expose_secret().to_string(),
+            methods: methods.into_iter().map(MfaMethodName::from).collect(),
+            expires_at,
+        }),
+    })
+}
+
+pub fn authenticated(logged_in: LoggedIn) -> LoginResponse {
+    LoginResponse {
         status: "authenticated",
         token: logged_in.token.expose_secret().to_string(),
         session: SessionSummary {
             id: logged_in.session_id.0,
             expires_at: logged_in.expires_at,
         },
-    }))
+    }
+}
+
+/// A second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaMethodName {
+    Totp,
+    RecoveryCode,
+}
+
+impl From<MfaMethod> for MfaMethodName {
+    fn from(value: MfaMethod) -> Self {
+        match value {
+            MfaMethod::Totp => Self::Totp,
+            MfaMethod::RecoveryCode => Self::RecoveryCode,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequiredResponse {
+    /// `mfa_required`.
+    #[schema(example = "mfa_required")]
+    pub status: &'static str,
+    /// Presented with a code to `POST /v1/sessions/mfa`; valid 5 minutes, 5 wrong codes.
+    pub challenge: String,
+    pub methods: Vec<MfaMethodName>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Log out of this session.

@@ -22,6 +22,7 @@ pub struct TestApp {
     pub pool: PgPool,
     pub clock: Arc<ManualClock>,
     pub mail_dir: PathBuf,
+    pub state: actix_web::web::Data<warden::startup::AppState>,
     pub database_url: String,
     master_key: String,
 }
@@ -98,6 +99,7 @@ async fn start(
     .await
     .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -108,6 +110,7 @@ async fn start(
         pool: PgPool::connect(&database_url).await.expect("pool"),
         clock,
         mail_dir,
+        state,
         database_url,
         master_key,
     }
@@ -201,6 +204,18 @@ impl TestApp {
     /// Registers `email` and logs in once.
     pub async fn signed_up(&self, email: &str) -> String {
         self.register(email).await;
+        self.log_in(email).await
+    }
+
+    /// Makes `email` (registered or not) a platform admin, as `warden admin create` does, and
+    /// returns a session of it.
+    pub async fn admin(&self, email: &str) -> String {
+        let email_parsed = warden_aggregates::shared::Email::parse(email).expect("email");
+        self.state
+            .accounts
+            .create_admin(email_parsed, secrecy::SecretString::from(PASSWORD))
+            .await
+            .expect("admin created");
         self.log_in(email).await
     }
 

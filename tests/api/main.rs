@@ -3,6 +3,7 @@
 mod accounts;
 mod helpers;
 mod mail;
+mod mfa;
 mod openapi;
 mod ordering;
 mod secrets;

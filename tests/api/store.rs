@@ -11,6 +11,8 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 use warden::adapters::clock::ManualClock;
+use warden::adapters::sealing::MasterKey;
+use warden::adapters::totp::RfcTotp;
 use warden::startup::migrate;
 use warden::store::EventStore;
 use warden_aggregates::account::{
@@ -41,6 +43,7 @@ fn services() -> AccountServices {
     AccountServices {
         clock: Arc::new(ManualClock::default()),
         passwords: Arc::new(PlainPasswords),
+        totp: Arc::new(RfcTotp::new(Arc::new(MasterKey::generate()))),
         policy: SecurityPolicy::default(),
     }
 }
@@ -54,6 +57,7 @@ fn log_in(password: &str) -> AccountCommand {
             device: None,
             method: AuthMethod::Password,
         },
+        challenge_hash: TokenHash(Uuid::new_v4().to_string()),
     }
 }
 

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::{AccountCommand, NewApiToken, NewSession};
 use super::errors::AccountError;
-use super::events::{AccountEvent, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason};
+use super::events::{
+    AccountEvent, MfaMethod, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason,
+};
 use super::services::AccountServices;
 use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
 
@@ -29,6 +31,35 @@ pub struct Account {
     /// Live (unrevoked) API tokens.
     #[serde(default)]
     pub api_tokens: BTreeMap<TokenId, ApiTokenState>,
+    #[serde(default)]
+    pub(super) mfa: MfaState,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+/// Second factors: the TOTP secret (sealed), recovery code hashes, open login challenges.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct MfaState {
+    pub(super) totp_secret: Option<SealedText>,
+    pub(super) pending: Option<PendingTotp>,
+    /// The newest TOTP step ever accepted; it and older steps are never accepted again.
+    pub(super) last_step: Option<u64>,
+    pub(super) recovery_codes: Vec<String>,
+    pub(super) challenges: BTreeMap<String, Challenge>,
+    pub(super) consecutive_failures: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct PendingTotp {
+    pub(super) secret: SealedText,
+    pub(super) recovery_codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct Challenge {
+    pub(super) device: Option<SealedText>,
+    pub(super) expires_at: DateTime<Utc>,
+    pub(super) failures: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +83,20 @@ pub struct LiveSession {
 struct PendingReset {
     token_hash: TokenHash,
     expires_at: DateTime<Utc>,
+}
+
+impl Account {
+    pub fn totp_enabled(&self) -> bool {
+        self.mfa.totp_secret.is_some()
+    }
+
+    pub fn totp_pending(&self) -> bool {
+        self.mfa.pending.is_some()
+    }
+
+    pub fn recovery_codes_remaining(&self) -> usize {
+        self.mfa.recovery_codes.len()
+    }
 }
 
 impl Aggregate for Account {
@@ -84,8 +129,56 @@ impl Aggregate for Account {
         }
         match command {
             AccountCommand::Register { .. } => Err(AccountError::AlreadyRegistered),
-            AccountCommand::LogIn { password, session } => {
-                self.log_in(&password, session, now, svc, sink).await
+            AccountCommand::LogIn {
+                password,
+                session,
+                challenge_hash,
+            } => {
+                self.log_in(&password, session, challenge_hash, now, svc, sink)
+                    .await
+            }
+            AccountCommand::CompleteMfa {
+                challenge_hash,
+                proof,
+                session,
+            } => {
+                self.complete_mfa(challenge_hash, proof, session, now, svc, sink)
+                    .await
+            }
+            AccountCommand::StartTotpEnrolment {
+                secret,
+                recovery_code_hashes,
+            } => {
+                self.start_totp_enrolment(secret, recovery_code_hashes, now, sink)
+                    .await
+            }
+            AccountCommand::ConfirmTotp { code } => self.confirm_totp(&code, now, svc, sink).await,
+            AccountCommand::DisableTotp { proof } => self.disable_totp(proof, now, svc, sink).await,
+            AccountCommand::ReplaceRecoveryCodes {
+                code,
+                recovery_code_hashes,
+            } => {
+                self.replace_recovery_codes(&code, recovery_code_hashes, now, svc, sink)
+                    .await
+            }
+            AccountCommand::GrantAdmin => {
+                if !self.is_admin {
+                    sink.write(AccountEvent::AdminGranted { at: now }, self)
+                        .await;
+                }
+                Ok(())
+            }
+            AccountCommand::Unlock { by } => {
+                sink.write(AccountEvent::Unlocked { by, at: now }, self)
+                    .await;
+                Ok(())
+            }
+            AccountCommand::ResetMfa { by } => {
+                sink.write(AccountEvent::MfaReset { by, at: now }, self)
+                    .await;
+                self.end_sessions(None, SessionEndReason::Revoked, now, sink)
+                    .await;
+                Ok(())
             }
             AccountCommand::EndSession { session_id, reason } => {
                 self.end_session(session_id, reason, now, sink).await
@@ -273,6 +366,86 @@ impl Aggregate for Account {
             AccountEvent::ApiTokenRevoked { token_id, .. } => {
                 self.api_tokens.remove(&token_id);
             }
+            AccountEvent::TotpEnrolmentStarted {
+                secret,
+                recovery_codes,
+                ..
+            } => {
+                self.mfa.pending = Some(PendingTotp {
+                    secret,
+                    recovery_codes,
+                })
+            }
+            AccountEvent::TotpConfirmed { step, .. } => {
+                if let Some(pending) = self.mfa.pending.take() {
+                    self.mfa.totp_secret = Some(pending.secret);
+                    self.mfa.recovery_codes = pending.recovery_codes;
+                }
+                self.mfa.last_step = Some(step);
+            }
+            AccountEvent::TotpDisabled { .. } => {
+                self.mfa.totp_secret = None;
+                self.mfa.recovery_codes.clear();
+                self.mfa.challenges.clear();
+            }
+            AccountEvent::RecoveryCodesReplaced { recovery_codes, .. } => {
+                self.mfa.recovery_codes = recovery_codes;
+            }
+            AccountEvent::MfaChallengeIssued {
+                challenge_hash,
+                device,
+                expires_at,
+                at,
+                ..
+            } => {
+                self.consecutive_failures = 0;
+                self.locked_until = None;
+                // Challenges past their time are dropped here so the open set stays small.
+                self.mfa.challenges.retain(|_, c| c.expires_at > at);
+                self.mfa.challenges.insert(
+                    challenge_hash.0,
+                    Challenge {
+                        device,
+                        expires_at,
+                        failures: 0,
+                    },
+                );
+            }
+            AccountEvent::MfaCheckFailed {
+                challenge_hash,
+                consecutive_failures,
+                ..
+            } => {
+                self.mfa.consecutive_failures = consecutive_failures;
+                let challenge = challenge_hash.and_then(|h| self.mfa.challenges.get_mut(&h.0));
+                if let Some(challenge) = challenge {
+                    challenge.failures += 1;
+                }
+            }
+            AccountEvent::MfaLockedOut { .. } => self.hard_locked = true,
+            AccountEvent::TotpStepAccepted { step, .. } => {
+                self.mfa.last_step = Some(self.mfa.last_step.map_or(step, |s| s.max(step)));
+            }
+            AccountEvent::RecoveryCodeUsed { code_hash, .. } => {
+                self.mfa.recovery_codes.retain(|c| *c != code_hash);
+            }
+            AccountEvent::MfaPassed { challenge_hash, .. } => {
+                self.mfa.challenges.remove(&challenge_hash.0);
+                self.mfa.consecutive_failures = 0;
+            }
+            AccountEvent::AdminGranted { .. } => self.is_admin = true,
+            AccountEvent::Unlocked { .. } => {
+                self.hard_locked = false;
+                self.locked_until = None;
+                self.consecutive_failures = 0;
+                self.mfa.consecutive_failures = 0;
+            }
+            AccountEvent::MfaReset { .. } => {
+                self.mfa = MfaState {
+                    last_step: self.mfa.last_step,
+                    ..MfaState::default()
+                };
+            }
         }
     }
 }
@@ -321,7 +494,7 @@ impl Account {
         Ok(())
     }
 
-    fn ensure_unlocked(&self, now: DateTime<Utc>) -> Result<(), AccountError> {
+    pub(super) fn ensure_unlocked(&self, now: DateTime<Utc>) -> Result<(), AccountError> {
         if self.hard_locked {
             return Err(AccountError::Locked { until: None });
         }
@@ -356,7 +529,7 @@ impl Account {
 
     /// Verifies `candidate`. A wrong password is written as a failure (and, past a threshold, a
     /// lock) and answered with `Ok(false)` so that the failure is kept.
-    async fn check_password(
+    pub(super) async fn check_password(
         &mut self,
         candidate: &SecretString,
         purpose: PasswordCheckPurpose,
@@ -400,6 +573,7 @@ impl Account {
         &mut self,
         password: &SecretString,
         session: NewSession,
+        challenge_hash: TokenHash,
         now: DateTime<Utc>,
         svc: &AccountServices,
         sink: &EventSink<Self>,
@@ -410,6 +584,33 @@ impl Account {
         {
             return Ok(());
         }
+        if self.totp_enabled() {
+            let mut methods = vec![MfaMethod::Totp];
+            if !self.mfa.recovery_codes.is_empty() {
+                methods.push(MfaMethod::RecoveryCode);
+            }
+            let issued = AccountEvent::MfaChallengeIssued {
+                challenge_hash,
+                device: session.device,
+                methods,
+                expires_at: now + svc.policy.mfa_challenge_ttl,
+                at: now,
+            };
+            sink.write(issued, self).await;
+            return Ok(());
+        }
+        self.start_session(session, now, svc, sink).await;
+        Ok(())
+    }
+
+    /// Starts `session`, first closing sessions past their absolute lifetime.
+    pub(super) async fn start_session(
+        &mut self,
+        session: NewSession,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) {
         // Sessions past their absolute lifetime are closed here so the live set stays small.
         let expired: Vec<SessionId> = self
             .sessions
@@ -435,7 +636,6 @@ impl Account {
             idle_timeout_secs: svc.policy.session_idle_timeout.num_seconds(),
         };
         sink.write(started, self).await;
-        Ok(())
     }
 
     async fn end_session(
@@ -458,7 +658,7 @@ impl Account {
     }
 
     /// Ends every live session except `keep`.
-    async fn end_sessions(
+    pub(super) async fn end_sessions(
         &mut self,
         keep: Option<SessionId>,
         reason: SessionEndReason,

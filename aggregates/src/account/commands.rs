@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::events::{AuthMethod, SessionEndReason};
+use crate::shared::TotpCode;
 use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
 
 /// What a caller asks of an account. Values are already parsed and, where they are personal data,
@@ -15,9 +16,39 @@ pub enum AccountCommand {
         password_hash: PasswordHash,
     },
     /// The password step of a login. A wrong password is recorded, not refused with an error.
+    /// With MFA on, a challenge (identified by `challenge_hash`) is issued instead of a session.
     LogIn {
         password: SecretString,
         session: NewSession,
+        challenge_hash: TokenHash,
+    },
+    /// The second step: a TOTP or recovery code against an open challenge.
+    CompleteMfa {
+        challenge_hash: TokenHash,
+        proof: MfaProof,
+        session: NewSession,
+    },
+    StartTotpEnrolment {
+        secret: SealedText,
+        recovery_code_hashes: Vec<String>,
+    },
+    ConfirmTotp {
+        code: TotpCode,
+    },
+    /// Re-authenticated by the password or a current TOTP code.
+    DisableTotp {
+        proof: Reauthentication,
+    },
+    ReplaceRecoveryCodes {
+        code: TotpCode,
+        recovery_code_hashes: Vec<String>,
+    },
+    GrantAdmin,
+    Unlock {
+        by: AccountId,
+    },
+    ResetMfa {
+        by: AccountId,
     },
     EndSession {
         session_id: SessionId,
@@ -67,6 +98,19 @@ pub struct NewApiToken {
     pub token_hash: TokenHash,
     pub scopes: Vec<Scope>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum MfaProof {
+    Totp(TotpCode),
+    /// The SHA-256 of a normalized recovery code.
+    RecoveryCode(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Reauthentication {
+    Password(SecretString),
+    Totp(TotpCode),
 }
 
 /// A session the edge has minted (id and token hash) for the aggregate to start if the login

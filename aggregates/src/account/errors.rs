@@ -22,6 +22,16 @@ pub enum AccountError {
     TokenNotFound,
     #[error("the expiry must be in the future")]
     ExpiryInPast,
+    #[error("TOTP is already on; turn it off before enrolling again")]
+    TotpAlreadyEnabled,
+    #[error("no TOTP enrolment is waiting for confirmation")]
+    NoPendingEnrolment,
+    #[error("TOTP is not on for this account")]
+    TotpNotEnabled,
+    #[error("the code is wrong or no longer valid")]
+    MfaCodeInvalid,
+    #[error("the login challenge is unknown, used or expired; log in again")]
+    ChallengeInvalid,
 }
 
 impl AccountError {
@@ -30,7 +40,13 @@ impl AccountError {
             Self::AlreadyRegistered => ErrorKind::Conflict,
             Self::NotRegistered | Self::SessionNotFound => ErrorKind::NotFound,
             Self::Locked { .. } => ErrorKind::Locked,
-            Self::ResetTokenInvalid | Self::ExpiryInPast => ErrorKind::Invalid,
+            Self::ResetTokenInvalid | Self::ExpiryInPast | Self::MfaCodeInvalid => {
+                ErrorKind::Invalid
+            }
+            Self::TotpAlreadyEnabled | Self::NoPendingEnrolment | Self::TotpNotEnabled => {
+                ErrorKind::Conflict
+            }
+            Self::ChallengeInvalid => ErrorKind::Unauthenticated,
             Self::TokenNameTaken => ErrorKind::Conflict,
             Self::TokenNotFound => ErrorKind::NotFound,
         }
@@ -47,6 +63,11 @@ impl AccountError {
             Self::TokenNameTaken => "token_name_taken",
             Self::TokenNotFound => "token_not_found",
             Self::ExpiryInPast => "expires_at_in_past",
+            Self::TotpAlreadyEnabled => "totp_already_enabled",
+            Self::NoPendingEnrolment => "no_pending_enrolment",
+            Self::TotpNotEnabled => "totp_not_enabled",
+            Self::MfaCodeInvalid => "mfa_code_invalid",
+            Self::ChallengeInvalid => "challenge_invalid",
         }
     }
 }

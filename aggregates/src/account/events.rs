@@ -76,6 +76,72 @@ pub enum AccountEvent {
         token_id: TokenId,
         at: DateTime<Utc>,
     },
+    /// A TOTP secret (sealed under the master key) and the hashes of fresh recovery codes,
+    /// waiting for a first code to confirm them. A new enrolment replaces a pending one.
+    TotpEnrolmentStarted {
+        secret: SealedText,
+        recovery_codes: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    /// MFA is on from here; `step` is the first accepted time step.
+    TotpConfirmed {
+        step: u64,
+        at: DateTime<Utc>,
+    },
+    TotpDisabled {
+        at: DateTime<Utc>,
+    },
+    RecoveryCodesReplaced {
+        recovery_codes: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    /// The password step passed and a second factor is due.
+    MfaChallengeIssued {
+        challenge_hash: TokenHash,
+        device: Option<SealedText>,
+        methods: Vec<MfaMethod>,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    MfaCheckFailed {
+        challenge_hash: Option<TokenHash>,
+        method: MfaMethod,
+        reason: MfaFailure,
+        consecutive_failures: u32,
+        at: DateTime<Utc>,
+    },
+    /// Too many consecutive second-factor failures: locked until an administrator unlocks.
+    MfaLockedOut {
+        consecutive_failures: u32,
+        at: DateTime<Utc>,
+    },
+    /// A TOTP step was accepted; it and every earlier step are never accepted again.
+    TotpStepAccepted {
+        step: u64,
+        at: DateTime<Utc>,
+    },
+    RecoveryCodeUsed {
+        code_hash: String,
+        remaining: u32,
+        at: DateTime<Utc>,
+    },
+    MfaPassed {
+        challenge_hash: TokenHash,
+        method: MfaMethod,
+        at: DateTime<Utc>,
+    },
+    AdminGranted {
+        at: DateTime<Utc>,
+    },
+    Unlocked {
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// Support removed every second factor so the user can enrol again.
+    MfaReset {
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl AccountEvent {
@@ -91,6 +157,19 @@ impl AccountEvent {
     pub const API_TOKEN_EXPIRED: &'static str = "account.api_token.expired";
     pub const API_TOKEN_RATE_LIMITED: &'static str = "account.api_token.rate_limited";
     pub const API_TOKEN_REVOKED: &'static str = "account.api_token.revoked";
+    pub const TOTP_ENROLMENT_STARTED: &'static str = "account.totp.enrolment_started";
+    pub const TOTP_CONFIRMED: &'static str = "account.totp.confirmed";
+    pub const TOTP_DISABLED: &'static str = "account.totp.disabled";
+    pub const RECOVERY_CODES_REPLACED: &'static str = "account.recovery_codes.replaced";
+    pub const MFA_CHALLENGE_ISSUED: &'static str = "account.mfa.challenge_issued";
+    pub const MFA_CHECK_FAILED: &'static str = "account.mfa.check_failed";
+    pub const MFA_LOCKED_OUT: &'static str = "account.mfa.locked_out";
+    pub const TOTP_STEP_ACCEPTED: &'static str = "account.totp.step_accepted";
+    pub const RECOVERY_CODE_USED: &'static str = "account.recovery_code.used";
+    pub const MFA_PASSED: &'static str = "account.mfa.passed";
+    pub const ADMIN_GRANTED: &'static str = "account.admin.granted";
+    pub const UNLOCKED: &'static str = "account.unlocked";
+    pub const MFA_RESET: &'static str = "account.mfa.reset";
 }
 
 impl DomainEvent for AccountEvent {
@@ -108,6 +187,19 @@ impl DomainEvent for AccountEvent {
             Self::ApiTokenExpired { .. } => Self::API_TOKEN_EXPIRED,
             Self::ApiTokenRateLimited { .. } => Self::API_TOKEN_RATE_LIMITED,
             Self::ApiTokenRevoked { .. } => Self::API_TOKEN_REVOKED,
+            Self::TotpEnrolmentStarted { .. } => Self::TOTP_ENROLMENT_STARTED,
+            Self::TotpConfirmed { .. } => Self::TOTP_CONFIRMED,
+            Self::TotpDisabled { .. } => Self::TOTP_DISABLED,
+            Self::RecoveryCodesReplaced { .. } => Self::RECOVERY_CODES_REPLACED,
+            Self::MfaChallengeIssued { .. } => Self::MFA_CHALLENGE_ISSUED,
+            Self::MfaCheckFailed { .. } => Self::MFA_CHECK_FAILED,
+            Self::MfaLockedOut { .. } => Self::MFA_LOCKED_OUT,
+            Self::TotpStepAccepted { .. } => Self::TOTP_STEP_ACCEPTED,
+            Self::RecoveryCodeUsed { .. } => Self::RECOVERY_CODE_USED,
+            Self::MfaPassed { .. } => Self::MFA_PASSED,
+            Self::AdminGranted { .. } => Self::ADMIN_GRANTED,
+            Self::Unlocked { .. } => Self::UNLOCKED,
+            Self::MfaReset { .. } => Self::MFA_RESET,
         }
         .to_string()
     }
@@ -130,14 +222,46 @@ pub enum PasswordCheckPurpose {
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Password,
+    /// Password, then a TOTP code.
+    Totp,
+    /// Password, then a recovery code.
+    RecoveryCode,
 }
 
 impl AuthMethod {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
         }
     }
+}
+
+/// A second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaMethod {
+    Totp,
+    RecoveryCode,
+}
+
+impl MfaMethod {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+/// Why a second-factor check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaFailure {
+    WrongCode,
+    /// The TOTP code was right but its time step had been used already.
+    Replayed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

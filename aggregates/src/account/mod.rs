@@ -2,14 +2,16 @@ mod aggregate;
 mod commands;
 mod errors;
 mod events;
+mod mfa;
 mod services;
 #[cfg(test)]
 mod tests;
 
 pub use aggregate::{Account, ApiTokenState, LiveSession};
-pub use commands::{AccountCommand, NewApiToken, NewSession};
+pub use commands::{AccountCommand, MfaProof, NewApiToken, NewSession, Reauthentication};
 pub use errors::AccountError;
 pub use events::{
-    AccountEvent, AuthMethod, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason,
+    AccountEvent, AuthMethod, MfaFailure, MfaMethod, PasswordChangeVia, PasswordCheckPurpose,
+    SessionEndReason,
 };
-pub use services::{AccountServices, PasswordVerifier, SecurityPolicy};
+pub use services::{AccountServices, PasswordVerifier, SecurityPolicy, TotpVerifier};

@@ -1,16 +1,27 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
 
-use crate::shared::{Clock, PasswordHash};
+use crate::shared::{Clock, PasswordHash, SealedText, TotpCode};
 
 /// Checks a candidate password against a stored hash. The production adapter runs argon2id off
 /// the async runtime with bounded concurrency.
 #[async_trait]
 pub trait PasswordVerifier: Send + Sync {
     async fn verify(&self, hash: &PasswordHash, candidate: &SecretString) -> bool;
+}
+
+/// Checks TOTP codes against a sealed secret. Answers the time step the code belongs to when
+/// it matches the current or the previous step (RFC 6238, 30 s, 6 digits, SHA-1).
+pub trait TotpVerifier: Send + Sync {
+    fn matching_step(
+        &self,
+        secret: &SealedText,
+        code: &TotpCode,
+        now: DateTime<Utc>,
+    ) -> Option<u64>;
 }
 
 /// The numbers of DESIGN.md §5, configurable per deployment.
@@ -24,6 +35,11 @@ pub struct SecurityPolicy {
     pub lockout_max: Duration,
     /// Consecutive password failures that lock the account until an administrator unlocks it.
     pub hard_lock_threshold: u32,
+    pub mfa_challenge_ttl: Duration,
+    /// Wrong codes one login challenge tolerates.
+    pub mfa_challenge_attempts: u32,
+    /// Consecutive second-factor failures (across challenges) that lock the account.
+    pub mfa_lock_threshold: u32,
 }
 
 impl Default for SecurityPolicy {
@@ -35,6 +51,9 @@ impl Default for SecurityPolicy {
             lockout_base: Duration::minutes(1),
             lockout_max: Duration::minutes(15),
             hard_lock_threshold: 100,
+            mfa_challenge_ttl: Duration::minutes(5),
+            mfa_challenge_attempts: 5,
+            mfa_lock_threshold: 20,
         }
     }
 }
@@ -55,5 +74,6 @@ impl SecurityPolicy {
 pub struct AccountServices {
     pub clock: Arc<dyn Clock>,
     pub passwords: Arc<dyn PasswordVerifier>,
+    pub totp: Arc<dyn TotpVerifier>,
     pub policy: SecurityPolicy,
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::shared::{
-    AccountId, Clock, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId,
+    AccountId, Clock, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId, TotpCode,
 };
 
 struct FixedClock(DateTime<Utc>);
@@ -35,10 +35,25 @@ fn now() -> DateTime<Utc> {
         .expect("valid")
 }
 
+/// Stands in for RFC 6238: for the secret `totp-secret`, code `111111` is step 100 and
+/// `222222` is step 101.
+struct FakeTotp;
+
+impl TotpVerifier for FakeTotp {
+    fn matching_step(&self, secret: &SealedText, code: &TotpCode, _: DateTime<Utc>) -> Option<u64> {
+        match (secret.0.as_str(), code.as_str()) {
+            ("totp-secret", "111111") => Some(100),
+            ("totp-secret", "222222") => Some(101),
+            _ => None,
+        }
+    }
+}
+
 fn services() -> AccountServices {
     AccountServices {
         clock: Arc::new(FixedClock(now())),
         passwords: Arc::new(PlainPasswords),
+        totp: Arc::new(FakeTotp),
         policy: SecurityPolicy::default(),
     }
 }
@@ -96,6 +111,7 @@ fn log_in(password: &str, n: u128) -> AccountCommand {
             device: None,
             method: AuthMethod::Password,
         },
+        challenge_hash: TokenHash(format!("challenge-{n}")),
     }
 }
 
@@ -582,4 +598,330 @@ async fn a_revoked_token_cannot_be_revoked_or_used_again() {
         .when_async(AccountCommand::RecordApiTokenUse { token_id: id })
         .await
         .then_expect_error(AccountError::TokenNotFound);
+}
+
+fn totp_on() -> Vec<AccountEvent> {
+    vec![
+        registered(),
+        AccountEvent::TotpEnrolmentStarted {
+            secret: SealedText("totp-secret".into()),
+            recovery_codes: vec!["rc-1".into(), "rc-2".into()],
+            at: now() - Duration::hours(2),
+        },
+        AccountEvent::TotpConfirmed {
+            step: 50,
+            at: now() - Duration::hours(2),
+        },
+    ]
+}
+
+fn challenged(n: u128) -> AccountEvent {
+    AccountEvent::MfaChallengeIssued {
+        challenge_hash: TokenHash(format!("challenge-{n}")),
+        device: None,
+        methods: vec![MfaMethod::Totp, MfaMethod::RecoveryCode],
+        expires_at: now() + Duration::minutes(5),
+        at: now(),
+    }
+}
+
+fn complete(n: u128, proof: MfaProof) -> AccountCommand {
+    AccountCommand::CompleteMfa {
+        challenge_hash: TokenHash(format!("challenge-{n}")),
+        proof,
+        session: NewSession {
+            session_id: session_id(n),
+            token_hash: TokenHash(format!("hash-{n}")),
+            device: None,
+            method: AuthMethod::Password,
+        },
+    }
+}
+
+fn code(text: &str) -> TotpCode {
+    TotpCode::parse(text).expect("six digits")
+}
+
+fn mfa_session(n: u128, method: AuthMethod) -> AccountEvent {
+    let mut event = session_started(n, now());
+    if let AccountEvent::SessionStarted { method: m, .. } = &mut event {
+        *m = method;
+    }
+    event
+}
+
+#[tokio::test]
+async fn with_totp_on_the_password_step_issues_a_challenge_not_a_session() {
+    framework()
+        .given(totp_on())
+        .when_async(log_in("correct horse", 1))
+        .await
+        .then_expect_events(vec![challenged(1)]);
+}
+
+#[tokio::test]
+async fn enrolment_waits_for_a_current_code_and_cannot_repeat_once_on() {
+    let started = AccountEvent::TotpEnrolmentStarted {
+        secret: SealedText("totp-secret".into()),
+        recovery_codes: vec!["rc-1".into()],
+        at: now(),
+    };
+    framework()
+        .given(vec![registered(), started.clone()])
+        .when_async(AccountCommand::ConfirmTotp {
+            code: code("000000"),
+        })
+        .await
+        .then_expect_error(AccountError::MfaCodeInvalid);
+    framework()
+        .given(vec![registered(), started])
+        .when_async(AccountCommand::ConfirmTotp {
+            code: code("111111"),
+        })
+        .await
+        .then_expect_events(vec![AccountEvent::TotpConfirmed {
+            step: 100,
+            at: now(),
+        }]);
+    framework()
+        .given(totp_on())
+        .when_async(AccountCommand::StartTotpEnrolment {
+            secret: SealedText("other".into()),
+            recovery_code_hashes: vec![],
+        })
+        .await
+        .then_expect_error(AccountError::TotpAlreadyEnabled);
+}
+
+#[tokio::test]
+async fn a_current_totp_code_completes_the_challenge_with_its_step_recorded() {
+    let mut given = totp_on();
+    given.push(challenged(1));
+    framework()
+        .given(given)
+        .when_async(complete(1, MfaProof::Totp(code("111111"))))
+        .await
+        .then_expect_events(vec![
+            AccountEvent::TotpStepAccepted {
+                step: 100,
+                at: now(),
+            },
+            AccountEvent::MfaPassed {
+                challenge_hash: TokenHash("challenge-1".into()),
+                method: MfaMethod::Totp,
+                at: now(),
+            },
+            mfa_session(1, AuthMethod::Totp),
+        ]);
+}
+
+#[tokio::test]
+async fn a_used_totp_step_is_refused() {
+    let mut given = totp_on();
+    given.push(AccountEvent::TotpStepAccepted {
+        step: 100,
+        at: now(),
+    });
+    given.push(challenged(2));
+    framework()
+        .given(given)
+        .when_async(complete(2, MfaProof::Totp(code("111111"))))
+        .await
+        .then_expect_events(vec![AccountEvent::MfaCheckFailed {
+            challenge_hash: Some(TokenHash("challenge-2".into())),
+            method: MfaMethod::Totp,
+            reason: MfaFailure::Replayed,
+            consecutive_failures: 1,
+            at: now(),
+        }]);
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once() {
+    let mut given = totp_on();
+    given.push(challenged(1));
+    let used = AccountEvent::RecoveryCodeUsed {
+        code_hash: "rc-1".into(),
+        remaining: 1,
+        at: now(),
+    };
+    framework()
+        .given(given.clone())
+        .when_async(complete(1, MfaProof::RecoveryCode("rc-1".into())))
+        .await
+        .then_expect_events(vec![
+            used.clone(),
+            AccountEvent::MfaPassed {
+                challenge_hash: TokenHash("challenge-1".into()),
+                method: MfaMethod::RecoveryCode,
+                at: now(),
+            },
+            mfa_session(1, AuthMethod::RecoveryCode),
+        ]);
+    given.push(used);
+    given.push(challenged(2));
+    let events = framework()
+        .given(given)
+        .when_async(complete(2, MfaProof::RecoveryCode("rc-1".into())))
+        .await
+        .inspect_result()
+        .expect("a failure is recorded");
+    assert!(matches!(
+        events.as_slice(),
+        [AccountEvent::MfaCheckFailed {
+            reason: MfaFailure::WrongCode,
+            ..
+        }]
+    ));
+}
+
+#[tokio::test]
+async fn a_challenge_allows_five_wrong_codes_and_expires() {
+    let mut given = totp_on();
+    given.push(challenged(1));
+    for n in 1..=5 {
+        given.push(AccountEvent::MfaCheckFailed {
+            challenge_hash: Some(TokenHash("challenge-1".into())),
+            method: MfaMethod::Totp,
+            reason: MfaFailure::WrongCode,
+            consecutive_failures: n,
+            at: now(),
+        });
+    }
+    framework()
+        .given(given)
+        .when_async(complete(1, MfaProof::Totp(code("111111"))))
+        .await
+        .then_expect_error(AccountError::ChallengeInvalid);
+    let mut expired = totp_on();
+    expired.push(AccountEvent::MfaChallengeIssued {
+        challenge_hash: TokenHash("challenge-1".into()),
+        device: None,
+        methods: vec![MfaMethod::Totp],
+        expires_at: now(),
+        at: now() - Duration::minutes(5),
+    });
+    framework()
+        .given(expired)
+        .when_async(complete(1, MfaProof::Totp(code("111111"))))
+        .await
+        .then_expect_error(AccountError::ChallengeInvalid);
+}
+
+#[tokio::test]
+async fn twenty_consecutive_mfa_failures_lock_until_an_admin_unlocks() {
+    let mut given = totp_on();
+    for n in 1..=19 {
+        given.push(AccountEvent::MfaCheckFailed {
+            challenge_hash: None,
+            method: MfaMethod::Totp,
+            reason: MfaFailure::WrongCode,
+            consecutive_failures: n,
+            at: now(),
+        });
+    }
+    given.push(challenged(1));
+    framework()
+        .given(given.clone())
+        .when_async(complete(1, MfaProof::Totp(code("999999"))))
+        .await
+        .then_expect_events(vec![
+            AccountEvent::MfaCheckFailed {
+                challenge_hash: Some(TokenHash("challenge-1".into())),
+                method: MfaMethod::Totp,
+                reason: MfaFailure::WrongCode,
+                consecutive_failures: 20,
+                at: now(),
+            },
+            AccountEvent::MfaLockedOut {
+                consecutive_failures: 20,
+                at: now(),
+            },
+        ]);
+    given.push(AccountEvent::MfaLockedOut {
+        consecutive_failures: 20,
+        at: now(),
+    });
+    framework()
+        .given(given.clone())
+        .when_async(log_in("correct horse", 2))
+        .await
+        .then_expect_error(AccountError::Locked { until: None });
+    given.push(AccountEvent::Unlocked {
+        by: AccountId(Uuid::from_u128(9)),
+        at: now(),
+    });
+    framework()
+        .given(given)
+        .when_async(log_in("correct horse", 2))
+        .await
+        .then_expect_events(vec![challenged(2)]);
+}
+
+#[tokio::test]
+async fn turning_totp_off_needs_the_password_or_a_current_code() {
+    framework()
+        .given(totp_on())
+        .when_async(AccountCommand::DisableTotp {
+            proof: Reauthentication::Password(SecretString::from("wrong")),
+        })
+        .await
+        .then_expect_events(vec![AccountEvent::PasswordCheckFailed {
+            purpose: PasswordCheckPurpose::Reauthentication,
+            consecutive_failures: 1,
+            at: now(),
+        }]);
+    framework()
+        .given(totp_on())
+        .when_async(AccountCommand::DisableTotp {
+            proof: Reauthentication::Totp(code("222222")),
+        })
+        .await
+        .then_expect_events(vec![
+            AccountEvent::TotpStepAccepted {
+                step: 101,
+                at: now(),
+            },
+            AccountEvent::TotpDisabled { at: now() },
+        ]);
+}
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_set() {
+    framework()
+        .given(totp_on())
+        .when_async(AccountCommand::ReplaceRecoveryCodes {
+            code: code("111111"),
+            recovery_code_hashes: vec!["new".into()],
+        })
+        .await
+        .then_expect_events(vec![
+            AccountEvent::TotpStepAccepted {
+                step: 100,
+                at: now(),
+            },
+            AccountEvent::RecoveryCodesReplaced {
+                recovery_codes: vec!["new".into()],
+                at: now(),
+            },
+        ]);
+}
+
+#[tokio::test]
+async fn an_mfa_reset_removes_every_factor_and_ends_sessions() {
+    let mut given = totp_on();
+    given.push(session_started(1, now()));
+    let by = AccountId(Uuid::from_u128(9));
+    framework()
+        .given(given)
+        .when_async(AccountCommand::ResetMfa { by })
+        .await
+        .then_expect_events(vec![
+            AccountEvent::MfaReset { by, at: now() },
+            AccountEvent::SessionEnded {
+                session_id: session_id(1),
+                reason: SessionEndReason::Revoked,
+                at: now(),
+            },
+        ]);
 }

@@ -10,4 +10,4 @@ pub use email::{Email, EmailError};
 pub use error_kind::ErrorKind;
 pub use ids::{AccountId, SessionId, TokenId};
 pub use scope::Scope;
-pub use secrets::{PasswordHash, SealedText, TokenHash};
+pub use secrets::{PasswordHash, SealedText, TokenHash, TotpCode};

@@ -34,3 +34,24 @@ impl std::fmt::Debug for PasswordHash {
         f.write_str("PasswordHash(..)")
     }
 }
+
+/// A six-digit one-time code as typed by a user (spaces removed). Never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpCode(String);
+
+impl TotpCode {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+        (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(Self(digits))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TotpCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpCode(..)")
+    }
+}

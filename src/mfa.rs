@@ -1,0 +1,254 @@
+//! Second-factor use cases: TOTP enrolment and confirmation, the login's second step, turning
+//! TOTP off, new recovery codes.
+
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+use warden_aggregates::account::{
+    Account, AccountCommand, AccountEvent, AuthMethod, MfaMethod, MfaProof, NewSession,
+    Reauthentication,
+};
+use warden_aggregates::shared::{AccountId, ErrorKind, SessionId, TotpCode};
+
+use crate::accounts::{
+    metadata, started_session, AccountsService, Authenticated, LoggedIn, RequestContext,
+};
+use crate::adapters::tokens::{self, CHALLENGE_PREFIX, SESSION_PREFIX};
+use crate::adapters::totp::{otpauth_uri, qr_svg};
+use crate::error::AppError;
+
+pub const RECOVERY_CODES: usize = 10;
+
+/// Shown once, at enrolment.
+pub struct TotpEnrolment {
+    pub secret: SecretString,
+    pub otpauth_uri: SecretString,
+    pub qr_svg: SecretString,
+    pub recovery_codes: Vec<SecretString>,
+}
+
+fn totp_code(code: &str) -> Result<TotpCode, AppError> {
+    TotpCode::parse(code)
+        .ok_or_else(|| AppError::invalid("invalid_code_format", "a TOTP code is six digits"))
+}
+
+fn reauthentication_failed() -> AppError {
+    AppError::rejected(
+        ErrorKind::Forbidden,
+        "reauthentication_failed",
+        "the password or code is wrong",
+    )
+}
+
+impl AccountsService {
+    pub async fn complete_mfa(
+        &self,
+        challenge: SecretString,
+        method: MfaMethod,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<LoggedIn, AppError> {
+        let invalid = || {
+            AppError::rejected(
+                ErrorKind::Unauthenticated,
+                "challenge_invalid",
+                "the login challenge is unknown, used or expired; log in again",
+            )
+        };
+        let challenge_hash =
+            tokens::hash_presented(&challenge, CHALLENGE_PREFIX).ok_or_else(invalid)?;
+        let account_id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT account_id FROM mfa_challenges_v1 WHERE challenge_hash = $1",
+        )
+        .bind(&challenge_hash.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let account_id = AccountId(account_id.ok_or_else(invalid)?);
+        let proof = match method {
+            MfaMethod::Totp => MfaProof::Totp(totp_code(code)?),
+            MfaMethod::RecoveryCode => {
+                MfaProof::RecoveryCode(tokens::recovery_code_hash(code).ok_or_else(|| {
+                    AppError::invalid(
+                        "invalid_code_format",
+                        "a recovery code is 24 letters and digits, dashes optional",
+                    )
+                })?)
+            }
+        };
+        let (token, token_hash) = tokens::mint(SESSION_PREFIX);
+        let session = NewSession {
+            session_id: SessionId(Uuid::now_v7()),
+            token_hash,
+            device: None,
+            method: AuthMethod::Password,
+        };
+        let key = self.keys.get(account_id.0).await?;
+        let metadata = metadata(ctx, key.as_ref(), Some(account_id));
+        let committed = self
+            .execute(
+                account_id,
+                || AccountCommand::CompleteMfa {
+                    challenge_hash: challenge_hash.clone(),
+                    proof: proof.clone(),
+                    session: session.clone(),
+                },
+                &metadata,
+            )
+            .await
+            .map_err(|e| match e {
+                AppError::Rejected {
+                    code: "challenge_invalid" | "account_not_found",
+                    ..
+                } => invalid(),
+                other => other,
+            })?;
+        self.settle(&committed, false).await?;
+        started_session(&committed.events, token).ok_or_else(|| {
+            AppError::rejected(
+                ErrorKind::Unauthenticated,
+                "mfa_code_invalid",
+                "the code is wrong or was used already",
+            )
+        })
+    }
+
+    pub async fn enrol_totp(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<TotpEnrolment, AppError> {
+        who.require_session()?;
+        let profile = self.profile(who).await?;
+        let secret = self.totp.new_secret();
+        let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
+        let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::StartTotpEnrolment {
+                    secret: secret.sealed.clone(),
+                    recovery_code_hashes: hashes.clone(),
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await?;
+        let uri = otpauth_uri(&self.totp_issuer, &profile.email, &secret.base32);
+        let svg =
+            qr_svg(&uri).ok_or_else(|| AppError::internal(anyhow::anyhow!("QR code too long")))?;
+        Ok(TotpEnrolment {
+            secret: SecretString::from(secret.base32),
+            otpauth_uri: SecretString::from(uri),
+            qr_svg: SecretString::from(svg),
+            recovery_codes: codes.into_iter().map(|(code, _)| code).collect(),
+        })
+    }
+
+    pub async fn confirm_totp(
+        &self,
+        who: &Authenticated,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let code = totp_code(code)?;
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::ConfirmTotp { code: code.clone() },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await
+    }
+
+    pub async fn disable_totp(
+        &self,
+        who: &Authenticated,
+        password: Option<SecretString>,
+        code: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let proof = match (password, code) {
+            (Some(password), _) => Reauthentication::Password(password),
+            (None, Some(code)) => Reauthentication::Totp(totp_code(&code)?),
+            (None, None) => {
+                return Err(AppError::invalid(
+                    "reauthentication_required",
+                    "give the password or a current code",
+                ))
+            }
+        };
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::DisableTotp {
+                    proof: proof.clone(),
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await?;
+        let disabled = committed
+            .events
+            .iter()
+            .any(|e| matches!(e, AccountEvent::TotpDisabled { .. }));
+        disabled.then_some(()).ok_or_else(reauthentication_failed)
+    }
+
+    pub async fn replace_recovery_codes(
+        &self,
+        who: &Authenticated,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Vec<SecretString>, AppError> {
+        who.require_session()?;
+        let code = totp_code(code)?;
+        let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
+        let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::ReplaceRecoveryCodes {
+                    code: code.clone(),
+                    recovery_code_hashes: hashes.clone(),
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await?;
+        let replaced = committed
+            .events
+            .iter()
+            .any(|e| matches!(e, AccountEvent::RecoveryCodesReplaced { .. }));
+        if !replaced {
+            return Err(reauthentication_failed());
+        }
+        Ok(codes.into_iter().map(|(code, _)| code).collect())
+    }
+
+    /// The account as of its latest event.
+    pub async fn account(&self, account_id: AccountId) -> Result<Account, AppError> {
+        let (account, _) = self
+            .store()
+            .load::<Account>(&account_id.to_string())
+            .await
+            .map_err(AppError::internal)?;
+        Ok(account)
+    }
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolment(..)")
+    }
+}
+
+/// For responses only: the enrolment's secrets in the clear.
+pub fn reveal(secret: &SecretString) -> String {
+    secret.expose_secret().to_string()
+}
