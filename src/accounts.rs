@@ -150,7 +150,7 @@ pub struct AccountsService {
     pub(crate) keys: KeyRing,
     passwords: Argon2Passwords,
     services: Arc<AccountServices>,
-    mailer: Arc<dyn Mailer>,
+    pub(crate) mailer: Arc<dyn Mailer>,
     projections: Arc<Projections>,
     pub(crate) clock: Arc<dyn Clock>,
     metrics: Metrics,
@@ -411,6 +411,19 @@ impl AccountsService {
         })
     }
 
+    /// The account's email address, opened with its key.
+    pub(crate) async fn email_of(&self, account_id: AccountId) -> Result<String, AppError> {
+        let (account, _) = self
+            .store
+            .load::<Account>(&account_id.to_string())
+            .await
+            .map_err(AppError::internal)?;
+        let key = self.keys.get(account_id.0).await?;
+        open(key.as_ref(), account.email.as_ref())
+            .filter(|e| e != "erased")
+            .ok_or_else(|| AppError::not_found("the account has no address to mail"))
+    }
+
     pub async fn profile(&self, who: &Authenticated) -> Result<Profile, AppError> {
         who.require(Scope::Read)?;
         let (account, _) = self
@@ -424,11 +437,11 @@ impl AccountsService {
             email: open(key.as_ref(), account.email.as_ref()).unwrap_or_else(erased),
             display_name: open(key.as_ref(), account.display_name.as_ref()),
             registered_at: account.registered_at,
-            mfa_methods: if account.totp_enabled() {
-                vec![MfaMethod::Totp]
-            } else {
-                vec![]
-            },
+            mfa_methods: account
+                .mfa_methods()
+                .into_iter()
+                .filter(|m| *m != MfaMethod::RecoveryCode)
+                .collect(),
             totp_pending: account.totp_pending(),
             recovery_codes_remaining: account.recovery_codes_remaining(),
             is_admin: account.is_admin,

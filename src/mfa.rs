@@ -17,6 +17,12 @@ use crate::adapters::totp::{otpauth_uri, qr_svg};
 use crate::error::AppError;
 
 pub const RECOVERY_CODES: usize = 10;
+const EMAIL_CODE_MINUTES: i64 = 10;
+
+/// What an emailed code is bound to: the account, and the challenge (or enrolment).
+fn email_code_scope(account_id: AccountId, challenge_hash: Option<&str>) -> String {
+    format!("{account_id}:{}", challenge_hash.unwrap_or("enrolment"))
+}
 
 /// Shown once, at enrolment.
 pub struct TotpEnrolment {
@@ -65,6 +71,11 @@ impl AccountsService {
         let account_id = AccountId(account_id.ok_or_else(invalid)?);
         let proof = match method {
             MfaMethod::Totp => MfaProof::Totp(totp_code(code)?),
+            MfaMethod::Email => {
+                let code = totp_code(code)?;
+                let scope = email_code_scope(account_id, Some(&challenge_hash.0));
+                MfaProof::EmailCode(self.keys.master().code_hash(&scope, code.as_str()))
+            }
             MfaMethod::RecoveryCode => {
                 MfaProof::RecoveryCode(tokens::recovery_code_hash(code).ok_or_else(|| {
                     AppError::invalid(
@@ -229,6 +240,146 @@ impl AccountsService {
             return Err(reauthentication_failed());
         }
         Ok(codes.into_iter().map(|(code, _)| code).collect())
+    }
+
+    /// Mails a code that turns emailed codes on once confirmed.
+    pub async fn start_email_mfa(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let scope = email_code_scope(who.account_id, None);
+        let metadata = self.metadata_for(who, ctx).await?;
+        self.send_email_code(who.account_id, None, &scope, &metadata, ctx)
+            .await
+    }
+
+    pub async fn confirm_email_mfa(
+        &self,
+        who: &Authenticated,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let code = totp_code(code)?;
+        let scope = email_code_scope(who.account_id, None);
+        let code_hash = self.keys.master().code_hash(&scope, code.as_str());
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::ConfirmEmailMfa {
+                    code_hash: code_hash.clone(),
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await?;
+        let enabled = committed
+            .events
+            .iter()
+            .any(|e| matches!(e, AccountEvent::EmailMfaEnabled { .. }));
+        enabled.then_some(()).ok_or_else(|| {
+            AppError::invalid("mfa_code_invalid", "the code is wrong or no longer valid")
+        })
+    }
+
+    pub async fn disable_email_mfa(
+        &self,
+        who: &Authenticated,
+        password: SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self
+            .execute(
+                who.account_id,
+                || AccountCommand::DisableEmailMfa {
+                    password: password.clone(),
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await?;
+        let disabled = committed
+            .events
+            .iter()
+            .any(|e| matches!(e, AccountEvent::EmailMfaDisabled { .. }));
+        disabled.then_some(()).ok_or_else(reauthentication_failed)
+    }
+
+    /// Mails a code for an open login challenge.
+    pub async fn send_challenge_email_code(
+        &self,
+        challenge: SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let invalid = || {
+            AppError::rejected(
+                ErrorKind::Unauthenticated,
+                "challenge_invalid",
+                "the login challenge is unknown, used or expired; log in again",
+            )
+        };
+        let challenge_hash =
+            tokens::hash_presented(&challenge, CHALLENGE_PREFIX).ok_or_else(invalid)?;
+        let account_id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT account_id FROM mfa_challenges_v1 WHERE challenge_hash = $1",
+        )
+        .bind(&challenge_hash.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let account_id = AccountId(account_id.ok_or_else(invalid)?);
+        let key = self.keys.get(account_id.0).await?;
+        let metadata = metadata(ctx, key.as_ref(), Some(account_id));
+        let scope = email_code_scope(account_id, Some(&challenge_hash.0));
+        self.send_email_code(account_id, Some(challenge_hash), &scope, &metadata, ctx)
+            .await
+    }
+
+    async fn send_email_code(
+        &self,
+        account_id: AccountId,
+        challenge_hash: Option<warden_aggregates::shared::TokenHash>,
+        scope: &str,
+        metadata: &std::collections::HashMap<String, String>,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let code = tokens::mint_email_code();
+        let code_hash = self.keys.master().code_hash(scope, code.expose_secret());
+        let expires_at = self.clock.now() + chrono::Duration::minutes(EMAIL_CODE_MINUTES);
+        let committed = self
+            .execute(
+                account_id,
+                || AccountCommand::SendEmailCode {
+                    challenge_hash: challenge_hash.clone(),
+                    code_hash: code_hash.clone(),
+                    expires_at,
+                },
+                metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await?;
+        let email = self.email_of(account_id).await?;
+        let mail = crate::adapters::mail::OutgoingMail {
+            to: email,
+            subject: "Your Warden code".into(),
+            body: format!(
+                "Your Warden code is:\r\n\r\n{}\r\n\r\nIt works once, within {EMAIL_CODE_MINUTES} minutes. \
+                 If you did not ask for it, someone may know your password: change it.\r\n",
+                code.expose_secret()
+            ),
+        };
+        if let Err(error) = self.mailer.send(mail).await {
+            tracing::error!(%error, request_id = %ctx.request_id, "code mail not sent");
+            return Err(AppError::Unavailable {
+                code: "mail_unavailable",
+                detail: "the code could not be mailed; try again shortly".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The account as of its latest event.

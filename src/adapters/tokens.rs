@@ -56,6 +56,12 @@ mod tests {
 }
 
 pub const CHALLENGE_PREFIX: &str = "wmc_";
+
+/// A six-digit code for mail, uniformly drawn.
+pub fn mint_email_code() -> SecretString {
+    use rand::Rng;
+    SecretString::from(format!("{:06}", OsRng.gen_range(0..1_000_000u32)))
+}
 /// Recovery codes: 24 base32 characters (120 bits), shown in four groups of six.
 const RECOVERY_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 const RECOVERY_CHARS: usize = 24;

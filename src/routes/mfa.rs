@@ -16,7 +16,8 @@ pub struct MfaStepRequest {
     #[schema(value_type = String)]
     pub challenge: SecretString,
     pub method: MfaMethodName,
-    /// Six digits for `totp`; the recovery code (dashes optional) for `recovery_code`.
+    /// Six digits for `totp` and `email`; the recovery code (dashes optional) for
+    /// `recovery_code`.
     pub code: String,
 }
 
@@ -41,6 +42,7 @@ pub async fn second_step(
     let body = body.into_inner();
     let method = match body.method {
         MfaMethodName::Totp => MfaMethod::Totp,
+        MfaMethodName::Email => MfaMethod::Email,
         MfaMethodName::RecoveryCode => MfaMethod::RecoveryCode,
     };
     let logged_in = state
@@ -186,4 +188,114 @@ pub async fn recovery_codes(
     Ok(HttpResponse::Ok().json(RecoveryCodesResponse {
         recovery_codes: codes.iter().map(reveal).collect(),
     }))
+}
+
+/// Mail a code that turns emailed codes on once confirmed.
+#[utoipa::path(
+    tag = "mfa",
+    security(("session" = [])),
+    responses(
+        (status = 202, description = "a six-digit code is mailed, valid 10 minutes"),
+        (status = 403, description = "session_required", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "email_mfa_already_enabled", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/me/mfa/email")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn email_enrol(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+) -> Result<HttpResponse, AppError> {
+    state.accounts.start_email_mfa(&who, &ctx).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Turn emailed codes on with the mailed code (five tries).
+#[utoipa::path(
+    tag = "mfa",
+    security(("session" = [])),
+    request_body = CodeRequest,
+    responses(
+        (status = 204, description = "emailed codes are on"),
+        (status = 409, description = "no_pending_enrolment, email_mfa_already_enabled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_code_format, mfa_code_invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/me/mfa/email/confirm")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn email_confirm(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    body: web::Json<CodeRequest>,
+) -> Result<HttpResponse, AppError> {
+    state
+        .accounts
+        .confirm_email_mfa(&who, &body.code, &ctx)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordRequest {
+    #[schema(value_type = String)]
+    pub password: SecretString,
+}
+
+/// Turn emailed codes off (needs the password).
+#[utoipa::path(
+    tag = "mfa",
+    security(("session" = [])),
+    request_body = PasswordRequest,
+    responses(
+        (status = 204, description = "emailed codes are off"),
+        (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "email_mfa_not_enabled", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/me/mfa/email")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn email_disable(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    body: web::Json<PasswordRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    state
+        .accounts
+        .disable_email_mfa(&who, body.password, &ctx)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChallengeRequest {
+    #[schema(value_type = String)]
+    pub challenge: SecretString,
+}
+
+/// Mail a code for this login challenge (valid 10 minutes, single use).
+#[utoipa::path(
+    tag = "mfa",
+    request_body = ChallengeRequest,
+    responses(
+        (status = 202, description = "a six-digit code is mailed"),
+        (status = 401, description = "challenge_invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "email_mfa_not_enabled", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sessions/mfa/email-code")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn email_code(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    body: web::Json<ChallengeRequest>,
+) -> Result<HttpResponse, AppError> {
+    state
+        .accounts
+        .send_challenge_email_code(body.into_inner().challenge, &ctx)
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
 }

@@ -95,6 +95,7 @@ pub fn authenticated(logged_in: LoggedIn) -> LoginResponse {
 #[serde(rename_all = "snake_case")]
 pub enum MfaMethodName {
     Totp,
+    Email,
     RecoveryCode,
 }
 
@@ -102,6 +103,7 @@ impl From<MfaMethod> for MfaMethodName {
     fn from(value: MfaMethod) -> Self {
         match value {
             MfaMethod::Totp => Self::Totp,
+            MfaMethod::Email => Self::Email,
             MfaMethod::RecoveryCode => Self::RecoveryCode,
         }
     }

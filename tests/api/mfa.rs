@@ -499,3 +499,153 @@ async fn no_totp_secret_or_recovery_code_is_stored_in_plaintext() {
         assert!(!dump.contains(&secret), "{secret} stored in plaintext");
     }
 }
+
+/// The six-digit code standing alone on a line of the newest mail.
+fn mailed_code(app: &TestApp) -> String {
+    let mails = app.mails();
+    let mail = mails.last().expect("a mail");
+    mail.lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .expect("a six-digit code on its own line")
+        .to_string()
+}
+
+fn other_than(code: &str) -> &'static str {
+    if code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
+#[tokio::test]
+async fn emailed_codes_are_turned_on_with_a_mailed_code_and_used_at_login() {
+    let app = spawn_app().await;
+    let session = app.signed_up("mailcode@example.com").await;
+    let started = app
+        .post("/v1/me/mfa/email", json!({}), Some(&session))
+        .await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let code = mailed_code(&app);
+    let wrong = app
+        .post(
+            "/v1/me/mfa/email/confirm",
+            json!({ "code": other_than(&code) }),
+            Some(&session),
+        )
+        .await;
+    assert_problem(wrong, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+    let right = app
+        .post(
+            "/v1/me/mfa/email/confirm",
+            json!({ "code": code }),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(right.status(), StatusCode::NO_CONTENT);
+    let me: Value = app
+        .get("/v1/me", Some(&session))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["mfa"]["methods"], json!(["email"]));
+
+    let response = app.log_in_with("mailcode@example.com", PASSWORD).await;
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["methods"], json!(["email"]));
+    let login = body["challenge"].as_str().expect("challenge").to_string();
+    let sent = app
+        .post(
+            "/v1/sessions/mfa/email-code",
+            json!({ "challenge": login }),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    let login_code = mailed_code(&app);
+    let response = second_step(&app, &login, "email", &login_code).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    let token = body["token"].as_str().expect("token").to_string();
+    let sessions: Value = app
+        .get("/v1/me/sessions", Some(&token))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(sessions["sessions"][0]["method"], "email");
+
+    // Single use, and bound to its challenge.
+    let reused = second_step(&app, &login, "email", &login_code).await;
+    assert_problem(reused, StatusCode::UNAUTHORIZED, "challenge_invalid").await;
+    let other = challenge(&app, "mailcode@example.com").await;
+    let elsewhere = second_step(&app, &other, "email", &login_code).await;
+    assert_problem(elsewhere, StatusCode::UNAUTHORIZED, "mfa_code_invalid").await;
+
+    let off = app
+        .client
+        .delete(app.url("/v1/me/mfa/email"))
+        .bearer_auth(&session)
+        .json(&json!({ "password": "not it" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_problem(off, StatusCode::FORBIDDEN, "reauthentication_failed").await;
+    let off = app
+        .client
+        .delete(app.url("/v1/me/mfa/email"))
+        .bearer_auth(&session)
+        .json(&json!({ "password": PASSWORD }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(off.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.log_in_with("mailcode@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn an_emailed_enrolment_code_allows_five_tries_and_ten_minutes() {
+    let app = spawn_app().await;
+    let session = app.signed_up("tries@example.com").await;
+    app.post("/v1/me/mfa/email", json!({}), Some(&session))
+        .await;
+    let code = mailed_code(&app);
+    for _ in 0..5 {
+        let wrong = app
+            .post(
+                "/v1/me/mfa/email/confirm",
+                json!({ "code": other_than(&code) }),
+                Some(&session),
+            )
+            .await;
+        assert_problem(wrong, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+    }
+    let spent = app
+        .post(
+            "/v1/me/mfa/email/confirm",
+            json!({ "code": code }),
+            Some(&session),
+        )
+        .await;
+    assert_problem(spent, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+
+    app.post("/v1/me/mfa/email", json!({}), Some(&session))
+        .await;
+    let fresh = mailed_code(&app);
+    app.clock.advance(Duration::minutes(11));
+    let late = app
+        .post(
+            "/v1/me/mfa/email/confirm",
+            json!({ "code": fresh }),
+            Some(&session),
+        )
+        .await;
+    assert_problem(late, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+}

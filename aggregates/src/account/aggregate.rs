@@ -47,6 +47,18 @@ pub(super) struct MfaState {
     pub(super) recovery_codes: Vec<String>,
     pub(super) challenges: BTreeMap<String, Challenge>,
     pub(super) consecutive_failures: u32,
+    #[serde(default)]
+    pub(super) email_enabled: bool,
+    /// The code mailed to turn emailed codes on.
+    #[serde(default)]
+    pub(super) email_enrolment: Option<EmailCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct EmailCode {
+    pub(super) code_hash: String,
+    pub(super) expires_at: DateTime<Utc>,
+    pub(super) failures: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +72,8 @@ pub(super) struct Challenge {
     pub(super) device: Option<SealedText>,
     pub(super) expires_at: DateTime<Utc>,
     pub(super) failures: u32,
+    #[serde(default)]
+    pub(super) email_code: Option<EmailCode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +110,25 @@ impl Account {
 
     pub fn recovery_codes_remaining(&self) -> usize {
         self.mfa.recovery_codes.len()
+    }
+
+    pub fn email_mfa_enabled(&self) -> bool {
+        self.mfa.email_enabled
+    }
+
+    /// Second factors that are on, in the order a login offers them.
+    pub fn mfa_methods(&self) -> Vec<MfaMethod> {
+        let mut methods = Vec::new();
+        if self.totp_enabled() {
+            methods.push(MfaMethod::Totp);
+        }
+        if self.mfa.email_enabled {
+            methods.push(MfaMethod::Email);
+        }
+        if !methods.is_empty() && !self.mfa.recovery_codes.is_empty() {
+            methods.push(MfaMethod::RecoveryCode);
+        }
+        methods
     }
 }
 
@@ -160,6 +193,20 @@ impl Aggregate for Account {
             } => {
                 self.replace_recovery_codes(&code, recovery_code_hashes, now, svc, sink)
                     .await
+            }
+            AccountCommand::SendEmailCode {
+                challenge_hash,
+                code_hash,
+                expires_at,
+            } => {
+                self.send_email_code(challenge_hash, code_hash, expires_at, now, svc, sink)
+                    .await
+            }
+            AccountCommand::ConfirmEmailMfa { code_hash } => {
+                self.confirm_email_mfa(code_hash, now, sink).await
+            }
+            AccountCommand::DisableEmailMfa { password } => {
+                self.disable_email_mfa(&password, now, svc, sink).await
             }
             AccountCommand::GrantAdmin => {
                 if !self.is_admin {
@@ -408,6 +455,7 @@ impl Aggregate for Account {
                         device,
                         expires_at,
                         failures: 0,
+                        email_code: None,
                     },
                 );
             }
@@ -434,6 +482,41 @@ impl Aggregate for Account {
                 self.mfa.consecutive_failures = 0;
             }
             AccountEvent::AdminGranted { .. } => self.is_admin = true,
+            AccountEvent::EmailCodeSent {
+                challenge_hash,
+                code_hash,
+                expires_at,
+                ..
+            } => {
+                let code = EmailCode {
+                    code_hash,
+                    expires_at,
+                    failures: 0,
+                };
+                match challenge_hash {
+                    None => self.mfa.email_enrolment = Some(code),
+                    Some(hash) => {
+                        if let Some(challenge) = self.mfa.challenges.get_mut(&hash.0) {
+                            challenge.email_code = Some(code);
+                        }
+                    }
+                }
+            }
+            AccountEvent::EmailCodeRejected { .. } => {
+                if let Some(code) = self.mfa.email_enrolment.as_mut() {
+                    code.failures += 1;
+                }
+            }
+            AccountEvent::EmailMfaEnabled { .. } => {
+                self.mfa.email_enabled = true;
+                self.mfa.email_enrolment = None;
+            }
+            AccountEvent::EmailMfaDisabled { .. } => {
+                self.mfa.email_enabled = false;
+                if self.mfa.totp_secret.is_none() {
+                    self.mfa.challenges.clear();
+                }
+            }
             AccountEvent::Unlocked { .. } => {
                 self.hard_locked = false;
                 self.locked_until = None;
@@ -584,11 +667,8 @@ impl Account {
         {
             return Ok(());
         }
-        if self.totp_enabled() {
-            let mut methods = vec![MfaMethod::Totp];
-            if !self.mfa.recovery_codes.is_empty() {
-                methods.push(MfaMethod::RecoveryCode);
-            }
+        let methods = self.mfa_methods();
+        if !methods.is_empty() {
             let issued = AccountEvent::MfaChallengeIssued {
                 challenge_hash,
                 device: session.device,

@@ -43,6 +43,18 @@ pub enum AccountCommand {
         code: TotpCode,
         recovery_code_hashes: Vec<String>,
     },
+    /// Mails a code: for turning emailed codes on (no challenge) or for a login challenge.
+    SendEmailCode {
+        challenge_hash: Option<TokenHash>,
+        code_hash: String,
+        expires_at: DateTime<Utc>,
+    },
+    ConfirmEmailMfa {
+        code_hash: String,
+    },
+    DisableEmailMfa {
+        password: SecretString,
+    },
     GrantAdmin,
     Unlock {
         by: AccountId,
@@ -105,6 +117,8 @@ pub enum MfaProof {
     Totp(TotpCode),
     /// The SHA-256 of a normalized recovery code.
     RecoveryCode(String),
+    /// The keyed hash of an emailed code.
+    EmailCode(String),
 }
 
 #[derive(Debug, Clone)]

@@ -32,6 +32,10 @@ pub enum AccountError {
     MfaCodeInvalid,
     #[error("the login challenge is unknown, used or expired; log in again")]
     ChallengeInvalid,
+    #[error("emailed codes are already on")]
+    EmailMfaAlreadyEnabled,
+    #[error("emailed codes are not on for this account")]
+    EmailMfaNotEnabled,
 }
 
 impl AccountError {
@@ -43,9 +47,11 @@ impl AccountError {
             Self::ResetTokenInvalid | Self::ExpiryInPast | Self::MfaCodeInvalid => {
                 ErrorKind::Invalid
             }
-            Self::TotpAlreadyEnabled | Self::NoPendingEnrolment | Self::TotpNotEnabled => {
-                ErrorKind::Conflict
-            }
+            Self::TotpAlreadyEnabled
+            | Self::NoPendingEnrolment
+            | Self::TotpNotEnabled
+            | Self::EmailMfaAlreadyEnabled
+            | Self::EmailMfaNotEnabled => ErrorKind::Conflict,
             Self::ChallengeInvalid => ErrorKind::Unauthenticated,
             Self::TokenNameTaken => ErrorKind::Conflict,
             Self::TokenNotFound => ErrorKind::NotFound,
@@ -68,6 +74,8 @@ impl AccountError {
             Self::TotpNotEnabled => "totp_not_enabled",
             Self::MfaCodeInvalid => "mfa_code_invalid",
             Self::ChallengeInvalid => "challenge_invalid",
+            Self::EmailMfaAlreadyEnabled => "email_mfa_already_enabled",
+            Self::EmailMfaNotEnabled => "email_mfa_not_enabled",
         }
     }
 }

@@ -133,6 +133,24 @@ pub enum AccountEvent {
     AdminGranted {
         at: DateTime<Utc>,
     },
+    /// A one-time code was mailed: to turn emailed codes on (`challenge_hash: None`) or for a
+    /// login challenge. Only its keyed hash is kept.
+    EmailCodeSent {
+        challenge_hash: Option<TokenHash>,
+        code_hash: String,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// A wrong code for turning emailed codes on.
+    EmailCodeRejected {
+        at: DateTime<Utc>,
+    },
+    EmailMfaEnabled {
+        at: DateTime<Utc>,
+    },
+    EmailMfaDisabled {
+        at: DateTime<Utc>,
+    },
     Unlocked {
         by: AccountId,
         at: DateTime<Utc>,
@@ -168,6 +186,10 @@ impl AccountEvent {
     pub const RECOVERY_CODE_USED: &'static str = "account.recovery_code.used";
     pub const MFA_PASSED: &'static str = "account.mfa.passed";
     pub const ADMIN_GRANTED: &'static str = "account.admin.granted";
+    pub const EMAIL_CODE_SENT: &'static str = "account.email_code.sent";
+    pub const EMAIL_CODE_REJECTED: &'static str = "account.email_code.rejected";
+    pub const EMAIL_MFA_ENABLED: &'static str = "account.email_mfa.enabled";
+    pub const EMAIL_MFA_DISABLED: &'static str = "account.email_mfa.disabled";
     pub const UNLOCKED: &'static str = "account.unlocked";
     pub const MFA_RESET: &'static str = "account.mfa.reset";
 }
@@ -198,6 +220,10 @@ impl DomainEvent for AccountEvent {
             Self::RecoveryCodeUsed { .. } => Self::RECOVERY_CODE_USED,
             Self::MfaPassed { .. } => Self::MFA_PASSED,
             Self::AdminGranted { .. } => Self::ADMIN_GRANTED,
+            Self::EmailCodeSent { .. } => Self::EMAIL_CODE_SENT,
+            Self::EmailCodeRejected { .. } => Self::EMAIL_CODE_REJECTED,
+            Self::EmailMfaEnabled { .. } => Self::EMAIL_MFA_ENABLED,
+            Self::EmailMfaDisabled { .. } => Self::EMAIL_MFA_DISABLED,
             Self::Unlocked { .. } => Self::UNLOCKED,
             Self::MfaReset { .. } => Self::MFA_RESET,
         }
@@ -226,6 +252,8 @@ pub enum AuthMethod {
     Totp,
     /// Password, then a recovery code.
     RecoveryCode,
+    /// Password, then an emailed code.
+    EmailCode,
 }
 
 impl AuthMethod {
@@ -234,6 +262,7 @@ impl AuthMethod {
             Self::Password => "password",
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::EmailCode => "email",
         }
     }
 }
@@ -243,6 +272,7 @@ impl AuthMethod {
 #[serde(rename_all = "snake_case")]
 pub enum MfaMethod {
     Totp,
+    Email,
     RecoveryCode,
 }
 
@@ -250,6 +280,7 @@ impl MfaMethod {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Totp => "totp",
+            Self::Email => "email",
             Self::RecoveryCode => "recovery_code",
         }
     }

@@ -10,6 +10,10 @@ use super::errors::AccountError;
 use super::events::{AccountEvent, AuthMethod, MfaFailure, MfaMethod, PasswordCheckPurpose};
 use super::services::AccountServices;
 use crate::shared::{SealedText, TokenHash, TotpCode};
+use secrecy::SecretString;
+
+/// Wrong codes one emailed enrolment code tolerates.
+const EMAIL_CODE_TRIES: u32 = 5;
 
 impl Account {
     pub(super) async fn start_totp_enrolment(
@@ -119,6 +123,16 @@ impl Account {
             .ok_or(AccountError::ChallengeInvalid)?;
         let (method, outcome) = match &proof {
             MfaProof::Totp(code) => (MfaMethod::Totp, self.check_totp(code, now, svc).map(Some)),
+            MfaProof::EmailCode(hash) => {
+                let valid = challenge
+                    .email_code
+                    .as_ref()
+                    .is_some_and(|c| c.code_hash == *hash && c.expires_at > now);
+                (
+                    MfaMethod::Email,
+                    valid.then_some(None).ok_or(MfaFailure::WrongCode),
+                )
+            }
             MfaProof::RecoveryCode(hash) => {
                 let known = self.mfa.recovery_codes.contains(hash);
                 (
@@ -159,11 +173,96 @@ impl Account {
             device: challenge.device,
             method: match method {
                 MfaMethod::Totp => AuthMethod::Totp,
+                MfaMethod::Email => AuthMethod::EmailCode,
                 MfaMethod::RecoveryCode => AuthMethod::RecoveryCode,
             },
             ..session
         };
         self.start_session(session, now, svc, sink).await;
+        Ok(())
+    }
+
+    /// Mails a code for turning emailed codes on (`challenge_hash: None`) or for an open login
+    /// challenge of an account that has them on. A new code replaces the previous one.
+    pub(super) async fn send_email_code(
+        &mut self,
+        challenge_hash: Option<TokenHash>,
+        code_hash: String,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        match &challenge_hash {
+            None if self.mfa.email_enabled => return Err(AccountError::EmailMfaAlreadyEnabled),
+            None => {}
+            Some(hash) => {
+                let open = self.mfa.challenges.get(&hash.0).is_some_and(|c| {
+                    c.expires_at > now && c.failures < svc.policy.mfa_challenge_attempts
+                });
+                if !open {
+                    return Err(AccountError::ChallengeInvalid);
+                }
+                if !self.mfa.email_enabled {
+                    return Err(AccountError::EmailMfaNotEnabled);
+                }
+            }
+        }
+        let sent = AccountEvent::EmailCodeSent {
+            challenge_hash,
+            code_hash,
+            expires_at,
+            at: now,
+        };
+        sink.write(sent, self).await;
+        Ok(())
+    }
+
+    pub(super) async fn confirm_email_mfa(
+        &mut self,
+        code_hash: String,
+        now: DateTime<Utc>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if self.mfa.email_enabled {
+            return Err(AccountError::EmailMfaAlreadyEnabled);
+        }
+        let Some(pending) = self.mfa.email_enrolment.as_ref() else {
+            return Err(AccountError::NoPendingEnrolment);
+        };
+        // Five tries per code; after that, or after it expired, only a new code helps.
+        if pending.expires_at <= now || pending.failures >= EMAIL_CODE_TRIES {
+            return Err(AccountError::MfaCodeInvalid);
+        }
+        if pending.code_hash != code_hash {
+            sink.write(AccountEvent::EmailCodeRejected { at: now }, self)
+                .await;
+            return Ok(());
+        }
+        sink.write(AccountEvent::EmailMfaEnabled { at: now }, self)
+            .await;
+        Ok(())
+    }
+
+    pub(super) async fn disable_email_mfa(
+        &mut self,
+        password: &SecretString,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if !self.mfa.email_enabled {
+            return Err(AccountError::EmailMfaNotEnabled);
+        }
+        let purpose = PasswordCheckPurpose::Reauthentication;
+        if !self
+            .check_password(password, purpose, now, svc, sink)
+            .await?
+        {
+            return Ok(());
+        }
+        sink.write(AccountEvent::EmailMfaDisabled { at: now }, self)
+            .await;
         Ok(())
     }
 

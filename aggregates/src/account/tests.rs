@@ -925,3 +925,45 @@ async fn an_mfa_reset_removes_every_factor_and_ends_sessions() {
             },
         ]);
 }
+
+#[tokio::test]
+async fn an_emailed_login_code_is_bound_to_its_challenge_and_expires() {
+    let mut given = vec![
+        registered(),
+        AccountEvent::EmailCodeSent {
+            challenge_hash: None,
+            code_hash: "enrol".into(),
+            expires_at: now() + Duration::minutes(10),
+            at: now(),
+        },
+        AccountEvent::EmailMfaEnabled { at: now() },
+        challenged(1),
+        AccountEvent::EmailCodeSent {
+            challenge_hash: Some(TokenHash("challenge-1".into())),
+            code_hash: "login-code".into(),
+            expires_at: now() + Duration::minutes(10),
+            at: now(),
+        },
+    ];
+    let events = framework()
+        .given(given.clone())
+        .when_async(complete(1, MfaProof::EmailCode("login-code".into())))
+        .await
+        .inspect_result()
+        .expect("passed");
+    assert_eq!(events.last(), Some(&mfa_session(1, AuthMethod::EmailCode)));
+    given.push(challenged(2));
+    let events = framework()
+        .given(given)
+        .when_async(complete(2, MfaProof::EmailCode("login-code".into())))
+        .await
+        .inspect_result()
+        .expect("a failure is recorded");
+    assert!(matches!(
+        events.as_slice(),
+        [AccountEvent::MfaCheckFailed {
+            method: MfaMethod::Email,
+            ..
+        }]
+    ));
+}
