@@ -1,8 +1,10 @@
 //! Platform administration: creating the first admin (CLI), and support actions on accounts.
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use uuid::Uuid;
 use warden_aggregates::account::AccountCommand;
-use warden_aggregates::shared::{AccountId, Email, ErrorKind, Scope};
+use warden_aggregates::shared::{AccountId, Email, ErrorKind, Scope, SealedText};
 
 use crate::accounts::{AccountsService, Authenticated, RequestContext};
 use crate::error::AppError;
@@ -76,5 +78,143 @@ impl AccountsService {
             .execute(target, || AccountCommand::ResetMfa { by }, &metadata)
             .await?;
         self.settle(&committed, true).await
+    }
+}
+
+pub struct AccessRequestRecord {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub email: String,
+    pub reason: String,
+    pub requested_at: DateTime<Utc>,
+    pub status: String,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccessRequestRow {
+    request_id: Uuid,
+    account_id: Uuid,
+    reason: String,
+    requested_at: DateTime<Utc>,
+    status: String,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+const MAX_REASON: usize = 2000;
+
+impl AccountsService {
+    /// Records an unblock request if the account exists. Callers always answer 202.
+    pub async fn request_access(
+        &self,
+        email: &str,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > MAX_REASON {
+            return Err(AppError::invalid(
+                "invalid_reason",
+                format!("a reason has 1 to {MAX_REASON} characters"),
+            ));
+        }
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(account_id) = self.account_id_for(&email).await? else {
+            return Ok(());
+        };
+        let Some(key) = self.keys.get(account_id.0).await? else {
+            return Ok(());
+        };
+        let sealed = key.seal(reason);
+        let metadata = crate::accounts::metadata(ctx, Some(&key), None);
+        let request_id = Uuid::now_v7();
+        let committed = self
+            .execute(
+                account_id,
+                || AccountCommand::RequestAccess {
+                    request_id,
+                    reason: sealed.clone(),
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await
+    }
+
+    pub async fn access_requests(
+        &self,
+        who: &Authenticated,
+        status: Option<&str>,
+    ) -> Result<Vec<AccessRequestRecord>, AppError> {
+        self.require_admin(who).await?;
+        let rows: Vec<AccessRequestRow> = sqlx::query_as(
+            "SELECT request_id, account_id, reason, requested_at, status, decided_at
+             FROM access_requests_v1
+             WHERE $1::text IS NULL OR status = $1
+             ORDER BY requested_at DESC LIMIT 500",
+        )
+        .bind(status)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = self.keys.get(row.account_id).await?;
+            let reason = key
+                .as_ref()
+                .and_then(|k| k.open(&SealedText(row.reason.clone())).ok())
+                .unwrap_or_else(|| "erased".into());
+            let email = self
+                .email_of(AccountId(row.account_id))
+                .await
+                .unwrap_or_else(|_| "erased".into());
+            records.push(AccessRequestRecord {
+                id: row.request_id,
+                account_id: row.account_id,
+                email,
+                reason,
+                requested_at: row.requested_at,
+                status: row.status,
+                decided_at: row.decided_at,
+            });
+        }
+        Ok(records)
+    }
+
+    pub async fn decide_access_request(
+        &self,
+        who: &Authenticated,
+        request_id: Uuid,
+        approve: bool,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        self.require_admin(who).await?;
+        let account_id: Option<Uuid> =
+            sqlx::query_scalar("SELECT account_id FROM access_requests_v1 WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let account_id = AccountId(account_id.ok_or_else(|| {
+            AppError::rejected(
+                ErrorKind::NotFound,
+                "access_request_not_found",
+                "no such open access request",
+            )
+        })?);
+        let metadata = self.metadata_for(who, ctx).await?;
+        let by = who.account_id;
+        let committed = self
+            .execute(
+                account_id,
+                || AccountCommand::DecideAccessRequest {
+                    request_id,
+                    approve,
+                    by,
+                },
+                &metadata,
+            )
+            .await?;
+        self.settle(&committed, false).await
     }
 }

@@ -84,6 +84,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(mfa::email_code)
         .service(admin::unlock)
         .service(admin::mfa_reset)
+        .service(admin::request_access)
+        .service(admin::access_requests)
+        .service(admin::approve)
+        .service(admin::deny)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

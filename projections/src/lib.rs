@@ -4,6 +4,7 @@
 //! Depends on the domain crate for event shapes and on PostgreSQL; never on HTTP. Views make no
 //! decisions: they record what the log says so that the server can answer quickly.
 
+pub mod access_requests;
 mod checkpoint;
 pub mod credentials;
 mod projector;
@@ -21,5 +22,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
     vec![
         Arc::new(credentials::Credentials),
         Arc::new(session_history::SessionHistory),
+        Arc::new(access_requests::AccessRequests),
     ]
 }

@@ -649,3 +649,89 @@ async fn an_emailed_enrolment_code_allows_five_tries_and_ten_minutes() {
         .await;
     assert_problem(late, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
 }
+
+#[tokio::test]
+async fn a_locked_out_user_asks_support_and_an_approval_unlocks() {
+    let app = spawn_app().await;
+    app.register("stuck@example.com").await;
+    for _ in 0..10 {
+        app.log_in_with("stuck@example.com", "wrong password").await;
+    }
+    let locked = app.log_in_with("stuck@example.com", PASSWORD).await;
+    assert_problem(locked, StatusCode::LOCKED, "account_locked").await;
+
+    let ask = |email: &str, reason: &str| {
+        app.post(
+            "/v1/access-requests",
+            json!({ "email": email, "reason": reason }),
+            None,
+        )
+    };
+    assert_eq!(
+        ask("ghost@example.com", "let me in").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_problem(
+        ask("stuck@example.com", "  ").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_reason",
+    )
+    .await;
+    assert_eq!(
+        ask("stuck@example.com", "I mistyped my password")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        ask("stuck@example.com", "please").await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    let user = app.signed_up("bystander@example.com").await;
+    let refused = app.get("/v1/admin/access-requests", Some(&user)).await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "admin_required").await;
+
+    let admin = app.admin("desk@example.com").await;
+    let listed: Value = app
+        .get("/v1/admin/access-requests?status=open", Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let requests = listed["access_requests"].as_array().expect("array");
+    assert_eq!(requests.len(), 1, "one open request per account");
+    assert_eq!(requests[0]["email"], "stuck@example.com");
+    assert_eq!(requests[0]["reason"], "I mistyped my password");
+    let id = requests[0]["id"].as_str().expect("id").to_string();
+
+    let approved = app
+        .post(
+            &format!("/v1/admin/access-requests/{id}/approve"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(approved.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.log_in_with("stuck@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let again = app
+        .post(
+            &format!("/v1/admin/access-requests/{id}/deny"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_problem(again, StatusCode::NOT_FOUND, "access_request_not_found").await;
+    let listed: Value = app
+        .get("/v1/admin/access-requests", Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["access_requests"][0]["status"], "approved");
+}

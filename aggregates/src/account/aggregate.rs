@@ -5,6 +5,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::commands::{AccountCommand, NewApiToken, NewSession};
 use super::errors::AccountError;
@@ -35,6 +36,8 @@ pub struct Account {
     pub(super) mfa: MfaState,
     #[serde(default)]
     pub is_admin: bool,
+    #[serde(default)]
+    pub open_access_request: Option<Uuid>,
 }
 
 /// Second factors: the TOTP secret (sealed), recovery code hashes, open login challenges.
@@ -207,6 +210,38 @@ impl Aggregate for Account {
             }
             AccountCommand::DisableEmailMfa { password } => {
                 self.disable_email_mfa(&password, now, svc, sink).await
+            }
+            AccountCommand::RequestAccess { request_id, reason } => {
+                if self.open_access_request.is_none() {
+                    let requested = AccountEvent::AccessRequested {
+                        request_id,
+                        reason,
+                        at: now,
+                    };
+                    sink.write(requested, self).await;
+                }
+                Ok(())
+            }
+            AccountCommand::DecideAccessRequest {
+                request_id,
+                approve,
+                by,
+            } => {
+                if self.open_access_request != Some(request_id) {
+                    return Err(AccountError::AccessRequestNotFound);
+                }
+                let decided = AccountEvent::AccessRequestDecided {
+                    request_id,
+                    approved: approve,
+                    by,
+                    at: now,
+                };
+                sink.write(decided, self).await;
+                if approve {
+                    sink.write(AccountEvent::Unlocked { by, at: now }, self)
+                        .await;
+                }
+                Ok(())
             }
             AccountCommand::GrantAdmin => {
                 if !self.is_admin {
@@ -482,6 +517,10 @@ impl Aggregate for Account {
                 self.mfa.consecutive_failures = 0;
             }
             AccountEvent::AdminGranted { .. } => self.is_admin = true,
+            AccountEvent::AccessRequested { request_id, .. } => {
+                self.open_access_request = Some(request_id)
+            }
+            AccountEvent::AccessRequestDecided { .. } => self.open_access_request = None,
             AccountEvent::EmailCodeSent {
                 challenge_hash,
                 code_hash,

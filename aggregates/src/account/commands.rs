@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use uuid::Uuid;
 
 use super::events::{AuthMethod, SessionEndReason};
 use crate::shared::TotpCode;
@@ -54,6 +55,17 @@ pub enum AccountCommand {
     },
     DisableEmailMfa {
         password: SecretString,
+    },
+    /// At most one request is open at a time; further ones are absorbed.
+    RequestAccess {
+        request_id: Uuid,
+        reason: SealedText,
+    },
+    /// Approving lifts every lock.
+    DecideAccessRequest {
+        request_id: Uuid,
+        approve: bool,
+        by: AccountId,
     },
     GrantAdmin,
     Unlock {

@@ -32,6 +32,8 @@ pub enum AccountError {
     MfaCodeInvalid,
     #[error("the login challenge is unknown, used or expired; log in again")]
     ChallengeInvalid,
+    #[error("no such open access request")]
+    AccessRequestNotFound,
     #[error("emailed codes are already on")]
     EmailMfaAlreadyEnabled,
     #[error("emailed codes are not on for this account")]
@@ -54,7 +56,7 @@ impl AccountError {
             | Self::EmailMfaNotEnabled => ErrorKind::Conflict,
             Self::ChallengeInvalid => ErrorKind::Unauthenticated,
             Self::TokenNameTaken => ErrorKind::Conflict,
-            Self::TokenNotFound => ErrorKind::NotFound,
+            Self::TokenNotFound | Self::AccessRequestNotFound => ErrorKind::NotFound,
         }
     }
 
@@ -75,6 +77,7 @@ impl AccountError {
             Self::MfaCodeInvalid => "mfa_code_invalid",
             Self::ChallengeInvalid => "challenge_invalid",
             Self::EmailMfaAlreadyEnabled => "email_mfa_already_enabled",
+            Self::AccessRequestNotFound => "access_request_not_found",
             Self::EmailMfaNotEnabled => "email_mfa_not_enabled",
         }
     }

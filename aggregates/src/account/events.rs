@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
 
@@ -148,6 +149,18 @@ pub enum AccountEvent {
     EmailMfaEnabled {
         at: DateTime<Utc>,
     },
+    /// A locked-out user asked support to unblock the account.
+    AccessRequested {
+        request_id: Uuid,
+        reason: SealedText,
+        at: DateTime<Utc>,
+    },
+    AccessRequestDecided {
+        request_id: Uuid,
+        approved: bool,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
     EmailMfaDisabled {
         at: DateTime<Utc>,
     },
@@ -190,6 +203,8 @@ impl AccountEvent {
     pub const EMAIL_CODE_REJECTED: &'static str = "account.email_code.rejected";
     pub const EMAIL_MFA_ENABLED: &'static str = "account.email_mfa.enabled";
     pub const EMAIL_MFA_DISABLED: &'static str = "account.email_mfa.disabled";
+    pub const ACCESS_REQUESTED: &'static str = "account.access.requested";
+    pub const ACCESS_REQUEST_DECIDED: &'static str = "account.access.decided";
     pub const UNLOCKED: &'static str = "account.unlocked";
     pub const MFA_RESET: &'static str = "account.mfa.reset";
 }
@@ -224,6 +239,8 @@ impl DomainEvent for AccountEvent {
             Self::EmailCodeRejected { .. } => Self::EMAIL_CODE_REJECTED,
             Self::EmailMfaEnabled { .. } => Self::EMAIL_MFA_ENABLED,
             Self::EmailMfaDisabled { .. } => Self::EMAIL_MFA_DISABLED,
+            Self::AccessRequested { .. } => Self::ACCESS_REQUESTED,
+            Self::AccessRequestDecided { .. } => Self::ACCESS_REQUEST_DECIDED,
             Self::Unlocked { .. } => Self::UNLOCKED,
             Self::MfaReset { .. } => Self::MFA_RESET,
         }

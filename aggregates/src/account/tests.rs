@@ -967,3 +967,62 @@ async fn an_emailed_login_code_is_bound_to_its_challenge_and_expires() {
         }]
     ));
 }
+
+#[tokio::test]
+async fn an_approved_access_request_unlocks_and_only_one_is_open_at_a_time() {
+    let request_id = Uuid::from_u128(77);
+    let by = AccountId(Uuid::from_u128(9));
+    let mut given = vec![
+        registered(),
+        AccountEvent::LockedOut {
+            until: None,
+            consecutive_failures: 100,
+            at: now(),
+        },
+        AccountEvent::AccessRequested {
+            request_id,
+            reason: SealedText("sealed".into()),
+            at: now(),
+        },
+    ];
+    framework()
+        .given(given.clone())
+        .when_async(AccountCommand::RequestAccess {
+            request_id: Uuid::from_u128(78),
+            reason: SealedText("again".into()),
+        })
+        .await
+        .then_expect_events(vec![]);
+    framework()
+        .given(given.clone())
+        .when_async(AccountCommand::DecideAccessRequest {
+            request_id,
+            approve: true,
+            by,
+        })
+        .await
+        .then_expect_events(vec![
+            AccountEvent::AccessRequestDecided {
+                request_id,
+                approved: true,
+                by,
+                at: now(),
+            },
+            AccountEvent::Unlocked { by, at: now() },
+        ]);
+    given.push(AccountEvent::AccessRequestDecided {
+        request_id,
+        approved: false,
+        by,
+        at: now(),
+    });
+    framework()
+        .given(given)
+        .when_async(AccountCommand::DecideAccessRequest {
+            request_id,
+            approve: true,
+            by,
+        })
+        .await
+        .then_expect_error(AccountError::AccessRequestNotFound);
+}
