@@ -171,7 +171,14 @@ impl AccountsService {
                 &metadata,
             )
             .await?;
-        self.settle(&committed, false).await
+        self.settle(&committed, false).await?;
+        let confirmed = committed
+            .events
+            .iter()
+            .any(|e| matches!(e, AccountEvent::TotpConfirmed { .. }));
+        confirmed.then_some(()).ok_or_else(|| {
+            AppError::invalid("mfa_code_invalid", "the code is wrong or no longer valid")
+        })
     }
 
     pub async fn disable_totp(

@@ -47,12 +47,17 @@ impl Account {
             .pending
             .as_ref()
             .ok_or(AccountError::NoPendingEnrolment)?;
-        let step = svc
-            .totp
-            .matching_step(&pending.secret, code, now)
-            .ok_or(AccountError::MfaCodeInvalid)?;
-        sink.write(AccountEvent::TotpConfirmed { step, at: now }, self)
-            .await;
+        match svc.totp.matching_step(&pending.secret, code, now) {
+            Some(step) => {
+                sink.write(AccountEvent::TotpConfirmed { step, at: now }, self)
+                    .await
+            }
+            None => {
+                let reason = MfaFailure::WrongCode;
+                self.record_mfa_failure(None, MfaMethod::Totp, reason, now, svc, sink)
+                    .await
+            }
+        }
         Ok(())
     }
 

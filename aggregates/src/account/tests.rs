@@ -672,7 +672,13 @@ async fn enrolment_waits_for_a_current_code_and_cannot_repeat_once_on() {
             code: code("000000"),
         })
         .await
-        .then_expect_error(AccountError::MfaCodeInvalid);
+        .then_expect_events(vec![AccountEvent::MfaCheckFailed {
+            challenge_hash: None,
+            method: MfaMethod::Totp,
+            reason: MfaFailure::WrongCode,
+            consecutive_failures: 1,
+            at: now(),
+        }]);
     framework()
         .given(vec![registered(), started])
         .when_async(AccountCommand::ConfirmTotp {
