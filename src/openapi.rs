@@ -2,7 +2,9 @@
 //! route is in the document; `openapi/openapi.json` is this document, committed.
 
 use actix_web::App;
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
@@ -95,12 +97,84 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 /// The document as served at `/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    App::new()
+    let api = App::new()
         .into_utoipa_app()
         .openapi(base())
         .configure(routes)
         .split_for_parts()
-        .1
+        .1;
+    finish(api)
+}
+
+/// Adds the problems any operation can answer with, where its own annotation does not name the
+/// status already: a body or query that cannot be read, a path that names nothing, a missing or
+/// insufficient credential, a spent rate limit, a database that is down.
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let parameters = operation.parameters.as_deref().unwrap_or_default();
+            let in_path = parameters
+                .iter()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+            let in_query = parameters
+                .iter()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let responses = &mut operation.responses.responses;
+            if operation.request_body.is_some() || in_query {
+                add(responses, "400", "malformed_json, malformed_query: the request cannot be read");
+            }
+            if in_path {
+                add(responses, "404", "not_found: the path names nothing");
+            }
+            if secured {
+                add(responses, "401", "unauthenticated: a valid bearer token is required");
+                add(
+                    responses,
+                    "403",
+                    "insufficient_scope, session_required: the credential may not do this",
+                );
+                add(
+                    responses,
+                    "429",
+                    "rate_limited: the API token spent its 60 requests this minute (Retry-After)",
+                );
+            }
+            add(
+                responses,
+                "503",
+                "database_unavailable, views_lagging, contended: try again shortly",
+            );
+        }
+    }
+    api
+}
+
+fn add(
+    responses: &mut std::collections::BTreeMap<String, RefOr<Response>>,
+    status: &str,
+    description: &str,
+) {
+    responses.entry(status.to_string()).or_insert_with(|| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    });
 }
 
 pub fn to_json() -> anyhow::Result<String> {

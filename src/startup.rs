@@ -194,7 +194,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             }))
             .service(
                 SwaggerUi::new("/docs/{_:.*}")
-                    .url("/openapi.json", api)
+                    .url("/openapi.json", openapi::finish(api))
                     .config(Config::default().validator_url("none")),
             )
             .default_service(web::to(|| async {

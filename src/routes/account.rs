@@ -15,10 +15,10 @@ const MAX_NAME: usize = 100;
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email)]
     pub email: String,
     /// 8 to 128 characters; common passwords are refused.
-    #[schema(value_type = String, example = "correct horse battery staple")]
+    #[schema(value_type = String, min_length = 8, max_length = 128, example = "correct horse battery staple")]
     pub password: SecretString,
     pub display_name: Option<String>,
 }
@@ -127,7 +127,7 @@ pub async fn me(state: web::Data<AppState>, who: Authenticated) -> Result<HttpRe
 pub struct ChangePasswordRequest {
     #[schema(value_type = String)]
     pub current_password: SecretString,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     pub new_password: SecretString,
 }
 
@@ -190,7 +190,7 @@ pub struct ConfirmPasswordResetRequest {
     /// The `token` parameter of the mailed link.
     #[schema(value_type = String)]
     pub token: SecretString,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     pub new_password: SecretString,
 }
 

@@ -61,6 +61,7 @@ pub async fn mfa_reset(
 pub struct AccessRequestBody {
     pub email: String,
     /// What happened, for support; 1 to 2000 characters.
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 

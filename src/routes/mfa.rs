@@ -92,7 +92,8 @@ pub async fn enrol(
 
 #[derive(Deserialize, ToSchema)]
 pub struct CodeRequest {
-    /// A current six-digit TOTP code.
+    /// A current six-digit code.
+    #[schema(pattern = "^[0-9]{6}$", example = "123456")]
     pub code: String,
 }
 
@@ -137,6 +138,7 @@ pub struct DisableTotpRequest {
         (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "totp_not_enabled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "reauthentication_required, invalid_code_format", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/v1/me/mfa/totp")]
@@ -171,6 +173,7 @@ pub struct RecoveryCodesResponse {
         (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "totp_not_enabled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_code_format", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/me/mfa/recovery-codes")]
@@ -252,6 +255,7 @@ pub struct PasswordRequest {
         (status = 204, description = "emailed codes are off"),
         (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "email_mfa_not_enabled", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/v1/me/mfa/email")]

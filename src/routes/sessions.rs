@@ -27,11 +27,22 @@ pub struct SessionSummary {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Tells the two answers of the password step apart.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthenticatedStatus {
+    Authenticated,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaRequiredStatus {
+    MfaRequired,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
-    /// `authenticated`.
-    #[schema(example = "authenticated")]
-    pub status: &'static str,
+    pub status: AuthenticatedStatus,
     /// The session token (`wss_…`), shown only here.
     pub token: String,
     pub session: SessionSummary,
@@ -71,7 +82,7 @@ pub async fn log_in(
             methods,
             expires_at,
         } => HttpResponse::Ok().json(MfaRequiredResponse {
-            status: "mfa_required",
+            status: MfaRequiredStatus::MfaRequired,
             challenge: challenge.expose_secret().to_string(),
             methods: methods.into_iter().map(MfaMethodName::from).collect(),
             expires_at,
@@ -81,7 +92,7 @@ pub async fn log_in(
 
 pub fn authenticated(logged_in: LoggedIn) -> LoginResponse {
     LoginResponse {
-        status: "authenticated",
+        status: AuthenticatedStatus::Authenticated,
         token: logged_in.token.expose_secret().to_string(),
         session: SessionSummary {
             id: logged_in.session_id.0,
@@ -111,9 +122,7 @@ impl From<MfaMethod> for MfaMethodName {
 
 #[derive(Serialize, ToSchema)]
 pub struct MfaRequiredResponse {
-    /// `mfa_required`.
-    #[schema(example = "mfa_required")]
-    pub status: &'static str,
+    pub status: MfaRequiredStatus,
     /// Presented with a code to `POST /v1/sessions/mfa`; valid 5 minutes, 5 wrong codes.
     pub challenge: String,
     pub methods: Vec<MfaMethodName>,

@@ -58,7 +58,7 @@ impl From<Scope> for ScopeName {
 #[derive(Deserialize, ToSchema)]
 pub struct CreateTokenRequest {
     /// Unique among the account's live tokens; 1 to 100 characters.
-    #[schema(example = "ci deploys")]
+    #[schema(example = "ci deploys", min_length = 1, max_length = 100)]
     pub name: String,
     /// The account's password: creating a token needs re-authentication.
     #[schema(value_type = String)]

@@ -1,0 +1,53 @@
+// A frontend's first steps against Warden, written only with the generated types: if the
+// OpenAPI document and this code disagree about a path, a field or an enum, `tsc` fails.
+import createClient from "openapi-fetch";
+import type { paths, components } from "./generated/warden";
+
+type Session = components["schemas"]["SessionView"];
+
+const warden = createClient<paths>({ baseUrl: "http://127.0.0.1:8080" });
+
+export async function signIn(email: string, password: string, code: () => Promise<string>) {
+  const first = await warden.POST("/v1/sessions", {
+    body: { email, password, device_name: "browser" },
+  });
+  if (first.error) {
+    throw new Error(`${first.error.code}: ${first.error.detail}`);
+  }
+  const answer = first.data;
+  if (answer.status === "authenticated") {
+    return answer.token;
+  }
+  const method: components["schemas"]["MfaMethodName"] = answer.methods.includes("totp")
+    ? "totp"
+    : "recovery_code";
+  const second = await warden.POST("/v1/sessions/mfa", {
+    body: { challenge: answer.challenge, method, code: await code() },
+  });
+  if (second.error) {
+    throw new Error(`${second.error.code}: ${second.error.detail}`);
+  }
+  return second.data.token;
+}
+
+export async function enrolTotp(token: string) {
+  const headers = { Authorization: `Bearer ${token}` };
+  const enrolment = await warden.POST("/v1/me/mfa/totp", { headers });
+  if (enrolment.error) {
+    throw new Error(enrolment.error.code);
+  }
+  const { otpauth_uri, qr_svg, recovery_codes } = enrolment.data;
+  return { otpauth_uri, qr_svg, recoveryCodes: recovery_codes.length };
+}
+
+export async function loginHistory(token: string): Promise<Session[]> {
+  const response = await warden.GET("/v1/me/sessions", {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  if (response.error) {
+    throw new Error(response.error.code);
+  }
+  const ended: (string | null | undefined)[] = response.data.sessions.map((s) => s.end_reason);
+  void ended;
+  return response.data.sessions.filter((s) => s.current || s.ended_at == null);
+}
