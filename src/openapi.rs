@@ -129,13 +129,21 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let responses = &mut operation.responses.responses;
             if operation.request_body.is_some() || in_query {
-                add(responses, "400", "malformed_json, malformed_query: the request cannot be read");
+                add(
+                    responses,
+                    "400",
+                    "malformed_json, malformed_query: the request cannot be read",
+                );
             }
             if in_path {
                 add(responses, "404", "not_found: the path names nothing");
             }
             if secured {
-                add(responses, "401", "unauthenticated: a valid bearer token is required");
+                add(
+                    responses,
+                    "401",
+                    "unauthenticated: a valid bearer token is required",
+                );
                 add(
                     responses,
                     "403",

@@ -36,6 +36,32 @@ async fn the_server_serves_its_document_and_offline_docs() {
         !page.contains("https://"),
         "the docs page refers to no external host"
     );
+    // Every asset the page loads is served by Warden itself.
+    let assets: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|s| s.ends_with(".js") || s.ends_with(".css") || s.ends_with(".png"))
+        .collect();
+    assert!(assets.len() >= 5, "{assets:?}");
+    for asset in assets {
+        assert!(!asset.contains("//"), "{asset} is not local");
+        let path = format!("/docs/{}", asset.trim_start_matches("./"));
+        assert_eq!(
+            app.get(&path, None).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let init = app
+        .get("/docs/swagger-initializer.js", None)
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(init.contains("\"url\": \"/openapi.json\""), "{init}");
+    assert!(
+        init.contains("\"validatorUrl\": \"none\""),
+        "no validator badge: {init}"
+    );
 }
 
 #[tokio::test]
