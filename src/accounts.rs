@@ -462,15 +462,15 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require(Scope::Write)?;
-        let metadata = self.metadata_for(who, ctx).await?;
-        let committed = self
-            .execute(
-                who.account_id,
-                || AccountCommand::EndSession { session_id, reason },
-                &metadata,
-            )
-            .await?;
-        self.settle(&committed, true).await
+        self.act(
+            who,
+            who.account_id,
+            ctx,
+            || AccountCommand::EndSession { session_id, reason },
+            true,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Logs out of every device, the caller's included. Answers how many sessions ended.
@@ -480,17 +480,17 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<usize, AppError> {
         who.require(Scope::Write)?;
-        let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
-            .execute(
+            .act(
+                who,
                 who.account_id,
+                ctx,
                 || AccountCommand::RevokeAllSessions {
                     reason: SessionEndReason::RevokedAll,
                 },
-                &metadata,
+                true,
             )
             .await?;
-        self.settle(&committed, true).await?;
         Ok(committed.events.len())
     }
 
@@ -508,19 +508,19 @@ impl AccountsService {
             .hash(&new)
             .await
             .map_err(AppError::internal)?;
-        let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
-            .execute(
+            .act(
+                who,
                 who.account_id,
+                ctx,
                 || AccountCommand::ChangePassword {
                     current_password: current.clone(),
                     new_password_hash: new_hash.clone(),
                     keep_session: who.session_id(),
                 },
-                &metadata,
+                true,
             )
             .await?;
-        self.settle(&committed, true).await?;
         let changed = committed
             .events
             .iter()
@@ -712,6 +712,22 @@ impl AccountsService {
             }
         }
         Ok(metadata)
+    }
+
+    /// Executes `command` on `target` on behalf of `who` (request metadata sealed under the
+    /// caller's key) and waits for the views; see `settle` for `must`.
+    pub(crate) async fn act(
+        &self,
+        who: &Authenticated,
+        target: AccountId,
+        ctx: &RequestContext,
+        command: impl Fn() -> AccountCommand,
+        must: bool,
+    ) -> Result<Committed<Account>, AppError> {
+        let metadata = self.metadata_for(who, ctx).await?;
+        let committed = self.execute(target, command, &metadata).await?;
+        self.settle(&committed, must).await?;
+        Ok(committed)
     }
 
     pub(crate) async fn execute(

@@ -57,12 +57,10 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         self.require_admin(who).await?;
-        let metadata = self.metadata_for(who, ctx).await?;
         let by = who.account_id;
-        let committed = self
-            .execute(target, || AccountCommand::Unlock { by }, &metadata)
-            .await?;
-        self.settle(&committed, false).await
+        self.act(who, target, ctx, || AccountCommand::Unlock { by }, false)
+            .await
+            .map(|_| ())
     }
 
     pub async fn reset_mfa(
@@ -72,12 +70,10 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         self.require_admin(who).await?;
-        let metadata = self.metadata_for(who, ctx).await?;
         let by = who.account_id;
-        let committed = self
-            .execute(target, || AccountCommand::ResetMfa { by }, &metadata)
-            .await?;
-        self.settle(&committed, true).await
+        self.act(who, target, ctx, || AccountCommand::ResetMfa { by }, true)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -202,19 +198,19 @@ impl AccountsService {
                 "no such open access request",
             )
         })?);
-        let metadata = self.metadata_for(who, ctx).await?;
         let by = who.account_id;
-        let committed = self
-            .execute(
-                account_id,
-                || AccountCommand::DecideAccessRequest {
-                    request_id,
-                    approve,
-                    by,
-                },
-                &metadata,
-            )
-            .await?;
-        self.settle(&committed, false).await
+        self.act(
+            who,
+            account_id,
+            ctx,
+            || AccountCommand::DecideAccessRequest {
+                request_id,
+                approve,
+                by,
+            },
+            false,
+        )
+        .await
+        .map(|_| ())
     }
 }

@@ -82,18 +82,18 @@ impl AccountsService {
             scopes,
             expires_at,
         };
-        let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
-            .execute(
+            .act(
+                who,
                 who.account_id,
+                ctx,
                 || AccountCommand::CreateApiToken {
                     password: password.clone(),
                     token: new.clone(),
                 },
-                &metadata,
+                false,
             )
             .await?;
-        self.settle(&committed, false).await?;
         committed
             .events
             .iter()
@@ -157,15 +157,15 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require(Scope::Write)?;
-        let metadata = self.metadata_for(who, ctx).await?;
-        let committed = self
-            .execute(
-                who.account_id,
-                || AccountCommand::RevokeApiToken { token_id },
-                &metadata,
-            )
-            .await?;
-        self.settle(&committed, true).await
+        self.act(
+            who,
+            who.account_id,
+            ctx,
+            || AccountCommand::RevokeApiToken { token_id },
+            true,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The account behind a `wat_` token, after taking one slot of its rate limit.

@@ -132,18 +132,17 @@ impl AccountsService {
         let secret = self.totp.new_secret();
         let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
         let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
-        let metadata = self.metadata_for(who, ctx).await?;
-        let committed = self
-            .execute(
-                who.account_id,
-                || AccountCommand::StartTotpEnrolment {
-                    secret: secret.sealed.clone(),
-                    recovery_code_hashes: hashes.clone(),
-                },
-                &metadata,
-            )
-            .await?;
-        self.settle(&committed, false).await?;
+        self.act(
+            who,
+            who.account_id,
+            ctx,
+            || AccountCommand::StartTotpEnrolment {
+                secret: secret.sealed.clone(),
+                recovery_code_hashes: hashes.clone(),
+            },
+            false,
+        )
+        .await?;
         let uri = otpauth_uri(&self.totp_issuer, &profile.email, &secret.base32);
         let svg =
             qr_svg(&uri).ok_or_else(|| AppError::internal(anyhow::anyhow!("QR code too long")))?;
@@ -163,15 +162,15 @@ impl AccountsService {
     ) -> Result<(), AppError> {
         who.require_session()?;
         let code = totp_code(code)?;
-        let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
-            .execute(
+            .act(
+                who,
                 who.account_id,
+                ctx,
                 || AccountCommand::ConfirmTotp { code: code.clone() },
-                &metadata,
+                false,
             )
             .await?;
-        self.settle(&committed, false).await?;
         let confirmed = committed
             .events
             .iter()
@@ -199,17 +198,17 @@ impl AccountsService {
                 ))
             }
         };
-        let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
-            .execute(
+            .act(
+                who,
                 who.account_id,
+                ctx,
                 || AccountCommand::DisableTotp {
                     proof: proof.clone(),
                 },
-                &metadata,
+                false,
             )
             .await?;
-        self.settle(&committed, false).await?;
         let disabled = committed
             .events
             .iter()
@@ -227,18 +226,18 @@ impl AccountsService {
         let code = totp_code(code)?;
         let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
         let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
-        let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
-            .execute(
+            .act(
+                who,
                 who.account_id,
+                ctx,
                 || AccountCommand::ReplaceRecoveryCodes {
                     code: code.clone(),
                     recovery_code_hashes: hashes.clone(),
                 },
-                &metadata,
+                false,
             )
             .await?;
-        self.settle(&committed, false).await?;
         let replaced = committed
             .events
             .iter()
@@ -272,17 +271,17 @@ impl AccountsService {
         let code = totp_code(code)?;
         let scope = email_code_scope(who.account_id, None);
         let code_hash = self.keys.master().code_hash(&scope, code.as_str());
-        let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
-            .execute(
+            .act(
+                who,
                 who.account_id,
+                ctx,
                 || AccountCommand::ConfirmEmailMfa {
                     code_hash: code_hash.clone(),
                 },
-                &metadata,
+                false,
             )
             .await?;
-        self.settle(&committed, false).await?;
         let enabled = committed
             .events
             .iter()
@@ -299,17 +298,17 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require_session()?;
-        let metadata = self.metadata_for(who, ctx).await?;
         let committed = self
-            .execute(
+            .act(
+                who,
                 who.account_id,
+                ctx,
                 || AccountCommand::DisableEmailMfa {
                     password: password.clone(),
                 },
-                &metadata,
+                false,
             )
             .await?;
-        self.settle(&committed, false).await?;
         let disabled = committed
             .events
             .iter()
