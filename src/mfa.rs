@@ -7,7 +7,7 @@ use warden_aggregates::account::{
     Account, AccountCommand, AccountEvent, AuthMethod, MfaMethod, MfaProof, NewSession,
     Reauthentication,
 };
-use warden_aggregates::shared::{AccountId, ErrorKind, SessionId, TotpCode};
+use warden_aggregates::shared::{AccountId, ErrorKind, SessionId, TokenHash, TotpCode};
 
 use crate::accounts::{
     metadata, started_session, AccountsService, Authenticated, LoggedIn, RequestContext,
@@ -37,6 +37,14 @@ fn totp_code(code: &str) -> Result<TotpCode, AppError> {
         .ok_or_else(|| AppError::invalid("invalid_code_format", "a TOTP code is six digits"))
 }
 
+fn challenge_invalid() -> AppError {
+    AppError::rejected(
+        ErrorKind::Unauthenticated,
+        "challenge_invalid",
+        "the login challenge is unknown, used or expired; log in again",
+    )
+}
+
 fn reauthentication_failed() -> AppError {
     AppError::rejected(
         ErrorKind::Forbidden,
@@ -53,22 +61,7 @@ impl AccountsService {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<LoggedIn, AppError> {
-        let invalid = || {
-            AppError::rejected(
-                ErrorKind::Unauthenticated,
-                "challenge_invalid",
-                "the login challenge is unknown, used or expired; log in again",
-            )
-        };
-        let challenge_hash =
-            tokens::hash_presented(&challenge, CHALLENGE_PREFIX).ok_or_else(invalid)?;
-        let account_id: Option<Uuid> = sqlx::query_scalar(
-            "SELECT account_id FROM mfa_challenges_v1 WHERE challenge_hash = $1",
-        )
-        .bind(&challenge_hash.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let account_id = AccountId(account_id.ok_or_else(invalid)?);
+        let (challenge_hash, account_id) = self.open_challenge(&challenge).await?;
         let proof = match method {
             MfaMethod::Totp => MfaProof::Totp(totp_code(code)?),
             MfaMethod::Email => {
@@ -109,7 +102,7 @@ impl AccountsService {
                 AppError::Rejected {
                     code: "challenge_invalid" | "account_not_found",
                     ..
-                } => invalid(),
+                } => challenge_invalid(),
                 other => other,
             })?;
         self.settle(&committed, false).await?;
@@ -322,22 +315,7 @@ impl AccountsService {
         challenge: SecretString,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        let invalid = || {
-            AppError::rejected(
-                ErrorKind::Unauthenticated,
-                "challenge_invalid",
-                "the login challenge is unknown, used or expired; log in again",
-            )
-        };
-        let challenge_hash =
-            tokens::hash_presented(&challenge, CHALLENGE_PREFIX).ok_or_else(invalid)?;
-        let account_id: Option<Uuid> = sqlx::query_scalar(
-            "SELECT account_id FROM mfa_challenges_v1 WHERE challenge_hash = $1",
-        )
-        .bind(&challenge_hash.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let account_id = AccountId(account_id.ok_or_else(invalid)?);
+        let (challenge_hash, account_id) = self.open_challenge(&challenge).await?;
         let key = self.keys.get(account_id.0).await?;
         let metadata = metadata(ctx, key.as_ref(), Some(account_id));
         let scope = email_code_scope(account_id, Some(&challenge_hash.0));
@@ -348,7 +326,7 @@ impl AccountsService {
     async fn send_email_code(
         &self,
         account_id: AccountId,
-        challenge_hash: Option<warden_aggregates::shared::TokenHash>,
+        challenge_hash: Option<TokenHash>,
         scope: &str,
         metadata: &std::collections::HashMap<String, String>,
         ctx: &RequestContext,
@@ -386,6 +364,22 @@ impl AccountsService {
             });
         }
         Ok(())
+    }
+
+    /// The hash of a presented challenge token and the account it belongs to.
+    async fn open_challenge(
+        &self,
+        challenge: &SecretString,
+    ) -> Result<(TokenHash, AccountId), AppError> {
+        let hash =
+            tokens::hash_presented(challenge, CHALLENGE_PREFIX).ok_or_else(challenge_invalid)?;
+        let account_id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT account_id FROM mfa_challenges_v1 WHERE challenge_hash = $1",
+        )
+        .bind(&hash.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok((hash, AccountId(account_id.ok_or_else(challenge_invalid)?)))
     }
 
     /// The account as of its latest event.
