@@ -7,3 +7,4 @@
 
 pub mod account;
 pub mod shared;
+pub mod workspace;

@@ -26,3 +26,4 @@ macro_rules! id_type {
 id_type!(AccountId);
 id_type!(SessionId);
 id_type!(TokenId);
+id_type!(WorkspaceId);

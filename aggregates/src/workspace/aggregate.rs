@@ -1,0 +1,177 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use super::commands::WorkspaceCommand;
+use super::errors::WorkspaceError;
+use super::events::{Role, WorkspaceEvent};
+use super::WorkspaceServices;
+use crate::shared::{AccountId, WorkspaceId};
+
+/// An environment: its members and their roles, and the policies its account holders set.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub id: Option<WorkspaceId>,
+    pub name: String,
+    pub members: BTreeMap<AccountId, Role>,
+    pub mfa_required: bool,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl Workspace {
+    pub fn role_of(&self, account: AccountId) -> Option<Role> {
+        self.members.get(&account).copied()
+    }
+
+    /// Members see the workspace; everyone else is told it does not exist.
+    fn member(&self, by: AccountId) -> Result<Role, WorkspaceError> {
+        self.role_of(by).ok_or(WorkspaceError::NotFound)
+    }
+
+    fn holder(&self, by: AccountId) -> Result<(), WorkspaceError> {
+        match self.member(by)? {
+            Role::AccountHolder => Ok(()),
+            _ => Err(WorkspaceError::AccountHolderRequired),
+        }
+    }
+
+    fn holders(&self) -> usize {
+        self.members
+            .values()
+            .filter(|r| **r == Role::AccountHolder)
+            .count()
+    }
+
+    /// Refuses a change that would leave the workspace without an account holder.
+    fn keeps_a_holder(
+        &self,
+        account: AccountId,
+        new_role: Option<Role>,
+    ) -> Result<(), WorkspaceError> {
+        let was_holder = self.role_of(account) == Some(Role::AccountHolder);
+        let stays_holder = new_role == Some(Role::AccountHolder);
+        if was_holder && !stays_holder && self.holders() == 1 {
+            return Err(WorkspaceError::LastAccountHolder);
+        }
+        Ok(())
+    }
+}
+
+impl Aggregate for Workspace {
+    const TYPE: &'static str = "workspace";
+    type Command = WorkspaceCommand;
+    type Event = WorkspaceEvent;
+    type Error = WorkspaceError;
+    type Services = WorkspaceServices;
+
+    async fn handle(
+        &mut self,
+        command: WorkspaceCommand,
+        svc: &WorkspaceServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), WorkspaceError> {
+        let at = svc.clock.now();
+        if let WorkspaceCommand::Create {
+            workspace_id,
+            name,
+            by,
+        } = command
+        {
+            if self.id.is_some() {
+                return Err(WorkspaceError::AlreadyCreated);
+            }
+            let created = WorkspaceEvent::Created {
+                workspace_id,
+                name,
+                by,
+                at,
+            };
+            sink.write(created, self).await;
+            return Ok(());
+        }
+        if self.id.is_none() {
+            return Err(WorkspaceError::NotFound);
+        }
+        let event = match command {
+            WorkspaceCommand::Create { .. } => return Err(WorkspaceError::AlreadyCreated),
+            WorkspaceCommand::AddMember {
+                account_id,
+                role,
+                by,
+            } => {
+                self.holder(by)?;
+                if self.members.contains_key(&account_id) {
+                    return Err(WorkspaceError::AlreadyMember);
+                }
+                WorkspaceEvent::MemberAdded {
+                    account_id,
+                    role,
+                    by,
+                    at,
+                }
+            }
+            WorkspaceCommand::ChangeRole {
+                account_id,
+                role,
+                by,
+            } => {
+                self.holder(by)?;
+                if !self.members.contains_key(&account_id) {
+                    return Err(WorkspaceError::MemberNotFound);
+                }
+                self.keeps_a_holder(account_id, Some(role))?;
+                WorkspaceEvent::RoleChanged {
+                    account_id,
+                    role,
+                    by,
+                    at,
+                }
+            }
+            WorkspaceCommand::RemoveMember { account_id, by } => {
+                self.holder(by)?;
+                if !self.members.contains_key(&account_id) {
+                    return Err(WorkspaceError::MemberNotFound);
+                }
+                self.keeps_a_holder(account_id, None)?;
+                WorkspaceEvent::MemberRemoved { account_id, by, at }
+            }
+            WorkspaceCommand::RequireMfa { required, by } => {
+                self.holder(by)?;
+                WorkspaceEvent::MfaPolicyChanged { required, by, at }
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: WorkspaceEvent) {
+        match event {
+            WorkspaceEvent::Created {
+                workspace_id,
+                name,
+                by,
+                at,
+            } => {
+                self.id = Some(workspace_id);
+                self.name = name;
+                self.created_at = Some(at);
+                self.members.insert(by, Role::AccountHolder);
+            }
+            WorkspaceEvent::MemberAdded {
+                account_id, role, ..
+            }
+            | WorkspaceEvent::RoleChanged {
+                account_id, role, ..
+            } => {
+                self.members.insert(account_id, role);
+            }
+            WorkspaceEvent::MemberRemoved { account_id, .. } => {
+                self.members.remove(&account_id);
+            }
+            WorkspaceEvent::MfaPolicyChanged { required, .. } => self.mfa_required = required,
+        }
+    }
+}

@@ -1,0 +1,19 @@
+mod aggregate;
+mod commands;
+mod errors;
+mod events;
+#[cfg(test)]
+mod tests;
+
+pub use aggregate::Workspace;
+pub use commands::WorkspaceCommand;
+pub use errors::WorkspaceError;
+pub use events::{Role, WorkspaceEvent};
+
+use std::sync::Arc;
+
+use crate::shared::Clock;
+
+pub struct WorkspaceServices {
+    pub clock: Arc<dyn Clock>,
+}
