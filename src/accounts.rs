@@ -15,7 +15,7 @@ use warden_aggregates::account::{
     NewSession, PasswordVerifier, SessionEndReason,
 };
 use warden_aggregates::shared::{
-    AccountId, Clock, Email, ErrorKind, PasswordHash, Scope, SessionId, TokenId,
+    AccountId, Clock, Email, ErrorKind, PasswordHash, Scope, SessionId, TokenId, WorkspaceId,
 };
 use warden_projections::{Cursor, Projections};
 
@@ -49,6 +49,8 @@ pub struct RequestContext {
 pub struct Authenticated {
     pub account_id: AccountId,
     pub credential: Credential,
+    /// A workspace requires MFA and the account has none yet: only enrolment is open.
+    pub enrolment_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +72,7 @@ impl Authenticated {
 
     /// Sessions may do all their account may; a token only what its scopes allow.
     pub fn require(&self, scope: Scope) -> Result<(), AppError> {
+        self.not_enrolling()?;
         match &self.credential {
             Credential::Session(_) => Ok(()),
             Credential::ApiToken { scopes, .. } if scopes.contains(&scope) => Ok(()),
@@ -81,9 +84,26 @@ impl Authenticated {
         }
     }
 
+    fn not_enrolling(&self) -> Result<(), AppError> {
+        if self.enrolment_only {
+            return Err(AppError::rejected(
+                ErrorKind::Forbidden,
+                "mfa_enrollment_required",
+                "a workspace of this account requires MFA: enrol a second factor first",
+            ));
+        }
+        Ok(())
+    }
+
     /// For what an API token may never do: mint tokens, change the password or MFA, set a PIN,
     /// log a session out.
     pub fn require_session(&self) -> Result<SessionId, AppError> {
+        self.not_enrolling()?;
+        self.require_session_while_enrolling()
+    }
+
+    /// For what an enrolment-only session may do: read the account, enrol a factor, log out.
+    pub fn require_session_while_enrolling(&self) -> Result<SessionId, AppError> {
         self.session_id().ok_or_else(|| {
             AppError::rejected(
                 ErrorKind::Forbidden,
@@ -103,6 +123,8 @@ pub struct LoggedIn {
 /// What the password step of a login ends in.
 pub enum LoginOutcome {
     Authenticated(LoggedIn),
+    /// A workspace requires MFA and the account has no factor: a session that may only enrol.
+    EnrolmentRequired(LoggedIn),
     /// A second factor is due: the challenge token is shown to the client once.
     MfaRequired {
         challenge: SecretString,
@@ -323,6 +345,7 @@ impl AccountsService {
             method: AuthMethod::Password,
         };
         let metadata = metadata(ctx, Some(&key), Some(account_id));
+        let mfa_required_by = self.workspaces_requiring_mfa(account_id).await?;
         let committed = self
             .execute(
                 account_id,
@@ -330,6 +353,7 @@ impl AccountsService {
                     password: password.clone(),
                     session: session.clone(),
                     challenge_hash: challenge_hash.clone(),
+                    mfa_required_by: mfa_required_by.clone(),
                 },
                 &metadata,
             )
@@ -357,9 +381,39 @@ impl AccountsService {
                 expires_at,
             });
         }
-        started_session(&committed.events, token)
-            .map(LoginOutcome::Authenticated)
-            .ok_or_else(AppError::invalid_credentials)
+        let enrolment_only = committed.events.iter().any(|e| {
+            matches!(
+                e,
+                AccountEvent::SessionStarted {
+                    enrolment_only: true,
+                    ..
+                }
+            )
+        });
+        let logged_in =
+            started_session(&committed.events, token).ok_or_else(AppError::invalid_credentials)?;
+        Ok(if enrolment_only {
+            LoginOutcome::EnrolmentRequired(logged_in)
+        } else {
+            LoginOutcome::Authenticated(logged_in)
+        })
+    }
+
+    /// The workspaces of `account_id` whose policy requires MFA.
+    pub(crate) async fn workspaces_requiring_mfa(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Vec<WorkspaceId>, AppError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT w.workspace_id FROM workspace_members_v1 m
+             JOIN workspaces_v1 w ON w.workspace_id = m.workspace_id
+             WHERE m.account_id = $1 AND w.mfa_required
+             ORDER BY w.workspace_id",
+        )
+        .bind(account_id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(WorkspaceId).collect())
     }
 
     /// The caller behind a bearer token (a session or an API token), or a 401. Token requests
@@ -382,7 +436,7 @@ impl AccountsService {
         };
         let row: Option<SessionRow> = sqlx::query_as(
             "SELECT c.session_id, c.account_id, c.expires_at, c.idle_timeout_secs, c.ended_at,
-                    COALESCE(a.last_seen_at, c.started_at) AS last_seen_at
+                    c.enrolment_only, COALESCE(a.last_seen_at, c.started_at) AS last_seen_at
              FROM session_credentials_v1 c
              LEFT JOIN session_activity a ON a.session_id = c.session_id
              WHERE c.token_hash = $1",
@@ -408,6 +462,7 @@ impl AccountsService {
         Ok(Authenticated {
             account_id: AccountId(row.account_id),
             credential: Credential::Session(SessionId(row.session_id)),
+            enrolment_only: row.enrolment_only,
         })
     }
 
@@ -425,7 +480,11 @@ impl AccountsService {
     }
 
     pub async fn profile(&self, who: &Authenticated) -> Result<Profile, AppError> {
-        who.require(Scope::Read)?;
+        if who.enrolment_only {
+            who.require_session_while_enrolling()?;
+        } else {
+            who.require(Scope::Read)?;
+        }
         let (account, _) = self
             .store
             .load::<Account>(&who.account_id.to_string())
@@ -449,9 +508,12 @@ impl AccountsService {
     }
 
     pub async fn log_out(&self, who: &Authenticated, ctx: &RequestContext) -> Result<(), AppError> {
-        let session_id = who.require_session()?;
-        self.end_session(who, session_id, SessionEndReason::LoggedOut, ctx)
+        let session_id = who.require_session_while_enrolling()?;
+        let reason = SessionEndReason::LoggedOut;
+        let command = || AccountCommand::EndSession { session_id, reason };
+        self.act(who, who.account_id, ctx, command, true)
             .await
+            .map(|_| ())
     }
 
     pub async fn end_session(
@@ -873,6 +935,7 @@ struct SessionRow {
     expires_at: DateTime<Utc>,
     idle_timeout_secs: i64,
     ended_at: Option<DateTime<Utc>>,
+    enrolment_only: bool,
     last_seen_at: DateTime<Utc>,
 }
 

@@ -231,6 +231,7 @@ impl AccountsService {
             Authenticated {
                 account_id,
                 credential: Credential::ApiToken { token_id, scopes },
+                enrolment_only: false,
             },
             info,
         ))

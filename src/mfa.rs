@@ -120,7 +120,7 @@ impl AccountsService {
         who: &Authenticated,
         ctx: &RequestContext,
     ) -> Result<TotpEnrolment, AppError> {
-        who.require_session()?;
+        who.require_session_while_enrolling()?;
         let profile = self.profile(who).await?;
         let secret = self.totp.new_secret();
         let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
@@ -153,7 +153,7 @@ impl AccountsService {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        who.require_session()?;
+        who.require_session_while_enrolling()?;
         let code = totp_code(code)?;
         let committed = self
             .act(
@@ -247,7 +247,7 @@ impl AccountsService {
         who: &Authenticated,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        who.require_session()?;
+        who.require_session_while_enrolling()?;
         let scope = email_code_scope(who.account_id, None);
         let metadata = self.metadata_for(who, ctx).await?;
         self.send_email_code(who.account_id, None, &scope, &metadata, ctx)
@@ -260,7 +260,7 @@ impl AccountsService {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        who.require_session()?;
+        who.require_session_while_enrolling()?;
         let code = totp_code(code)?;
         let scope = email_code_scope(who.account_id, None);
         let code_hash = self.keys.master().code_hash(&scope, code.as_str());

@@ -28,6 +28,11 @@ pub trait Snapshotted: Aggregate {
 }
 
 impl Snapshotted for warden_aggregates::account::Account {
+    // 2: live sessions remember how they were authenticated.
+    const SNAPSHOT_VERSION: i32 = 2;
+}
+
+impl Snapshotted for warden_aggregates::workspace::Workspace {
     const SNAPSHOT_VERSION: i32 = 1;
 }
 

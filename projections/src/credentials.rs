@@ -44,12 +44,13 @@ impl Projector for Credentials {
                 started_at,
                 expires_at,
                 idle_timeout_secs,
+                enrolment_only,
                 ..
             } => {
                 sqlx::query(
                     "INSERT INTO session_credentials_v1 (token_hash, session_id, account_id,
-                         started_at, expires_at, idle_timeout_secs)
-                     VALUES ($1, $2, $3, $4, $5, $6)
+                         started_at, expires_at, idle_timeout_secs, enrolment_only)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
                      ON CONFLICT (token_hash) DO NOTHING",
                 )
                 .bind(token_hash.0)
@@ -58,6 +59,7 @@ impl Projector for Credentials {
                 .bind(started_at)
                 .bind(expires_at)
                 .bind(idle_timeout_secs)
+                .bind(enrolment_only)
                 .execute(&mut *conn)
                 .await?;
             }

@@ -10,6 +10,7 @@ pub mod credentials;
 mod projector;
 mod runner;
 pub mod session_history;
+pub mod workspaces;
 
 pub use checkpoint::Cursor;
 pub use projector::{ProjectionError, Projector, StoredEvent};
@@ -23,5 +24,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(credentials::Credentials),
         Arc::new(session_history::SessionHistory),
         Arc::new(access_requests::AccessRequests),
+        Arc::new(workspaces::Workspaces),
     ]
 }

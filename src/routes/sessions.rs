@@ -40,6 +40,22 @@ pub enum MfaRequiredStatus {
     MfaRequired,
 }
 
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrolmentRequiredStatus {
+    MfaEnrollmentRequired,
+}
+
+/// A workspace requires MFA and the account has none: this session may only enrol a factor,
+/// read `GET /v1/me` and log out.
+#[derive(Serialize, ToSchema)]
+pub struct EnrolmentRequiredResponse {
+    pub status: EnrolmentRequiredStatus,
+    /// A restricted session token (`wss_…`).
+    pub token: String,
+    pub session: SessionSummary,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
     pub status: AuthenticatedStatus,
@@ -54,7 +70,7 @@ pub struct LoginResponse {
     request_body = LoginRequest,
     responses(
         (status = 201, body = LoginResponse),
-        (status = 200, description = "a second factor is due", body = MfaRequiredResponse),
+        (status = 200, description = "a second factor is due (`mfa_required`), or a workspace requires one and the account must enrol first (`mfa_enrollment_required`)", body = inline(LoginStep)),
         (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "device_name_too_long", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked (with Retry-After while the lock has an end)", body = Problem, content_type = "application/problem+json"),
@@ -76,6 +92,16 @@ pub async fn log_in(
     Ok(match outcome {
         LoginOutcome::Authenticated(logged_in) => {
             HttpResponse::Created().json(authenticated(logged_in))
+        }
+        LoginOutcome::EnrolmentRequired(logged_in) => {
+            HttpResponse::Ok().json(EnrolmentRequiredResponse {
+                status: EnrolmentRequiredStatus::MfaEnrollmentRequired,
+                token: logged_in.token.expose_secret().to_string(),
+                session: SessionSummary {
+                    id: logged_in.session_id.0,
+                    expires_at: logged_in.expires_at,
+                },
+            })
         }
         LoginOutcome::MfaRequired {
             challenge,
@@ -99,6 +125,14 @@ pub fn authenticated(logged_in: LoggedIn) -> LoginResponse {
             expires_at: logged_in.expires_at,
         },
     }
+}
+
+/// The non-final answers of the password step.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginStep {
+    MfaRequired(MfaRequiredResponse),
+    EnrolmentRequired(EnrolmentRequiredResponse),
 }
 
 /// A second factor.

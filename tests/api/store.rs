@@ -58,6 +58,7 @@ fn log_in(password: &str) -> AccountCommand {
             method: AuthMethod::Password,
         },
         challenge_hash: TokenHash(Uuid::new_v4().to_string()),
+        mfa_required_by: vec![],
     }
 }
 

@@ -10,10 +10,12 @@ use uuid::Uuid;
 use super::commands::{AccountCommand, NewApiToken, NewSession};
 use super::errors::AccountError;
 use super::events::{
-    AccountEvent, MfaMethod, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason,
+    AccountEvent, AuthMethod, MfaMethod, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason,
 };
 use super::services::AccountServices;
-use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
+use crate::shared::{
+    AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId, WorkspaceId,
+};
 
 /// An account's security state, rebuilt from its events. Only what decisions need is kept: live
 /// sessions are dropped from here when they end (their history lives in a projection).
@@ -94,6 +96,7 @@ pub struct LiveSession {
     pub token_hash: TokenHash,
     pub started_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    pub method: AuthMethod,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,6 +138,13 @@ impl Account {
     }
 }
 
+/// The parts of a password login besides the password.
+struct Login {
+    session: NewSession,
+    challenge_hash: TokenHash,
+    mfa_required_by: Vec<WorkspaceId>,
+}
+
 impl Aggregate for Account {
     const TYPE: &'static str = "account";
     type Command = AccountCommand;
@@ -169,9 +179,31 @@ impl Aggregate for Account {
                 password,
                 session,
                 challenge_hash,
+                mfa_required_by,
             } => {
-                self.log_in(&password, session, challenge_hash, now, svc, sink)
-                    .await
+                let login = Login {
+                    session,
+                    challenge_hash,
+                    mfa_required_by,
+                };
+                self.log_in(&password, login, now, svc, sink).await
+            }
+            AccountCommand::EndSessionsWithoutMfa => {
+                let unverified: Vec<SessionId> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.method == AuthMethod::Password)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for session_id in unverified {
+                    let ended = AccountEvent::SessionEnded {
+                        session_id,
+                        reason: SessionEndReason::MfaPolicy,
+                        at: now,
+                    };
+                    sink.write(ended, self).await;
+                }
+                Ok(())
             }
             AccountCommand::CompleteMfa {
                 challenge_hash,
@@ -371,6 +403,7 @@ impl Aggregate for Account {
                 token_hash,
                 started_at,
                 expires_at,
+                method,
                 ..
             } => {
                 self.consecutive_failures = 0;
@@ -381,6 +414,7 @@ impl Aggregate for Account {
                         token_hash,
                         started_at,
                         expires_at,
+                        method,
                     },
                 );
             }
@@ -691,11 +725,13 @@ impl Account {
         Ok(false)
     }
 
+    /// The password step. With a second factor on, a challenge; with none but a workspace
+    /// requiring one, a session that may only enrol; otherwise a session. The decision records
+    /// its reason (the requiring workspaces).
     async fn log_in(
         &mut self,
         password: &SecretString,
-        session: NewSession,
-        challenge_hash: TokenHash,
+        login: Login,
         now: DateTime<Utc>,
         svc: &AccountServices,
         sink: &EventSink<Self>,
@@ -709,23 +745,46 @@ impl Account {
         let methods = self.mfa_methods();
         if !methods.is_empty() {
             let issued = AccountEvent::MfaChallengeIssued {
-                challenge_hash,
-                device: session.device,
+                challenge_hash: login.challenge_hash,
+                device: login.session.device,
                 methods,
                 expires_at: now + svc.policy.mfa_challenge_ttl,
                 at: now,
+                required_by: login.mfa_required_by,
             };
             sink.write(issued, self).await;
             return Ok(());
         }
-        self.start_session(session, now, svc, sink).await;
+        let required_by = login.mfa_required_by;
+        self.start_session_with(
+            login.session,
+            !required_by.is_empty(),
+            required_by,
+            now,
+            svc,
+            sink,
+        )
+        .await;
         Ok(())
     }
 
-    /// Starts `session`, first closing sessions past their absolute lifetime.
     pub(super) async fn start_session(
         &mut self,
         session: NewSession,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) {
+        self.start_session_with(session, false, Vec::new(), now, svc, sink)
+            .await
+    }
+
+    /// Starts `session`, first closing sessions past their absolute lifetime.
+    async fn start_session_with(
+        &mut self,
+        session: NewSession,
+        enrolment_only: bool,
+        required_by: Vec<WorkspaceId>,
         now: DateTime<Utc>,
         svc: &AccountServices,
         sink: &EventSink<Self>,
@@ -753,6 +812,8 @@ impl Account {
             started_at: now,
             expires_at: now + svc.policy.session_absolute_ttl,
             idle_timeout_secs: svc.policy.session_idle_timeout.num_seconds(),
+            enrolment_only,
+            required_by,
         };
         sink.write(started, self).await;
     }

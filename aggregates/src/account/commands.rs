@@ -3,8 +3,8 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::events::{AuthMethod, SessionEndReason};
-use crate::shared::TotpCode;
 use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
+use crate::shared::{TotpCode, WorkspaceId};
 
 /// What a caller asks of an account. Values are already parsed and, where they are personal data,
 /// already sealed: parsing and sealing happen once, at the edge.
@@ -22,7 +22,11 @@ pub enum AccountCommand {
         password: SecretString,
         session: NewSession,
         challenge_hash: TokenHash,
+        /// Workspaces of this account that require MFA (read from their policy).
+        mfa_required_by: Vec<WorkspaceId>,
     },
+    /// Ends the sessions that did not pass a second factor.
+    EndSessionsWithoutMfa,
     /// The second step: a TOTP or recovery code against an open challenge.
     CompleteMfa {
         challenge_hash: TokenHash,

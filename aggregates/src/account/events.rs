@@ -3,7 +3,9 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
+use crate::shared::{
+    AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId, WorkspaceId,
+};
 
 /// Every fact Warden records about an account. Type strings are stable and written by hand; a
 /// payload change adds a new version and an upcaster, never an edit of stored events.
@@ -35,6 +37,12 @@ pub enum AccountEvent {
         started_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         idle_timeout_secs: i64,
+        /// A workspace requires MFA and the account has none: this session may only enrol.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        enrolment_only: bool,
+        /// The workspaces whose policy required MFA at this login (the decision's reason).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        required_by: Vec<WorkspaceId>,
     },
     SessionEnded {
         session_id: SessionId,
@@ -103,6 +111,8 @@ pub enum AccountEvent {
         methods: Vec<MfaMethod>,
         expires_at: DateTime<Utc>,
         at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        required_by: Vec<WorkspaceId>,
     },
     MfaCheckFailed {
         challenge_hash: Option<TokenHash>,
@@ -321,6 +331,8 @@ pub enum SessionEndReason {
     PasswordChanged,
     PasswordReset,
     Expired,
+    /// A workspace began to require MFA and the session had not passed it.
+    MfaPolicy,
 }
 
 impl SessionEndReason {
@@ -332,6 +344,7 @@ impl SessionEndReason {
             Self::PasswordChanged => "password_changed",
             Self::PasswordReset => "password_reset",
             Self::Expired => "expired",
+            Self::MfaPolicy => "mfa_policy",
         }
     }
 }

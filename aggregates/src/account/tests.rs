@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::*;
 use crate::shared::{
     AccountId, Clock, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId, TotpCode,
+    WorkspaceId,
 };
 
 struct FixedClock(DateTime<Utc>);
@@ -89,6 +90,8 @@ fn session_started(n: u128, at: DateTime<Utc>) -> AccountEvent {
         started_at: at,
         expires_at: at + Duration::hours(12),
         idle_timeout_secs: 1800,
+        enrolment_only: false,
+        required_by: vec![],
     }
 }
 
@@ -112,6 +115,7 @@ fn log_in(password: &str, n: u128) -> AccountCommand {
             method: AuthMethod::Password,
         },
         challenge_hash: TokenHash(format!("challenge-{n}")),
+        mfa_required_by: vec![],
     }
 }
 
@@ -622,6 +626,7 @@ fn challenged(n: u128) -> AccountEvent {
         methods: vec![MfaMethod::Totp, MfaMethod::RecoveryCode],
         expires_at: now() + Duration::minutes(5),
         at: now(),
+        required_by: vec![],
     }
 }
 
@@ -806,6 +811,7 @@ async fn a_challenge_allows_five_wrong_codes_and_expires() {
         methods: vec![MfaMethod::Totp],
         expires_at: now(),
         at: now() - Duration::minutes(5),
+        required_by: vec![],
     });
     framework()
         .given(expired)
@@ -1031,4 +1037,54 @@ async fn an_approved_access_request_unlocks_and_only_one_is_open_at_a_time() {
         })
         .await
         .then_expect_error(AccountError::AccessRequestNotFound);
+}
+
+#[tokio::test]
+async fn a_workspace_policy_without_a_factor_gives_an_enrolment_only_session() {
+    let workspace = WorkspaceId(Uuid::from_u128(700));
+    let command = match log_in("correct horse", 1) {
+        AccountCommand::LogIn {
+            password,
+            session,
+            challenge_hash,
+            ..
+        } => AccountCommand::LogIn {
+            password,
+            session,
+            challenge_hash,
+            mfa_required_by: vec![workspace],
+        },
+        _ => unreachable!(),
+    };
+    let mut expected = session_started(1, now());
+    if let AccountEvent::SessionStarted {
+        enrolment_only,
+        required_by,
+        ..
+    } = &mut expected
+    {
+        *enrolment_only = true;
+        *required_by = vec![workspace];
+    }
+    framework()
+        .given(vec![registered()])
+        .when_async(command)
+        .await
+        .then_expect_events(vec![expected]);
+}
+
+#[tokio::test]
+async fn a_new_policy_ends_only_the_sessions_that_skipped_mfa() {
+    let mut given = totp_on();
+    given.push(session_started(1, now()));
+    given.push(mfa_session(2, AuthMethod::Totp));
+    framework()
+        .given(given)
+        .when_async(AccountCommand::EndSessionsWithoutMfa)
+        .await
+        .then_expect_events(vec![AccountEvent::SessionEnded {
+            session_id: session_id(1),
+            reason: SessionEndReason::MfaPolicy,
+            at: now(),
+        }]);
 }
