@@ -142,6 +142,8 @@ pub struct Profile {
     pub totp_pending: bool,
     pub recovery_codes_remaining: usize,
     pub is_admin: bool,
+    /// Workspaces of the account that require MFA.
+    pub mfa_required_by: Vec<WorkspaceId>,
 }
 
 pub struct SessionRecord {
@@ -175,7 +177,7 @@ pub struct AccountsService {
     pub(crate) mailer: Arc<dyn Mailer>,
     projections: Arc<Projections>,
     pub(crate) clock: Arc<dyn Clock>,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
     public_url: String,
     pub(crate) totp: Arc<RfcTotp>,
     pub(crate) totp_issuer: String,
@@ -504,6 +506,7 @@ impl AccountsService {
             totp_pending: account.totp_pending(),
             recovery_codes_remaining: account.recovery_codes_remaining(),
             is_admin: account.is_admin,
+            mfa_required_by: self.workspaces_requiring_mfa(who.account_id).await?,
         })
     }
 
@@ -829,9 +832,9 @@ impl AccountsService {
     /// Waits until every view reflects `committed`. When `must` (a revocation), a view that does
     /// not catch up in time turns the answer into a 503: the change is recorded, but the caller
     /// must not be told it is effective everywhere.
-    pub(crate) async fn settle(
+    pub(crate) async fn settle<A: cqrs_es::Aggregate>(
         &self,
-        committed: &Committed<Account>,
+        committed: &Committed<A>,
         must: bool,
     ) -> Result<(), AppError> {
         let Some(position) = committed.position else {

@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
-use crate::routes::{account, admin, health, mfa, sessions, tokens};
+use crate::routes::{account, admin, health, mfa, sessions, tokens, workspaces};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,7 @@ use crate::routes::{account, admin, health, mfa, sessions, tokens};
         (name = "sessions", description = "Login, logout and login security"),
         (name = "tokens", description = "API access tokens, limited to 60 requests a minute each"),
         (name = "mfa", description = "TOTP, recovery codes and the login's second step"),
+        (name = "workspaces", description = "Workspaces, members, roles and policies"),
         (name = "admin", description = "Support actions of platform administrators"),
         (name = "operations", description = "Health and metrics"),
     )
@@ -90,6 +91,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(admin::access_requests)
         .service(admin::approve)
         .service(admin::deny)
+        .service(workspaces::create)
+        .service(workspaces::show)
+        .service(workspaces::add_member)
+        .service(workspaces::change_role)
+        .service(workspaces::remove_member)
+        .service(workspaces::mfa_policy)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

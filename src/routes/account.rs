@@ -87,6 +87,8 @@ pub struct MeResponse {
 pub struct MfaSummary {
     /// Second factors that are on.
     pub methods: Vec<MfaMethodName>,
+    /// Workspaces of the account that require MFA.
+    pub required_by: Vec<Uuid>,
     /// An enrolment waits for its confirming code.
     pub totp_pending: bool,
     pub recovery_codes_remaining: usize,
@@ -116,6 +118,7 @@ pub async fn me(state: web::Data<AppState>, who: Authenticated) -> Result<HttpRe
                 .into_iter()
                 .map(MfaMethodName::from)
                 .collect(),
+            required_by: profile.mfa_required_by.into_iter().map(|w| w.0).collect(),
             totp_pending: profile.totp_pending,
             recovery_codes_remaining: profile.recovery_codes_remaining,
         },

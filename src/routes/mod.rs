@@ -4,3 +4,4 @@ pub mod health;
 pub mod mfa;
 pub mod sessions;
 pub mod tokens;
+pub mod workspaces;

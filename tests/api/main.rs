@@ -10,3 +10,4 @@ mod secrets;
 mod sessions;
 mod store;
 mod tokens;
+mod workspaces;
