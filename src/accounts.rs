@@ -172,7 +172,7 @@ pub struct AccountsService {
     pub(crate) pool: PgPool,
     store: EventStore,
     pub(crate) keys: KeyRing,
-    passwords: Argon2Passwords,
+    pub(crate) passwords: Argon2Passwords,
     services: Arc<AccountServices>,
     pub(crate) mailer: Arc<dyn Mailer>,
     projections: Arc<Projections>,

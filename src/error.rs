@@ -77,7 +77,7 @@ impl AppError {
     /// A domain refusal, with `Retry-After` when a lock has an end.
     pub fn from_account(error: AccountError, now: DateTime<Utc>) -> Self {
         let retry_after = match &error {
-            AccountError::Locked { until: Some(until) } => {
+            AccountError::Locked { until: Some(until) } | AccountError::PinLocked { until } => {
                 Some((*until - now).num_seconds().max(1) as u64)
             }
             _ => None,

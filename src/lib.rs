@@ -13,6 +13,7 @@ pub mod keys;
 pub mod metrics;
 pub mod mfa;
 pub mod openapi;
+pub mod pin;
 pub mod rate_limit;
 pub mod routes;
 pub mod settings;

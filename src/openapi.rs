@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
-use crate::routes::{account, admin, health, mfa, sessions, tokens, workspaces};
+use crate::routes::{account, admin, health, mfa, pin, sessions, tokens, workspaces};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,7 @@ use crate::routes::{account, admin, health, mfa, sessions, tokens, workspaces};
         (name = "sessions", description = "Login, logout and login security"),
         (name = "tokens", description = "API access tokens, limited to 60 requests a minute each"),
         (name = "mfa", description = "TOTP, recovery codes and the login's second step"),
+        (name = "pin", description = "The reporting PIN"),
         (name = "workspaces", description = "Workspaces, members, roles and policies"),
         (name = "admin", description = "Support actions of platform administrators"),
         (name = "operations", description = "Health and metrics"),
@@ -91,6 +92,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(admin::access_requests)
         .service(admin::approve)
         .service(admin::deny)
+        .service(pin::set)
+        .service(pin::remove)
+        .service(pin::verify)
         .service(workspaces::create)
         .service(workspaces::show)
         .service(workspaces::add_member)

@@ -28,6 +28,7 @@ impl Projector for Credentials {
             AccountEvent::API_TOKEN_EXPIRED,
             AccountEvent::API_TOKEN_REVOKED,
             AccountEvent::MFA_CHALLENGE_ISSUED,
+            AccountEvent::PIN_VERIFIED,
         ]
     }
 
@@ -146,6 +147,19 @@ impl Projector for Credentials {
                 .bind(challenge_hash.0)
                 .bind(account_id)
                 .bind(expires_at)
+                .execute(&mut *conn)
+                .await?;
+            }
+            AccountEvent::PinVerified {
+                session_id,
+                unlocked_until,
+                ..
+            } => {
+                sqlx::query(
+                    "UPDATE session_credentials_v1 SET pin_unlocked_until = $2 WHERE session_id = $1",
+                )
+                .bind(session_id.as_uuid())
+                .bind(unlocked_until)
                 .execute(&mut *conn)
                 .await?;
             }

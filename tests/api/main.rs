@@ -6,6 +6,7 @@ mod mail;
 mod mfa;
 mod openapi;
 mod ordering;
+mod pin;
 mod secrets;
 mod sessions;
 mod store;

@@ -40,6 +40,15 @@ pub struct Account {
     pub is_admin: bool,
     #[serde(default)]
     pub open_access_request: Option<Uuid>,
+    #[serde(default)]
+    pin: Option<PinState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PinState {
+    hash: PasswordHash,
+    consecutive_failures: u32,
+    locked_until: Option<DateTime<Utc>>,
 }
 
 /// Second factors: the TOTP secret (sealed), recovery code hashes, open login challenges.
@@ -274,6 +283,33 @@ impl Aggregate for Account {
                         .await;
                 }
                 Ok(())
+            }
+            AccountCommand::SetPin { password, pin_hash } => {
+                let purpose = PasswordCheckPurpose::Reauthentication;
+                if self
+                    .check_password(&password, purpose, now, svc, sink)
+                    .await?
+                {
+                    sink.write(AccountEvent::PinSet { pin_hash, at: now }, self)
+                        .await;
+                }
+                Ok(())
+            }
+            AccountCommand::RemovePin { password } => {
+                if self.pin.is_none() {
+                    return Err(AccountError::PinNotSet);
+                }
+                let purpose = PasswordCheckPurpose::Reauthentication;
+                if self
+                    .check_password(&password, purpose, now, svc, sink)
+                    .await?
+                {
+                    sink.write(AccountEvent::PinRemoved { at: now }, self).await;
+                }
+                Ok(())
+            }
+            AccountCommand::VerifyPin { pin, session_id } => {
+                self.verify_pin(&pin, session_id, now, svc, sink).await
             }
             AccountCommand::GrantAdmin => {
                 if !self.is_admin {
@@ -551,6 +587,34 @@ impl Aggregate for Account {
                 self.mfa.consecutive_failures = 0;
             }
             AccountEvent::AdminGranted { .. } => self.is_admin = true,
+            AccountEvent::PinSet { pin_hash, .. } => {
+                self.pin = Some(PinState {
+                    hash: pin_hash,
+                    consecutive_failures: 0,
+                    locked_until: None,
+                })
+            }
+            AccountEvent::PinRemoved { .. } => self.pin = None,
+            AccountEvent::PinVerified { .. } => {
+                if let Some(pin) = self.pin.as_mut() {
+                    pin.consecutive_failures = 0;
+                    pin.locked_until = None;
+                }
+            }
+            AccountEvent::PinCheckFailed {
+                consecutive_failures,
+                ..
+            } => {
+                if let Some(pin) = self.pin.as_mut() {
+                    pin.consecutive_failures = consecutive_failures;
+                }
+            }
+            AccountEvent::PinLocked { until, .. } => {
+                if let Some(pin) = self.pin.as_mut() {
+                    pin.locked_until = Some(until);
+                    pin.consecutive_failures = 0;
+                }
+            }
             AccountEvent::AccessRequested { request_id, .. } => {
                 self.open_access_request = Some(request_id)
             }
@@ -647,6 +711,51 @@ impl Account {
             at: now,
         };
         sink.write(created, self).await;
+        Ok(())
+    }
+
+    pub fn pin_set(&self) -> bool {
+        self.pin.is_some()
+    }
+
+    async fn verify_pin(
+        &mut self,
+        candidate: &SecretString,
+        session_id: SessionId,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), AccountError> {
+        if !self.sessions.contains_key(&session_id) {
+            return Err(AccountError::SessionNotFound);
+        }
+        let pin = self.pin.clone().ok_or(AccountError::PinNotSet)?;
+        if let Some(until) = pin.locked_until.filter(|u| *u > now) {
+            return Err(AccountError::PinLocked { until });
+        }
+        if svc.passwords.verify(&pin.hash, candidate).await {
+            let verified = AccountEvent::PinVerified {
+                session_id,
+                unlocked_until: now + svc.policy.pin_unlock,
+                at: now,
+            };
+            sink.write(verified, self).await;
+            return Ok(());
+        }
+        let failures = pin.consecutive_failures + 1;
+        let failed = AccountEvent::PinCheckFailed {
+            session_id,
+            consecutive_failures: failures,
+            at: now,
+        };
+        sink.write(failed, self).await;
+        if failures >= svc.policy.pin_attempts {
+            let locked = AccountEvent::PinLocked {
+                until: now + svc.policy.pin_lockout,
+                at: now,
+            };
+            sink.write(locked, self).await;
+        }
         Ok(())
     }
 

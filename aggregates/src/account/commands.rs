@@ -71,6 +71,19 @@ pub enum AccountCommand {
         approve: bool,
         by: AccountId,
     },
+    /// Re-authenticated by the password; a wrong one is recorded.
+    SetPin {
+        password: SecretString,
+        pin_hash: PasswordHash,
+    },
+    RemovePin {
+        password: SecretString,
+    },
+    /// Unlocks reporting history for `session_id` when the PIN is right.
+    VerifyPin {
+        pin: SecretString,
+        session_id: SessionId,
+    },
     GrantAdmin,
     Unlock {
         by: AccountId,

@@ -32,6 +32,10 @@ pub enum AccountError {
     MfaCodeInvalid,
     #[error("the login challenge is unknown, used or expired; log in again")]
     ChallengeInvalid,
+    #[error("no reporting PIN is set")]
+    PinNotSet,
+    #[error("too many wrong PINs; try again later")]
+    PinLocked { until: DateTime<Utc> },
     #[error("no such open access request")]
     AccessRequestNotFound,
     #[error("emailed codes are already on")]
@@ -45,7 +49,8 @@ impl AccountError {
         match self {
             Self::AlreadyRegistered => ErrorKind::Conflict,
             Self::NotRegistered | Self::SessionNotFound => ErrorKind::NotFound,
-            Self::Locked { .. } => ErrorKind::Locked,
+            Self::Locked { .. } | Self::PinLocked { .. } => ErrorKind::Locked,
+            Self::PinNotSet => ErrorKind::Conflict,
             Self::ResetTokenInvalid | Self::ExpiryInPast | Self::MfaCodeInvalid => {
                 ErrorKind::Invalid
             }
@@ -78,6 +83,8 @@ impl AccountError {
             Self::ChallengeInvalid => "challenge_invalid",
             Self::EmailMfaAlreadyEnabled => "email_mfa_already_enabled",
             Self::AccessRequestNotFound => "access_request_not_found",
+            Self::PinNotSet => "pin_not_set",
+            Self::PinLocked { .. } => "pin_locked",
             Self::EmailMfaNotEnabled => "email_mfa_not_enabled",
         }
     }

@@ -159,6 +159,30 @@ pub enum AccountEvent {
     EmailMfaEnabled {
         at: DateTime<Utc>,
     },
+    /// The reporting PIN (argon2id) was set or replaced.
+    PinSet {
+        pin_hash: PasswordHash,
+        at: DateTime<Utc>,
+    },
+    PinRemoved {
+        at: DateTime<Utc>,
+    },
+    /// The PIN unlocked reporting history for one session until `unlocked_until`.
+    PinVerified {
+        session_id: SessionId,
+        unlocked_until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    PinCheckFailed {
+        session_id: SessionId,
+        consecutive_failures: u32,
+        at: DateTime<Utc>,
+    },
+    /// Too many wrong PINs: verification refused until `until`.
+    PinLocked {
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
     /// A locked-out user asked support to unblock the account.
     AccessRequested {
         request_id: Uuid,
@@ -214,6 +238,11 @@ impl AccountEvent {
     pub const EMAIL_MFA_ENABLED: &'static str = "account.email_mfa.enabled";
     pub const EMAIL_MFA_DISABLED: &'static str = "account.email_mfa.disabled";
     pub const ACCESS_REQUESTED: &'static str = "account.access.requested";
+    pub const PIN_SET: &'static str = "account.pin.set";
+    pub const PIN_REMOVED: &'static str = "account.pin.removed";
+    pub const PIN_VERIFIED: &'static str = "account.pin.verified";
+    pub const PIN_CHECK_FAILED: &'static str = "account.pin.check_failed";
+    pub const PIN_LOCKED: &'static str = "account.pin.locked";
     pub const ACCESS_REQUEST_DECIDED: &'static str = "account.access.decided";
     pub const UNLOCKED: &'static str = "account.unlocked";
     pub const MFA_RESET: &'static str = "account.mfa.reset";
@@ -250,6 +279,11 @@ impl DomainEvent for AccountEvent {
             Self::EmailMfaEnabled { .. } => Self::EMAIL_MFA_ENABLED,
             Self::EmailMfaDisabled { .. } => Self::EMAIL_MFA_DISABLED,
             Self::AccessRequested { .. } => Self::ACCESS_REQUESTED,
+            Self::PinSet { .. } => Self::PIN_SET,
+            Self::PinRemoved { .. } => Self::PIN_REMOVED,
+            Self::PinVerified { .. } => Self::PIN_VERIFIED,
+            Self::PinCheckFailed { .. } => Self::PIN_CHECK_FAILED,
+            Self::PinLocked { .. } => Self::PIN_LOCKED,
             Self::AccessRequestDecided { .. } => Self::ACCESS_REQUEST_DECIDED,
             Self::Unlocked { .. } => Self::UNLOCKED,
             Self::MfaReset { .. } => Self::MFA_RESET,

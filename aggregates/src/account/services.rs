@@ -40,6 +40,11 @@ pub struct SecurityPolicy {
     pub mfa_challenge_attempts: u32,
     /// Consecutive second-factor failures (across challenges) that lock the account.
     pub mfa_lock_threshold: u32,
+    /// How long a right PIN unlocks reporting history for a session.
+    pub pin_unlock: Duration,
+    /// Wrong PINs in a row that lock PIN verification, and for how long.
+    pub pin_attempts: u32,
+    pub pin_lockout: Duration,
 }
 
 impl Default for SecurityPolicy {
@@ -54,6 +59,9 @@ impl Default for SecurityPolicy {
             mfa_challenge_ttl: Duration::minutes(5),
             mfa_challenge_attempts: 5,
             mfa_lock_threshold: 20,
+            pin_unlock: Duration::minutes(15),
+            pin_attempts: 5,
+            pin_lockout: Duration::minutes(15),
         }
     }
 }
