@@ -9,6 +9,7 @@ pub mod api_tokens;
 pub mod cli;
 pub mod error;
 pub mod extractors;
+pub mod introspection;
 pub mod keys;
 pub mod metrics;
 pub mod mfa;

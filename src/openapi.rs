@@ -9,7 +9,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
-use crate::routes::{account, admin, health, mfa, pin, sessions, tokens, workspaces};
+use crate::routes::{
+    account, admin, health, introspection, mfa, pin, sessions, tokens, workspaces,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +27,7 @@ use crate::routes::{account, admin, health, mfa, pin, sessions, tokens, workspac
         (name = "sessions", description = "Login, logout and login security"),
         (name = "tokens", description = "API access tokens, limited to 60 requests a minute each"),
         (name = "mfa", description = "TOTP, recovery codes and the login's second step"),
+        (name = "introspection", description = "For services that ask Warden about a credential"),
         (name = "pin", description = "The reporting PIN"),
         (name = "workspaces", description = "Workspaces, members, roles and policies"),
         (name = "admin", description = "Support actions of platform administrators"),
@@ -92,6 +95,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(admin::access_requests)
         .service(admin::approve)
         .service(admin::deny)
+        .service(introspection::introspect)
         .service(pin::set)
         .service(pin::remove)
         .service(pin::verify)

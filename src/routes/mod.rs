@@ -1,6 +1,7 @@
 pub mod account;
 pub mod admin;
 pub mod health;
+pub mod introspection;
 pub mod mfa;
 pub mod pin;
 pub mod sessions;

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod helpers;
+mod introspection;
 mod mail;
 mod mfa;
 mod openapi;

@@ -1,0 +1,86 @@
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
+
+async fn api_token(app: &TestApp, session: &str, name: &str, scopes: Value) -> String {
+    let response = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": name, "password": PASSWORD, "scopes": scopes }),
+            Some(session),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    body["token"].as_str().expect("token").to_string()
+}
+
+#[tokio::test]
+async fn services_ask_warden_about_a_credential() {
+    let app = spawn_app().await;
+    let service_owner = app.signed_up("reports@example.com").await;
+    let service = api_token(&app, &service_owner, "reports", json!(["introspect"])).await;
+    let user = app.signed_up("agent@example.com").await;
+    let workspace: Value = app
+        .post("/v1/workspaces", json!({ "name": "Desk" }), Some(&user))
+        .await
+        .json()
+        .await
+        .expect("json");
+    app.put(
+        "/v1/me/pin",
+        json!({ "pin": "2468", "password": PASSWORD }),
+        &user,
+    )
+    .await;
+    app.post("/v1/me/pin/verify", json!({ "pin": "2468" }), Some(&user))
+        .await;
+    let ask = |token: String| app.post("/v1/introspect", json!({ "token": token }), Some(&service));
+
+    let session: Value = ask(user.clone()).await.json().await.expect("json");
+    assert_eq!(session["active"], true);
+    assert_eq!(session["kind"], "session");
+    assert_eq!(session["mfa_passed"], false);
+    assert_eq!(session["mfa_enrollment_required"], false);
+    assert_eq!(
+        session["workspaces"],
+        json!([{ "id": workspace["id"], "role": "account_holder" }])
+    );
+    assert!(session["pin_unlocked_until"].is_string());
+    let me: Value = app
+        .get("/v1/me", Some(&user))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["account_id"], me["id"]);
+
+    let reader = api_token(&app, &user, "reader", json!(["read"])).await;
+    let token: Value = ask(reader.clone()).await.json().await.expect("json");
+    assert_eq!(token["kind"], "api_token");
+    assert_eq!(token["scopes"], json!(["read"]));
+
+    assert_eq!(
+        app.delete("/v1/sessions/current", &user).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let ended: Value = ask(user.clone()).await.json().await.expect("json");
+    assert_eq!(ended, json!({ "active": false }));
+    let garbage: Value = ask("wss_nonsense".into()).await.json().await.expect("json");
+    assert_eq!(garbage, json!({ "active": false }));
+
+    // Only API tokens with the `introspect` scope may ask.
+    let by_session = app
+        .post(
+            "/v1/introspect",
+            json!({ "token": reader }),
+            Some(&service_owner),
+        )
+        .await;
+    assert_problem(by_session, StatusCode::FORBIDDEN, "insufficient_scope").await;
+    let by_reader = app
+        .post("/v1/introspect", json!({ "token": reader }), Some(&reader))
+        .await;
+    assert_problem(by_reader, StatusCode::FORBIDDEN, "insufficient_scope").await;
+}
