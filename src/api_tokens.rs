@@ -67,11 +67,14 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<CreatedToken, AppError> {
         who.require_session()?;
-        if scopes.contains(&Scope::Admin) && !self.account(who.account_id).await?.is_admin {
+        // `admin` acts for the platform and `archival` reads and acknowledges every workspace's
+        // purges: only platform administrators may grant them.
+        let privileged = scopes.contains(&Scope::Admin) || scopes.contains(&Scope::Archival);
+        if privileged && !self.account(who.account_id).await?.is_admin {
             return Err(AppError::rejected(
                 ErrorKind::Forbidden,
                 "scope_not_allowed",
-                "only platform administrators may create tokens with the `admin` scope",
+                "only platform administrators may create tokens with the `admin` or `archival` scope",
             ));
         }
         let (token, token_hash) = tokens::mint(API_PREFIX);

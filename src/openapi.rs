@@ -105,6 +105,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(workspaces::change_role)
         .service(workspaces::remove_member)
         .service(workspaces::mfa_policy)
+        .service(workspaces::archival)
+        .service(workspaces::set_archival)
+        .service(workspaces::schedule)
+        .service(workspaces::record_purge)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

@@ -1,14 +1,17 @@
 //! Workspace use cases: creation, members and roles, the "require MFA" policy.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use warden_aggregates::account::AccountCommand;
 use warden_aggregates::shared::{AccountId, Email, Scope, WorkspaceId};
-use warden_aggregates::workspace::{Role, Workspace, WorkspaceCommand, WorkspaceServices};
+use warden_aggregates::workspace::archival::{schedule, Schedule};
+use warden_aggregates::workspace::{
+    Archival, Role, Workspace, WorkspaceCommand, WorkspaceServices,
+};
 
-use crate::accounts::{AccountsService, Authenticated, RequestContext};
+use crate::accounts::{AccountsService, Authenticated, Credential, RequestContext};
 use crate::error::AppError;
 use crate::store::{Committed, ExecuteError, StoreError};
 
@@ -218,5 +221,135 @@ impl AccountsService {
             }
         }
         Ok(record(&committed.state, Role::AccountHolder))
+    }
+}
+
+pub struct ArchivalRecord {
+    pub workspace_id: Uuid,
+    pub days: Option<u32>,
+    pub schedule: Option<Schedule>,
+    pub last_purge_at: Option<DateTime<Utc>>,
+    pub last_cutoff: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ScheduleRow {
+    workspace_id: Uuid,
+    days: Option<i32>,
+    since: DateTime<Utc>,
+    last_purge_at: Option<DateTime<Utc>>,
+    last_cutoff: Option<DateTime<Utc>>,
+}
+
+fn archival_record(id: Uuid, archival: &Archival, now: DateTime<Utc>) -> ArchivalRecord {
+    let schedule = match (archival.days, archival.since) {
+        (Some(days), Some(since)) => Some(schedule(days, since, archival.last_purge_at, now)),
+        _ => None,
+    };
+    ArchivalRecord {
+        workspace_id: id,
+        days: archival.days,
+        schedule,
+        last_purge_at: archival.last_purge_at,
+        last_cutoff: archival.last_cutoff,
+    }
+}
+
+impl AccountsService {
+    /// Data services (an API token with the `archival` scope) and platform admins.
+    async fn require_data_service(&self, who: &Authenticated) -> Result<(), AppError> {
+        match &who.credential {
+            Credential::ApiToken { scopes, .. } if scopes.contains(&Scope::Archival) => Ok(()),
+            _ => self.require_admin(who).await,
+        }
+    }
+
+    pub async fn archival(
+        &self,
+        who: &Authenticated,
+        id: WorkspaceId,
+    ) -> Result<ArchivalRecord, AppError> {
+        who.require(Scope::Read)?;
+        let (workspace, _) = self.membership(who, id).await?;
+        Ok(archival_record(id.0, &workspace.archival, self.clock.now()))
+    }
+
+    pub async fn set_archival_days(
+        &self,
+        who: &Authenticated,
+        id: WorkspaceId,
+        days: Option<u32>,
+        ctx: &RequestContext,
+    ) -> Result<ArchivalRecord, AppError> {
+        who.require(Scope::Write)?;
+        let by = who.account_id;
+        let committed = self
+            .run_workspace(who, id, ctx, || WorkspaceCommand::SetArchivalDays {
+                days,
+                by,
+            })
+            .await?;
+        Ok(archival_record(
+            id.0,
+            &committed.state.archival,
+            self.clock.now(),
+        ))
+    }
+
+    /// Every workspace with a retention, and when its next purge is due.
+    pub async fn archival_schedule(
+        &self,
+        who: &Authenticated,
+        due_before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<ArchivalRecord>, AppError> {
+        self.require_data_service(who).await?;
+        let rows: Vec<ScheduleRow> = sqlx::query_as(
+            "SELECT workspace_id, days, since, last_purge_at, last_cutoff
+             FROM archival_schedule_v1 WHERE days IS NOT NULL ORDER BY workspace_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let now = self.clock.now();
+        let mut records: Vec<ArchivalRecord> = rows
+            .into_iter()
+            .map(|row| {
+                let archival = Archival {
+                    days: row.days.map(|d| d.max(0) as u32),
+                    since: Some(row.since),
+                    last_purge_at: row.last_purge_at,
+                    last_cutoff: row.last_cutoff,
+                };
+                archival_record(row.workspace_id, &archival, now)
+            })
+            .filter(|r| {
+                due_before.is_none_or(|due| r.schedule.is_some_and(|s| s.next_purge_at <= due))
+            })
+            .collect();
+        records.sort_by_key(|r| r.schedule.map(|s| s.next_purge_at));
+        Ok(records)
+    }
+
+    pub async fn record_purge(
+        &self,
+        who: &Authenticated,
+        id: WorkspaceId,
+        cutoff: DateTime<Utc>,
+        counts: BTreeMap<String, u64>,
+        ctx: &RequestContext,
+    ) -> Result<ArchivalRecord, AppError> {
+        self.require_data_service(who).await?;
+        let by = who.account_id;
+        let committed = self
+            .run_workspace(who, id, ctx, || WorkspaceCommand::RecordPurge {
+                cutoff,
+                counts: counts.clone(),
+                by,
+            })
+            .await?;
+        Ok(archival_record(
+            id.0,
+            &committed.state.archival,
+            self.clock.now(),
+        ))
     }
 }

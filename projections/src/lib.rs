@@ -5,6 +5,7 @@
 //! decisions: they record what the log says so that the server can answer quickly.
 
 pub mod access_requests;
+pub mod archival_schedule;
 mod checkpoint;
 pub mod credentials;
 mod projector;
@@ -25,5 +26,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(session_history::SessionHistory),
         Arc::new(access_requests::AccessRequests),
         Arc::new(workspaces::Workspaces),
+        Arc::new(archival_schedule::ArchivalSchedule),
     ]
 }

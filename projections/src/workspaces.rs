@@ -10,7 +10,7 @@ use crate::projector::{decode, ProjectionError, Projector, StoredEvent};
 
 pub struct Workspaces;
 
-fn workspace_id(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
+pub(crate) fn workspace_id(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
     Uuid::parse_str(&event.aggregate_id).map_err(|e| ProjectionError::Decode {
         cursor: event.cursor,
         event_type: event.event_type.clone(),
@@ -98,6 +98,7 @@ impl Projector for Workspaces {
                     .execute(&mut *conn)
                     .await?;
             }
+            WorkspaceEvent::ArchivalDaysSet { .. } | WorkspaceEvent::PurgeRecorded { .. } => {}
         }
         Ok(())
     }

@@ -27,6 +27,8 @@ pub enum ScopeName {
     Introspect,
     #[serde(rename = "admin")]
     Admin,
+    #[serde(rename = "archival")]
+    Archival,
 }
 
 impl From<ScopeName> for Scope {
@@ -38,6 +40,7 @@ impl From<ScopeName> for Scope {
             ScopeName::EventsRead => Scope::EventsRead,
             ScopeName::Introspect => Scope::Introspect,
             ScopeName::Admin => Scope::Admin,
+            ScopeName::Archival => Scope::Archival,
         }
     }
 }
@@ -51,6 +54,7 @@ impl From<Scope> for ScopeName {
             Scope::EventsRead => ScopeName::EventsRead,
             Scope::Introspect => ScopeName::Introspect,
             Scope::Admin => ScopeName::Admin,
+            Scope::Archival => ScopeName::Archival,
         }
     }
 }

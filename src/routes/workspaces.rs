@@ -1,7 +1,9 @@
+use std::collections::BTreeMap;
+
 use actix_web::{delete, get, patch, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use warden_aggregates::shared::{AccountId, WorkspaceId};
 use warden_aggregates::workspace::Role;
@@ -10,7 +12,8 @@ use crate::accounts::{Authenticated, RequestContext};
 use crate::error::{AppError, Problem};
 use crate::routes::account::optional_name;
 use crate::startup::AppState;
-use crate::workspaces::WorkspaceRecord;
+use crate::workspaces::{ArchivalRecord, WorkspaceRecord};
+use warden_aggregates::workspace::archival::CATEGORIES;
 
 /// A member's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -298,4 +301,188 @@ pub async fn mfa_policy(
         .require_mfa(&who, WorkspaceId(path.into_inner()), body.required, &ctx)
         .await?;
     Ok(HttpResponse::Ok().json(WorkspaceResponse::from(workspace)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LastPurge {
+    pub at: DateTime<Utc>,
+    pub cutoff: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ArchivalResponse {
+    pub workspace_id: Uuid,
+    /// Conversations are purged after this many days; `null` keeps them forever.
+    pub days: Option<u32>,
+    /// What a purge covers.
+    pub categories: Vec<&'static str>,
+    /// The next purge (midnight UTC), when a retention is set.
+    pub next_purge_at: Option<DateTime<Utc>>,
+    /// That purge removes everything older than this.
+    pub cutoff: Option<DateTime<Utc>>,
+    /// Due more than a day ago and not acknowledged.
+    pub overdue: bool,
+    pub last_purge: Option<LastPurge>,
+}
+
+impl From<ArchivalRecord> for ArchivalResponse {
+    fn from(r: ArchivalRecord) -> Self {
+        Self {
+            workspace_id: r.workspace_id,
+            days: r.days,
+            categories: CATEGORIES.to_vec(),
+            next_purge_at: r.schedule.map(|s| s.next_purge_at),
+            cutoff: r.schedule.map(|s| s.cutoff),
+            overdue: r.schedule.is_some_and(|s| s.overdue),
+            last_purge: match (r.last_purge_at, r.last_cutoff) {
+                (Some(at), Some(cutoff)) => Some(LastPurge { at, cutoff }),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The workspace's retention and purge schedule (members).
+#[utoipa::path(
+    tag = "workspaces",
+    security(("session" = []), ("api_token" = ["read"])),
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses(
+        (status = 200, body = ArchivalResponse),
+        (status = 404, description = "workspace_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/workspaces/{id}/archival")]
+#[tracing::instrument(skip_all)]
+pub async fn archival(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let record = state
+        .accounts
+        .archival(&who, WorkspaceId(path.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(ArchivalResponse::from(record)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ArchivalDaysRequest {
+    /// 1 to 3650, or `null` to keep conversations forever.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub days: Option<u32>,
+}
+
+/// Archive conversations after N days (account holders only).
+#[utoipa::path(
+    tag = "workspaces",
+    security(("session" = []), ("api_token" = ["write"])),
+    params(("id" = Uuid, Path, description = "workspace id")),
+    request_body = ArchivalDaysRequest,
+    responses(
+        (status = 200, body = ArchivalResponse),
+        (status = 403, description = "account_holder_required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "workspace_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "archival_days_out_of_range", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/workspaces/{id}/archival")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn set_archival(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+    body: web::Json<ArchivalDaysRequest>,
+) -> Result<HttpResponse, AppError> {
+    let record = state
+        .accounts
+        .set_archival_days(&who, WorkspaceId(path.into_inner()), body.days, &ctx)
+        .await?;
+    Ok(HttpResponse::Ok().json(ArchivalResponse::from(record)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ScheduleFilter {
+    /// Only purges due at or before this instant.
+    pub due_before: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleResponse {
+    /// Workspaces with a retention, soonest purge first.
+    pub workspaces: Vec<ArchivalResponse>,
+}
+
+/// The purge schedule across workspaces, for the services that hold conversation data (an API
+/// token with the `archival` scope, or a platform admin).
+#[utoipa::path(
+    tag = "workspaces",
+    security(("api_token" = ["archival"]), ("session" = [])),
+    params(ScheduleFilter),
+    responses(
+        (status = 200, body = ScheduleResponse),
+        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/archival/schedule")]
+#[tracing::instrument(skip_all)]
+pub async fn schedule(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    filter: web::Query<ScheduleFilter>,
+) -> Result<HttpResponse, AppError> {
+    let records = state
+        .accounts
+        .archival_schedule(&who, filter.due_before)
+        .await?;
+    Ok(HttpResponse::Ok().json(ScheduleResponse {
+        workspaces: records.into_iter().map(ArchivalResponse::from).collect(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PurgeRequest {
+    /// Everything older than this was purged.
+    pub cutoff: DateTime<Utc>,
+    /// How much of each category was removed.
+    #[schema(example = json!({"messages": 1200, "attachments_and_media": 40}))]
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// A data service acknowledges a purge it executed.
+#[utoipa::path(
+    tag = "workspaces",
+    security(("api_token" = ["archival"]), ("session" = [])),
+    params(("id" = Uuid, Path, description = "workspace id")),
+    request_body = PurgeRequest,
+    responses(
+        (status = 201, body = ArchivalResponse),
+        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "workspace_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "archival_off", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "cutoff_in_future", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/workspaces/{id}/archival/purges")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn record_purge(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+    body: web::Json<PurgeRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let record = state
+        .accounts
+        .record_purge(
+            &who,
+            WorkspaceId(path.into_inner()),
+            body.cutoff,
+            body.counts,
+            &ctx,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(ArchivalResponse::from(record)))
 }

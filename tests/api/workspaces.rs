@@ -281,3 +281,155 @@ async fn a_workspace_requiring_mfa_walks_its_members_through_enrolment() {
     .expect("events");
     assert_eq!(reasons, vec![json!([strict])]);
 }
+
+#[tokio::test]
+async fn archival_shows_the_next_purge_and_data_services_acknowledge_it() {
+    use chrono::{DateTime, Duration, Utc};
+    let app = spawn_app().await;
+    let holder = app.signed_up("keeper@example.com").await;
+    let agent = app.signed_up("clerk@example.com").await;
+    let workspace = create(&app, &holder, "Archive").await;
+    add(&app, &holder, &workspace, "clerk@example.com", "agent").await;
+    let path = format!("/v1/workspaces/{workspace}/archival");
+    let time = |v: &Value| -> DateTime<Utc> { serde_json::from_value(v.clone()).expect("time") };
+
+    let off: Value = app
+        .get(&path, Some(&agent))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(off["days"].is_null() && off["next_purge_at"].is_null());
+    assert_eq!(off["categories"].as_array().expect("categories").len(), 5);
+    assert_problem(
+        app.put(&path, json!({ "days": 30 }), &agent).await,
+        StatusCode::FORBIDDEN,
+        "account_holder_required",
+    )
+    .await;
+    for days in [0, 3651] {
+        let refused = app.put(&path, json!({ "days": days }), &holder).await;
+        assert_problem(
+            refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "archival_days_out_of_range",
+        )
+        .await;
+    }
+
+    let set: Value = app
+        .put(&path, json!({ "days": 30 }), &holder)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let now = app.clock_now();
+    let next = time(&set["next_purge_at"]);
+    assert_eq!(
+        next,
+        (now.date_naive() + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+    );
+    assert_eq!(time(&set["cutoff"]), next - Duration::days(30));
+    assert_eq!(set["overdue"], false);
+
+    // Shortened mid-cycle: the same run, a later cut-off.
+    let shorter: Value = app
+        .put(&path, json!({ "days": 7 }), &holder)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(time(&shorter["next_purge_at"]), next);
+    assert_eq!(time(&shorter["cutoff"]), next - Duration::days(7));
+
+    // The schedule is for data services: an admin's `archival` token.
+    assert_problem(
+        app.get("/v1/archival/schedule", Some(&holder)).await,
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    )
+    .await;
+    let minted = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": "purger", "password": PASSWORD, "scopes": ["archival"] }),
+            Some(&holder),
+        )
+        .await;
+    assert_problem(minted, StatusCode::FORBIDDEN, "scope_not_allowed").await;
+    let admin = app.admin("ops@example.com").await;
+    let service: Value = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": "purger", "password": PASSWORD, "scopes": ["archival"] }),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let service = service["token"].as_str().expect("token").to_string();
+    let due_soon = (now + Duration::days(2)).to_rfc3339();
+    let listed: Value = app
+        .get(
+            &format!(
+                "/v1/archival/schedule?due_before={}",
+                due_soon.replace('+', "%2B")
+            ),
+            Some(&service),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["workspaces"][0]["workspace_id"], workspace);
+    let earlier = (now - Duration::days(2)).to_rfc3339();
+    let none: Value = app
+        .get(
+            &format!(
+                "/v1/archival/schedule?due_before={}",
+                earlier.replace('+', "%2B")
+            ),
+            Some(&service),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(none["workspaces"], json!([]));
+
+    // Not acknowledged a day after it was due: overdue. Then a purge is recorded.
+    app.clock.advance(Duration::days(2) + Duration::hours(1));
+    let holder = app.log_in("keeper@example.com").await;
+    let late: Value = app
+        .get(&path, Some(&holder))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(late["overdue"], true);
+    let cutoff = next - Duration::days(7);
+    let purge = app
+        .post(
+            &format!("{path}/purges"),
+            json!({ "cutoff": cutoff.to_rfc3339(), "counts": { "messages": 120, "attachments_and_media": 3 } }),
+            Some(&service),
+        )
+        .await;
+    assert_eq!(purge.status(), StatusCode::CREATED);
+    let after: Value = purge.json().await.expect("json");
+    assert_eq!(after["overdue"], false);
+    assert_eq!(time(&after["last_purge"]["cutoff"]), cutoff);
+    assert!(time(&after["next_purge_at"]) > app.clock_now());
+    let future = app
+        .post(
+            &format!("{path}/purges"),
+            json!({ "cutoff": (app.clock_now() + Duration::days(1)).to_rfc3339(), "counts": {} }),
+            Some(&service),
+        )
+        .await;
+    assert_problem(future, StatusCode::UNPROCESSABLE_ENTITY, "cutoff_in_future").await;
+}

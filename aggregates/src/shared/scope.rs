@@ -15,16 +15,20 @@ pub enum Scope {
     Introspect,
     #[serde(rename = "admin")]
     Admin,
+    /// For data services: read the purge schedule and acknowledge purges.
+    #[serde(rename = "archival")]
+    Archival,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::Read,
         Scope::Write,
         Scope::AuditRead,
         Scope::EventsRead,
         Scope::Introspect,
         Scope::Admin,
+        Scope::Archival,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -35,6 +39,7 @@ impl Scope {
             Self::EventsRead => "events:read",
             Self::Introspect => "introspect",
             Self::Admin => "admin",
+            Self::Archival => "archival",
         }
     }
 

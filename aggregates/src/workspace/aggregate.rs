@@ -19,6 +19,19 @@ pub struct Workspace {
     pub members: BTreeMap<AccountId, Role>,
     pub mfa_required: bool,
     pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub archival: Archival,
+}
+
+/// Retention: after how many days conversations are purged, and the last purge a data service
+/// acknowledged.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Archival {
+    pub days: Option<u32>,
+    /// When the retention was last changed.
+    pub since: Option<DateTime<Utc>>,
+    pub last_purge_at: Option<DateTime<Utc>>,
+    pub last_cutoff: Option<DateTime<Utc>>,
 }
 
 impl Workspace {
@@ -142,6 +155,27 @@ impl Aggregate for Workspace {
                 self.holder(by)?;
                 WorkspaceEvent::MfaPolicyChanged { required, by, at }
             }
+            WorkspaceCommand::SetArchivalDays { days, by } => {
+                self.holder(by)?;
+                if days.is_some_and(|d| !(1..=3650).contains(&d)) {
+                    return Err(WorkspaceError::ArchivalDaysOutOfRange);
+                }
+                WorkspaceEvent::ArchivalDaysSet { days, by, at }
+            }
+            WorkspaceCommand::RecordPurge { cutoff, counts, by } => {
+                if self.archival.days.is_none() {
+                    return Err(WorkspaceError::ArchivalOff);
+                }
+                if cutoff > at {
+                    return Err(WorkspaceError::CutoffInFuture);
+                }
+                WorkspaceEvent::PurgeRecorded {
+                    cutoff,
+                    counts,
+                    by,
+                    at,
+                }
+            }
         };
         sink.write(event, self).await;
         Ok(())
@@ -172,6 +206,14 @@ impl Aggregate for Workspace {
                 self.members.remove(&account_id);
             }
             WorkspaceEvent::MfaPolicyChanged { required, .. } => self.mfa_required = required,
+            WorkspaceEvent::ArchivalDaysSet { days, at, .. } => {
+                self.archival.days = days;
+                self.archival.since = Some(at);
+            }
+            WorkspaceEvent::PurgeRecorded { cutoff, at, .. } => {
+                self.archival.last_purge_at = Some(at);
+                self.archival.last_cutoff = Some(cutoff);
+            }
         }
     }
 }

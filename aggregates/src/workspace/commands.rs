@@ -1,3 +1,7 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
 use crate::shared::{AccountId, WorkspaceId};
 
 use super::events::Role;
@@ -26,6 +30,16 @@ pub enum WorkspaceCommand {
     },
     RequireMfa {
         required: bool,
+        by: AccountId,
+    },
+    SetArchivalDays {
+        days: Option<u32>,
+        by: AccountId,
+    },
+    /// From a data service (checked at the edge: an admin or an `archival` token).
+    RecordPurge {
+        cutoff: DateTime<Utc>,
+        counts: BTreeMap<String, u64>,
         by: AccountId,
     },
 }

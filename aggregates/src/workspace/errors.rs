@@ -14,6 +14,12 @@ pub enum WorkspaceError {
     MemberNotFound,
     #[error("a workspace keeps at least one account holder")]
     LastAccountHolder,
+    #[error("archival is off for this workspace")]
+    ArchivalOff,
+    #[error("archival days are 1 to 3650, or null to keep forever")]
+    ArchivalDaysOutOfRange,
+    #[error("a purge cut-off cannot be in the future")]
+    CutoffInFuture,
 }
 
 impl WorkspaceError {
@@ -21,9 +27,11 @@ impl WorkspaceError {
         match self {
             Self::NotFound | Self::MemberNotFound => ErrorKind::NotFound,
             Self::AccountHolderRequired => ErrorKind::Forbidden,
-            Self::AlreadyCreated | Self::AlreadyMember | Self::LastAccountHolder => {
-                ErrorKind::Conflict
-            }
+            Self::AlreadyCreated
+            | Self::AlreadyMember
+            | Self::LastAccountHolder
+            | Self::ArchivalOff => ErrorKind::Conflict,
+            Self::ArchivalDaysOutOfRange | Self::CutoffInFuture => ErrorKind::Invalid,
         }
     }
 
@@ -35,6 +43,9 @@ impl WorkspaceError {
             Self::AlreadyMember => "already_member",
             Self::MemberNotFound => "member_not_found",
             Self::LastAccountHolder => "last_account_holder",
+            Self::ArchivalOff => "archival_off",
+            Self::ArchivalDaysOutOfRange => "archival_days_out_of_range",
+            Self::CutoffInFuture => "cutoff_in_future",
         }
     }
 }

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,19 @@ pub enum WorkspaceEvent {
         by: AccountId,
         at: DateTime<Utc>,
     },
+    /// Conversations are archived (purged) after `days`; `None` keeps them forever.
+    ArchivalDaysSet {
+        days: Option<u32>,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    /// A data service purged everything older than `cutoff` and says how much.
+    PurgeRecorded {
+        cutoff: DateTime<Utc>,
+        counts: BTreeMap<String, u64>,
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl WorkspaceEvent {
@@ -68,6 +83,8 @@ impl WorkspaceEvent {
     pub const ROLE_CHANGED: &'static str = "workspace.member.role_changed";
     pub const MEMBER_REMOVED: &'static str = "workspace.member.removed";
     pub const MFA_POLICY_CHANGED: &'static str = "workspace.mfa_policy.changed";
+    pub const ARCHIVAL_DAYS_SET: &'static str = "workspace.archival.days_set";
+    pub const PURGE_RECORDED: &'static str = "workspace.archival.purge_recorded";
 }
 
 impl DomainEvent for WorkspaceEvent {
@@ -78,6 +95,8 @@ impl DomainEvent for WorkspaceEvent {
             Self::RoleChanged { .. } => Self::ROLE_CHANGED,
             Self::MemberRemoved { .. } => Self::MEMBER_REMOVED,
             Self::MfaPolicyChanged { .. } => Self::MFA_POLICY_CHANGED,
+            Self::ArchivalDaysSet { .. } => Self::ARCHIVAL_DAYS_SET,
+            Self::PurgeRecorded { .. } => Self::PURGE_RECORDED,
         }
         .to_string()
     }

@@ -1,11 +1,12 @@
 mod aggregate;
+pub mod archival;
 mod commands;
 mod errors;
 mod events;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::Workspace;
+pub use aggregate::{Archival, Workspace};
 pub use commands::WorkspaceCommand;
 pub use errors::WorkspaceError;
 pub use events::{Role, WorkspaceEvent};
