@@ -12,6 +12,7 @@ use super::errors::AccountError;
 use super::events::{
     AccountEvent, AuthMethod, MfaMethod, PasswordChangeVia, PasswordCheckPurpose, SessionEndReason,
 };
+use super::login_decision::{decide, FirstFactor, LoginDecision};
 use super::services::AccountServices;
 use crate::shared::{
     AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId, WorkspaceId,
@@ -851,29 +852,28 @@ impl Account {
         {
             return Ok(());
         }
-        let methods = self.mfa_methods();
-        if !methods.is_empty() {
-            let issued = AccountEvent::MfaChallengeIssued {
-                challenge_hash: login.challenge_hash,
-                device: login.session.device,
-                methods,
-                expires_at: now + svc.policy.mfa_challenge_ttl,
-                at: now,
-                required_by: login.mfa_required_by,
-            };
-            sink.write(issued, self).await;
-            return Ok(());
-        }
         let required_by = login.mfa_required_by;
-        self.start_session_with(
-            login.session,
-            !required_by.is_empty(),
-            required_by,
-            now,
-            svc,
-            sink,
-        )
-        .await;
+        match decide(FirstFactor::Password, self.mfa_methods(), &required_by) {
+            LoginDecision::Challenge(methods) => {
+                let issued = AccountEvent::MfaChallengeIssued {
+                    challenge_hash: login.challenge_hash,
+                    device: login.session.device,
+                    methods,
+                    expires_at: now + svc.policy.mfa_challenge_ttl,
+                    at: now,
+                    required_by,
+                };
+                sink.write(issued, self).await;
+            }
+            LoginDecision::EnrolmentOnly => {
+                self.start_session_with(login.session, true, required_by, now, svc, sink)
+                    .await
+            }
+            LoginDecision::Session => {
+                self.start_session_with(login.session, false, required_by, now, svc, sink)
+                    .await
+            }
+        }
         Ok(())
     }
 

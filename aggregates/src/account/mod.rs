@@ -2,6 +2,7 @@ mod aggregate;
 mod commands;
 mod errors;
 mod events;
+pub mod login_decision;
 mod mfa;
 mod services;
 #[cfg(test)]
