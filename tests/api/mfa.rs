@@ -141,7 +141,7 @@ async fn enrolment_is_confirmed_by_an_authenticator_app_and_then_required_at_log
         .expect("json");
     assert_eq!(
         me["mfa"],
-        json!({ "methods": [], "totp_pending": true, "recovery_codes_remaining": 0 })
+        json!({ "methods": [], "totp_pending": true, "recovery_codes_remaining": 0, "required_by": [] })
     );
 
     let now = app.clock_now();
@@ -186,7 +186,7 @@ async fn enrolment_is_confirmed_by_an_authenticator_app_and_then_required_at_log
         .expect("json");
     assert_eq!(
         me["mfa"],
-        json!({ "methods": ["totp"], "totp_pending": false, "recovery_codes_remaining": 10 })
+        json!({ "methods": ["totp"], "totp_pending": false, "recovery_codes_remaining": 10, "required_by": [] })
     );
 
     // The code that confirmed enrolment is spent.
