@@ -18,6 +18,10 @@ export async function signIn(email: string, password: string, code: () => Promis
   if (answer.status === "authenticated") {
     return answer.token;
   }
+  if (answer.status === "mfa_enrollment_required") {
+    // A workspace requires MFA: this session may only enrol a factor (see enrolTotp).
+    return answer.token;
+  }
   const method: components["schemas"]["MfaMethodName"] = answer.methods.includes("totp")
     ? "totp"
     : "recovery_code";
