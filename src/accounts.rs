@@ -795,6 +795,24 @@ impl AccountsService {
         Ok(committed)
     }
 
+    /// `act` on the caller's own account for a command that records a refusal (a wrong password
+    /// or code) instead of failing: answers `refused()` unless an event `wanted` was committed.
+    pub(crate) async fn act_expecting(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+        command: impl Fn() -> AccountCommand,
+        wanted: fn(&AccountEvent) -> bool,
+        refused: fn() -> AppError,
+    ) -> Result<Committed<Account>, AppError> {
+        let committed = self.act(who, who.account_id, ctx, command, false).await?;
+        if committed.events.iter().any(wanted) {
+            Ok(committed)
+        } else {
+            Err(refused())
+        }
+    }
+
     pub(crate) async fn execute(
         &self,
         account_id: AccountId,

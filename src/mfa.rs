@@ -45,6 +45,10 @@ fn challenge_invalid() -> AppError {
     )
 }
 
+fn mfa_code_invalid() -> AppError {
+    AppError::invalid("mfa_code_invalid", "the code is wrong or no longer valid")
+}
+
 fn reauthentication_failed() -> AppError {
     AppError::rejected(
         ErrorKind::Forbidden,
@@ -155,22 +159,15 @@ impl AccountsService {
     ) -> Result<(), AppError> {
         who.require_session_while_enrolling()?;
         let code = totp_code(code)?;
-        let committed = self
-            .act(
-                who,
-                who.account_id,
-                ctx,
-                || AccountCommand::ConfirmTotp { code: code.clone() },
-                false,
-            )
-            .await?;
-        let confirmed = committed
-            .events
-            .iter()
-            .any(|e| matches!(e, AccountEvent::TotpConfirmed { .. }));
-        confirmed.then_some(()).ok_or_else(|| {
-            AppError::invalid("mfa_code_invalid", "the code is wrong or no longer valid")
-        })
+        self.act_expecting(
+            who,
+            ctx,
+            || AccountCommand::ConfirmTotp { code: code.clone() },
+            |e| matches!(e, AccountEvent::TotpConfirmed { .. }),
+            mfa_code_invalid,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn disable_totp(
@@ -191,22 +188,17 @@ impl AccountsService {
                 ))
             }
         };
-        let committed = self
-            .act(
-                who,
-                who.account_id,
-                ctx,
-                || AccountCommand::DisableTotp {
-                    proof: proof.clone(),
-                },
-                false,
-            )
-            .await?;
-        let disabled = committed
-            .events
-            .iter()
-            .any(|e| matches!(e, AccountEvent::TotpDisabled { .. }));
-        disabled.then_some(()).ok_or_else(reauthentication_failed)
+        self.act_expecting(
+            who,
+            ctx,
+            || AccountCommand::DisableTotp {
+                proof: proof.clone(),
+            },
+            |e| matches!(e, AccountEvent::TotpDisabled { .. }),
+            reauthentication_failed,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn replace_recovery_codes(
@@ -219,25 +211,17 @@ impl AccountsService {
         let code = totp_code(code)?;
         let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
         let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
-        let committed = self
-            .act(
-                who,
-                who.account_id,
-                ctx,
-                || AccountCommand::ReplaceRecoveryCodes {
-                    code: code.clone(),
-                    recovery_code_hashes: hashes.clone(),
-                },
-                false,
-            )
-            .await?;
-        let replaced = committed
-            .events
-            .iter()
-            .any(|e| matches!(e, AccountEvent::RecoveryCodesReplaced { .. }));
-        if !replaced {
-            return Err(reauthentication_failed());
-        }
+        self.act_expecting(
+            who,
+            ctx,
+            || AccountCommand::ReplaceRecoveryCodes {
+                code: code.clone(),
+                recovery_code_hashes: hashes.clone(),
+            },
+            |e| matches!(e, AccountEvent::RecoveryCodesReplaced { .. }),
+            reauthentication_failed,
+        )
+        .await?;
         Ok(codes.into_iter().map(|(code, _)| code).collect())
     }
 
@@ -264,24 +248,17 @@ impl AccountsService {
         let code = totp_code(code)?;
         let scope = email_code_scope(who.account_id, None);
         let code_hash = self.keys.master().code_hash(&scope, code.as_str());
-        let committed = self
-            .act(
-                who,
-                who.account_id,
-                ctx,
-                || AccountCommand::ConfirmEmailMfa {
-                    code_hash: code_hash.clone(),
-                },
-                false,
-            )
-            .await?;
-        let enabled = committed
-            .events
-            .iter()
-            .any(|e| matches!(e, AccountEvent::EmailMfaEnabled { .. }));
-        enabled.then_some(()).ok_or_else(|| {
-            AppError::invalid("mfa_code_invalid", "the code is wrong or no longer valid")
-        })
+        self.act_expecting(
+            who,
+            ctx,
+            || AccountCommand::ConfirmEmailMfa {
+                code_hash: code_hash.clone(),
+            },
+            |e| matches!(e, AccountEvent::EmailMfaEnabled { .. }),
+            mfa_code_invalid,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn disable_email_mfa(
@@ -291,22 +268,17 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require_session()?;
-        let committed = self
-            .act(
-                who,
-                who.account_id,
-                ctx,
-                || AccountCommand::DisableEmailMfa {
-                    password: password.clone(),
-                },
-                false,
-            )
-            .await?;
-        let disabled = committed
-            .events
-            .iter()
-            .any(|e| matches!(e, AccountEvent::EmailMfaDisabled { .. }));
-        disabled.then_some(()).ok_or_else(reauthentication_failed)
+        self.act_expecting(
+            who,
+            ctx,
+            || AccountCommand::DisableEmailMfa {
+                password: password.clone(),
+            },
+            |e| matches!(e, AccountEvent::EmailMfaDisabled { .. }),
+            reauthentication_failed,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Mails a code for an open login challenge.

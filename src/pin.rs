@@ -25,10 +25,6 @@ fn reauthentication_failed() -> AppError {
     )
 }
 
-fn recorded(events: &[AccountEvent], wanted: fn(&AccountEvent) -> bool) -> bool {
-    events.iter().any(wanted)
-}
-
 impl AccountsService {
     pub async fn set_pin(
         &self,
@@ -48,12 +44,10 @@ impl AccountsService {
             password: password.clone(),
             pin_hash: pin_hash.clone(),
         };
-        let committed = self.act(who, who.account_id, ctx, command, false).await?;
-        recorded(&committed.events, |e| {
-            matches!(e, AccountEvent::PinSet { .. })
-        })
-        .then_some(())
-        .ok_or_else(reauthentication_failed)
+        let wanted = |e: &AccountEvent| matches!(e, AccountEvent::PinSet { .. });
+        self.act_expecting(who, ctx, command, wanted, reauthentication_failed)
+            .await
+            .map(|_| ())
     }
 
     pub async fn remove_pin(
@@ -66,12 +60,10 @@ impl AccountsService {
         let command = || AccountCommand::RemovePin {
             password: password.clone(),
         };
-        let committed = self.act(who, who.account_id, ctx, command, false).await?;
-        recorded(&committed.events, |e| {
-            matches!(e, AccountEvent::PinRemoved { .. })
-        })
-        .then_some(())
-        .ok_or_else(reauthentication_failed)
+        let wanted = |e: &AccountEvent| matches!(e, AccountEvent::PinRemoved { .. });
+        self.act_expecting(who, ctx, command, wanted, reauthentication_failed)
+            .await
+            .map(|_| ())
     }
 
     /// Unlocks reporting history for the caller's session; answers until when.
