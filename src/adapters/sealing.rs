@@ -50,20 +50,14 @@ impl MasterKey {
 
     /// A key derived for one purpose, so the master key itself is used only for sealing.
     fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret())
-            .expect("HMAC takes a key of any length");
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
+        hmac(self.0.expose_secret(), &[purpose.as_bytes()])
     }
 
     /// The index under which an email address is reserved: an HMAC, so the reservation table
     /// holds no address and cannot be reversed without the master key.
     pub fn email_index(&self, normalized_email: &str) -> String {
         let key = self.derive("warden/email-index/v1");
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes a key of any length");
-        mac.update(normalized_email.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(hmac(&key, &[normalized_email.as_bytes()]))
     }
 
     /// Seals a server secret (a TOTP secret) under the master key, bound to its purpose.
@@ -80,12 +74,7 @@ impl MasterKey {
     /// brute-forced offline in a million tries.
     pub fn code_hash(&self, scope: &str, code: &str) -> String {
         let key = self.derive("warden/one-time-codes/v1");
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes a key of any length");
-        mac.update(scope.as_bytes());
-        mac.update(b"\0");
-        mac.update(code.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(hmac(&key, &[scope.as_bytes(), b"\0", code.as_bytes()]))
     }
 
     /// A new data key for `owner` and its sealed form for storage.
@@ -132,6 +121,16 @@ impl DataKey {
         let bytes = open(&self.cipher(), &sealed.0, b"personal-data")?;
         String::from_utf8(bytes).map_err(|_| SealingError::Unreadable)
     }
+}
+
+/// HMAC-SHA256 over `parts` in order.
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> String {
