@@ -29,7 +29,8 @@ pub trait Snapshotted: Aggregate {
 
 impl Snapshotted for warden_aggregates::account::Account {
     // 2: live sessions remember how they were authenticated.
-    const SNAPSHOT_VERSION: i32 = 2;
+    // 3: a pending password reset remembers when it was asked for.
+    const SNAPSHOT_VERSION: i32 = 3;
 }
 
 impl Snapshotted for warden_aggregates::workspace::Workspace {

@@ -328,3 +328,40 @@ async fn a_reset_link_expires_after_thirty_minutes() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn reset_mails_are_sent_at_most_once_a_minute() {
+    let app = spawn_app().await;
+    app.register("flood@example.com").await;
+    let ask = || {
+        app.post(
+            "/v1/password-resets",
+            json!({ "email": "flood@example.com" }),
+            None,
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
+    }
+    assert_eq!(app.mails().len(), 1);
+    app.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.mails().len(), 2);
+    // The newest link is the one that works.
+    let newest = reset_token_in(&app.mails()[1]);
+    let first = reset_token_in(&app.mails()[0]);
+    let confirm = |token: String| {
+        app.post(
+            "/v1/password-resets/confirm",
+            json!({ "token": token, "new_password": "a fresh passphrase here" }),
+            None,
+        )
+    };
+    assert_problem(
+        confirm(first).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reset_token_invalid",
+    )
+    .await;
+    assert_eq!(confirm(newest).await.status(), StatusCode::NO_CONTENT);
+}

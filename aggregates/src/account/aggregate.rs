@@ -113,6 +113,7 @@ pub struct LiveSession {
 struct PendingReset {
     token_hash: TokenHash,
     expires_at: DateTime<Utc>,
+    requested_at: DateTime<Utc>,
 }
 
 impl Account {
@@ -357,12 +358,19 @@ impl Aggregate for Account {
                 token_hash,
                 expires_at,
             } => {
-                let event = AccountEvent::PasswordResetRequested {
-                    token_hash,
-                    expires_at,
-                    at: now,
-                };
-                sink.write(event, self).await;
+                // One reset mail a minute at most, so nobody can flood a mailbox with them.
+                let recent = self
+                    .pending_reset
+                    .as_ref()
+                    .is_some_and(|p| now - p.requested_at < chrono::Duration::minutes(1));
+                if !recent {
+                    let event = AccountEvent::PasswordResetRequested {
+                        token_hash,
+                        expires_at,
+                        at: now,
+                    };
+                    sink.write(event, self).await;
+                }
                 Ok(())
             }
             AccountCommand::ResetPassword {
@@ -474,11 +482,12 @@ impl Aggregate for Account {
             AccountEvent::PasswordResetRequested {
                 token_hash,
                 expires_at,
-                ..
+                at,
             } => {
                 self.pending_reset = Some(PendingReset {
                     token_hash,
                     expires_at,
+                    requested_at: at,
                 })
             }
             AccountEvent::ApiTokenCreated {

@@ -1165,3 +1165,35 @@ async fn a_right_pin_unlocks_for_fifteen_minutes_and_five_wrong_ones_lock_it() {
         [AccountEvent::PinVerified { .. }]
     ));
 }
+
+#[tokio::test]
+async fn a_second_reset_within_a_minute_mails_nothing() {
+    let recent = AccountEvent::PasswordResetRequested {
+        token_hash: TokenHash("first".into()),
+        expires_at: now() + Duration::minutes(30),
+        at: now() - Duration::seconds(30),
+    };
+    let again = || AccountCommand::RequestPasswordReset {
+        token_hash: TokenHash("second".into()),
+        expires_at: now() + Duration::minutes(30),
+    };
+    framework()
+        .given(vec![registered(), recent])
+        .when_async(again())
+        .await
+        .then_expect_events(vec![]);
+    let older = AccountEvent::PasswordResetRequested {
+        token_hash: TokenHash("first".into()),
+        expires_at: now() + Duration::minutes(29),
+        at: now() - Duration::seconds(61),
+    };
+    framework()
+        .given(vec![registered(), older])
+        .when_async(again())
+        .await
+        .then_expect_events(vec![AccountEvent::PasswordResetRequested {
+            token_hash: TokenHash("second".into()),
+            expires_at: now() + Duration::minutes(30),
+            at: now(),
+        }]);
+}
