@@ -29,6 +29,9 @@ pub enum AppError {
         info: crate::rate_limit::RateLimitInfo,
         retry_after: u64,
     },
+    /// The path exists, but not with this method.
+    #[error("this path answers to {allowed} only")]
+    MethodNotAllowed { allowed: String },
     /// A dependency is down or lagging; trying again later may work.
     #[error("{detail}")]
     Unavailable { code: &'static str, detail: String },
@@ -96,6 +99,7 @@ impl AppError {
             | Self::Malformed { code, .. }
             | Self::Unavailable { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -131,6 +135,7 @@ impl ResponseError for AppError {
             Self::Rejected { kind, .. } => status_of(*kind),
             Self::Malformed { .. } => StatusCode::BAD_REQUEST,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -165,6 +170,11 @@ impl ResponseError for AppError {
             }
             _ => None,
         };
+        if let Self::MethodNotAllowed { allowed } = self {
+            if let Ok(value) = HeaderValue::from_str(allowed) {
+                response.insert_header((header::ALLOW, value));
+            }
+        }
         if let Some(seconds) = retry_after {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }

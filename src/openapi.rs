@@ -125,6 +125,58 @@ pub fn document() -> utoipa::openapi::OpenApi {
     finish(api)
 }
 
+/// The methods each documented path answers to, for telling 405 from 404.
+pub struct MethodsByPath(Vec<(Vec<String>, String)>);
+
+impl From<&utoipa::openapi::OpenApi> for MethodsByPath {
+    fn from(api: &utoipa::openapi::OpenApi) -> Self {
+        let paths = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, present)| *present)
+                .map(|(method, _)| method)
+                .collect::<Vec<_>>()
+                .join(", ");
+                (segments, methods)
+            })
+            .collect();
+        Self(paths)
+    }
+}
+
+impl MethodsByPath {
+    /// The `Allow` value for `path`, if a documented path template matches it.
+    pub fn allowed(&self, path: &str) -> Option<String> {
+        let asked: Vec<&str> = path.split('/').collect();
+        let mut allowed: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(template, _)| {
+                template.len() == asked.len()
+                    && template
+                        .iter()
+                        .zip(&asked)
+                        .all(|(t, a)| t == a || (t.starts_with('{') && !a.is_empty()))
+            })
+            .flat_map(|(_, methods)| methods.split(", "))
+            .collect();
+        allowed.sort_unstable();
+        allowed.dedup();
+        (!allowed.is_empty()).then(|| allowed.join(", "))
+    }
+}
+
 /// Adds the problems any operation can answer with, where its own annotation does not name the
 /// status already: a body or query that cannot be read, a path that names nothing, a missing or
 /// insufficient credential, a spent rate limit, a database that is down.

@@ -162,6 +162,18 @@ fn mailer_from(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     })
 }
 
+/// No route took the request: a known path with another method is 405 with `Allow`, anything
+/// else 404.
+async fn unrouted(
+    req: actix_web::HttpRequest,
+    methods: web::Data<openapi::MethodsByPath>,
+) -> Result<HttpResponse, AppError> {
+    match methods.allowed(req.path()) {
+        Some(allowed) => Err(AppError::MethodNotAllowed { allowed }),
+        None => Err(AppError::not_found("no such resource")),
+    }
+}
+
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         let (app, api) = App::new()
@@ -169,7 +181,10 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             .openapi(openapi::base())
             .configure(openapi::routes)
             .split_for_parts();
+        let api = openapi::finish(api);
+        let methods = web::Data::new(openapi::MethodsByPath::from(&api));
         app.app_data(state.clone())
+            .app_data(methods)
             .app_data(
                 web::JsonConfig::default()
                     .limit(64 * 1024)
@@ -194,12 +209,10 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
             }))
             .service(
                 SwaggerUi::new("/docs/{_:.*}")
-                    .url("/openapi.json", openapi::finish(api))
+                    .url("/openapi.json", api)
                     .config(Config::default().validator_url("none")),
             )
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(AppError::not_found("no such resource"))
-            }))
+            .default_service(web::to(unrouted))
             .wrap_fn(|req, srv| {
                 let started = Instant::now();
                 let method = req.method().to_string();
