@@ -73,6 +73,19 @@ async fn unknown_routes_are_problems_and_operations_endpoints_answer() {
         "not_found",
     )
     .await;
+    // A known path with another method: 405 and what it does answer to.
+    let wrong = app.get("/v1/accounts", None).await;
+    let allow = |r: &reqwest::Response| {
+        r.headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(allow(&wrong).as_deref(), Some("POST"));
+    assert_problem(wrong, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let both = app.get("/v1/me/sessions/revoke-all", None).await;
+    assert_eq!(allow(&both).as_deref(), Some("DELETE, POST"));
+    assert_problem(both, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status(), StatusCode::OK);
