@@ -67,14 +67,19 @@ impl AccountsService {
         ctx: &RequestContext,
     ) -> Result<CreatedToken, AppError> {
         who.require_session()?;
-        // `admin` acts for the platform and `archival` reads and acknowledges every workspace's
-        // purges: only platform administrators may grant them.
-        let privileged = scopes.contains(&Scope::Admin) || scopes.contains(&Scope::Archival);
+        // These act on or read across the whole platform (every workspace's purges, everyone's
+        // audit trail and events): only platform administrators may grant them.
+        let privileged = scopes.iter().any(|s| {
+            matches!(
+                s,
+                Scope::Admin | Scope::Archival | Scope::AuditRead | Scope::EventsRead
+            )
+        });
         if privileged && !self.account(who.account_id).await?.is_admin {
             return Err(AppError::rejected(
                 ErrorKind::Forbidden,
                 "scope_not_allowed",
-                "only platform administrators may create tokens with the `admin` or `archival` scope",
+                "only platform administrators may grant admin, archival, audit:read or events:read",
             ));
         }
         let (token, token_hash) = tokens::mint(API_PREFIX);

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod adapters;
 pub mod admin;
 pub mod api_tokens;
+pub mod audit;
 pub mod cli;
 pub mod error;
 pub mod extractors;

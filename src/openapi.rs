@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
 use crate::routes::{
-    account, admin, health, introspection, mfa, pin, sessions, tokens, workspaces,
+    account, admin, audit, health, introspection, mfa, pin, sessions, tokens, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +27,7 @@ use crate::routes::{
         (name = "sessions", description = "Login, logout and login security"),
         (name = "tokens", description = "API access tokens, limited to 60 requests a minute each"),
         (name = "mfa", description = "TOTP, recovery codes and the login's second step"),
+        (name = "audit", description = "The audit log for auditors and workspace supervisors"),
         (name = "introspection", description = "For services that ask Warden about a credential"),
         (name = "pin", description = "The reporting PIN"),
         (name = "workspaces", description = "Workspaces, members, roles and policies"),
@@ -96,6 +97,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(admin::approve)
         .service(admin::deny)
         .service(introspection::introspect)
+        .service(audit::log)
+        .service(audit::export)
+        .service(audit::workspace_log)
         .service(pin::set)
         .service(pin::remove)
         .service(pin::verify)

@@ -6,6 +6,7 @@
 
 pub mod access_requests;
 pub mod archival_schedule;
+pub mod audit_log;
 mod checkpoint;
 pub mod credentials;
 mod projector;
@@ -27,5 +28,6 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(access_requests::AccessRequests),
         Arc::new(workspaces::Workspaces),
         Arc::new(archival_schedule::ArchivalSchedule),
+        Arc::new(audit_log::AuditLog),
     ]
 }

@@ -1,5 +1,6 @@
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod health;
 pub mod introspection;
 pub mod mfa;

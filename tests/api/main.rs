@@ -1,6 +1,7 @@
 //! Warden's integration tests: the real server against a real PostgreSQL, a fresh database each.
 
 mod accounts;
+mod audit;
 mod helpers;
 mod introspection;
 mod mail;

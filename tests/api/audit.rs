@@ -1,0 +1,165 @@
+use std::collections::HashSet;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
+
+async fn entries(app: &TestApp, token: &str, query: &str) -> Value {
+    let response = app.get(&format!("/v1/audit{query}"), Some(token)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    response.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn every_recorded_event_is_in_the_audit_log_with_who_what_and_from_where() {
+    let app = spawn_app().await;
+    let user = app.signed_up("audited@example.com").await;
+    app.log_in_with("audited@example.com", "wrong password")
+        .await;
+    let workspace: Value = app
+        .post("/v1/workspaces", json!({ "name": "Audited" }), Some(&user))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let admin = app.admin("auditor@example.com").await;
+
+    let refused = app.get("/v1/audit", Some(&user)).await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "admin_required").await;
+    let minted = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": "peek", "password": PASSWORD, "scopes": ["audit:read"] }),
+            Some(&user),
+        )
+        .await;
+    assert_problem(minted, StatusCode::FORBIDDEN, "scope_not_allowed").await;
+
+    // Everything, page by page.
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?limit=3&cursor={c}"),
+            None => "?limit=3".to_string(),
+        };
+        let page = entries(&app, &admin, &query).await;
+        for entry in page["entries"].as_array().expect("entries") {
+            assert!(seen.insert(entry["position"].as_str().expect("position").to_string()));
+        }
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as i64, total, "one entry per event, each once");
+
+    let failed = entries(&app, &admin, "?action=account.password.check_failed").await;
+    let failed = &failed["entries"][0];
+    assert_eq!(failed["outcome"], "failure");
+    assert_eq!(failed["reason"], "login");
+    assert_eq!(failed["ip"], "127.0.0.1");
+    assert_eq!(failed["user_agent"], "warden-tests/1.0");
+    let me: Value = app
+        .get("/v1/me", Some(&user))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(failed["subject"], me["id"]);
+    let mine = entries(
+        &app,
+        &admin,
+        &format!(
+            "?actor={}&action=workspace.created",
+            me["id"].as_str().expect("id")
+        ),
+    )
+    .await;
+    assert_eq!(mine["entries"][0]["workspace_id"], workspace["id"]);
+    let none = entries(&app, &admin, "?outcome=refused").await;
+    assert_eq!(none["entries"], json!([]));
+    let bad = app.get("/v1/audit?cursor=nonsense", Some(&admin)).await;
+    assert_problem(bad, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+
+    let export = app.get("/v1/audit/export", Some(&admin)).await;
+    assert_eq!(
+        export
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-ndjson")
+    );
+    let body = export.text().await.expect("text");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON entry per line"))
+        .collect();
+    assert_eq!(lines.len() as i64, total);
+}
+
+#[tokio::test]
+async fn a_workspace_audit_log_is_for_its_holders_and_supervisors() {
+    let app = spawn_app().await;
+    let holder = app.signed_up("wsholder@example.com").await;
+    let supervisor = app.signed_up("wssuper@example.com").await;
+    let agent = app.signed_up("wsagent@example.com").await;
+    let stranger = app.signed_up("wsstranger@example.com").await;
+    let workspace: Value = app
+        .post("/v1/workspaces", json!({ "name": "Floor" }), Some(&holder))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = workspace["id"].as_str().expect("id");
+    for (email, role) in [
+        ("wssuper@example.com", "supervisor"),
+        ("wsagent@example.com", "agent"),
+    ] {
+        app.post(
+            &format!("/v1/workspaces/{id}/members"),
+            json!({ "email": email, "role": role }),
+            Some(&holder),
+        )
+        .await;
+    }
+    let path = format!("/v1/workspaces/{id}/audit");
+    let log: Value = app
+        .get(&path, Some(&supervisor))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "workspace.member.added",
+            "workspace.member.added",
+            "workspace.created"
+        ]
+    );
+    assert_eq!(app.get(&path, Some(&holder)).await.status(), StatusCode::OK);
+    assert_problem(
+        app.get(&path, Some(&agent)).await,
+        StatusCode::FORBIDDEN,
+        "supervisor_required",
+    )
+    .await;
+    assert_problem(
+        app.get(&path, Some(&stranger)).await,
+        StatusCode::NOT_FOUND,
+        "workspace_not_found",
+    )
+    .await;
+}
