@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cli;
 pub mod error;
 pub mod extractors;
+pub mod history;
 pub mod introspection;
 pub mod keys;
 pub mod metrics;

@@ -100,6 +100,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(audit::log)
         .service(audit::export)
         .service(audit::workspace_log)
+        .service(audit::history)
+        .service(audit::state_at)
         .service(pin::set)
         .service(pin::remove)
         .service(pin::verify)

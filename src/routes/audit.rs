@@ -211,3 +211,118 @@ pub async fn export(
         .content_type("application/x-ndjson")
         .streaming(pages))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryEntryView {
+    pub sequence: i64,
+    pub position: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: String,
+    /// The event's fields: secrets' stored forms redacted, personal data opened.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryResponse {
+    pub account_id: Uuid,
+    /// Oldest first.
+    pub events: Vec<HistoryEntryView>,
+}
+
+/// An account's events in order (platform admins, `audit:read` tokens).
+#[utoipa::path(
+    tag = "audit",
+    security(("session" = []), ("api_token" = ["audit:read"])),
+    params(("id" = Uuid, Path, description = "account id")),
+    responses(
+        (status = 200, body = HistoryResponse),
+        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "account_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/accounts/{id}/history")]
+#[tracing::instrument(skip_all)]
+pub async fn history(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let events = state.accounts.account_history(&who, account_id).await?;
+    Ok(HttpResponse::Ok().json(HistoryResponse {
+        account_id,
+        events: events
+            .into_iter()
+            .map(|e| HistoryEntryView {
+                sequence: e.sequence,
+                position: e.position,
+                event_type: e.event_type,
+                version: e.event_version,
+                data: e.data,
+                metadata: e.metadata,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct StateQuery {
+    /// The instant to rebuild the state at (RFC 3339).
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountStateResponse {
+    pub account_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub events_applied: usize,
+    pub registered: bool,
+    pub mfa_methods: Vec<&'static str>,
+    pub recovery_codes_remaining: usize,
+    pub locked: bool,
+    pub live_sessions: usize,
+    pub live_api_tokens: usize,
+    pub is_admin: bool,
+}
+
+/// An account's security state rebuilt from its events as of an instant.
+#[utoipa::path(
+    tag = "audit",
+    security(("session" = []), ("api_token" = ["audit:read"])),
+    params(("id" = Uuid, Path, description = "account id"), StateQuery),
+    responses(
+        (status = 200, body = AccountStateResponse),
+        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "account_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/accounts/{id}/state")]
+#[tracing::instrument(skip_all)]
+pub async fn state_at(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<Uuid>,
+    query: web::Query<StateQuery>,
+) -> Result<HttpResponse, AppError> {
+    let account_id = path.into_inner();
+    let s = state
+        .accounts
+        .account_state_at(&who, account_id, query.at)
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountStateResponse {
+        account_id,
+        at: s.at,
+        events_applied: s.events_applied,
+        registered: s.registered,
+        mfa_methods: s.mfa_methods,
+        recovery_codes_remaining: s.recovery_codes_remaining,
+        locked: s.locked,
+        live_sessions: s.live_sessions,
+        live_api_tokens: s.live_api_tokens,
+        is_admin: s.is_admin,
+    }))
+}

@@ -163,3 +163,107 @@ async fn a_workspace_audit_log_is_for_its_holders_and_supervisors() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn auditors_read_an_accounts_history_and_its_state_at_any_instant() {
+    let app = spawn_app().await;
+    let before = app.clock_now() - chrono::Duration::seconds(1);
+    app.register("hist@example.com").await;
+    app.clock.advance(chrono::Duration::seconds(10));
+    let registered_only = app.clock_now() - chrono::Duration::seconds(1);
+    let session = app.log_in("hist@example.com").await;
+    app.post(
+        "/v1/me/tokens",
+        json!({ "name": "ci", "password": PASSWORD }),
+        Some(&session),
+    )
+    .await;
+    let me: Value = app
+        .get("/v1/me", Some(&session))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = me["id"].as_str().expect("id");
+    let admin = app.admin("historian@example.com").await;
+
+    assert_problem(
+        app.get(&format!("/v1/accounts/{id}/history"), Some(&session))
+            .await,
+        StatusCode::FORBIDDEN,
+        "admin_required",
+    )
+    .await;
+    let history: Value = app
+        .get(&format!("/v1/accounts/{id}/history"), Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let events = history["events"].as_array().expect("events");
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "account.registered",
+            "account.session.started",
+            "account.api_token.created"
+        ]
+    );
+    assert_eq!(events[0]["data"]["email"], "hist@example.com");
+    assert_eq!(events[0]["data"]["password_hash"], "[redacted]");
+    assert_eq!(events[1]["data"]["token_hash"], "[redacted]");
+    assert_eq!(events[1]["metadata"]["ip"], "127.0.0.1");
+    assert_eq!(events[2]["data"]["name"], "ci");
+    let text = history.to_string();
+    assert!(
+        !text.contains("$argon2id$"),
+        "no password hash in the history"
+    );
+
+    let path = |at: chrono::DateTime<chrono::Utc>| {
+        format!(
+            "/v1/accounts/{id}/state?at={}",
+            at.to_rfc3339().replace('+', "%2B")
+        )
+    };
+    let nothing: Value = app
+        .get(&path(before), Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (
+            nothing["registered"].clone(),
+            nothing["events_applied"].clone()
+        ),
+        (json!(false), json!(0))
+    );
+    let early: Value = app
+        .get(&path(registered_only), Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(early["registered"], true);
+    assert_eq!(early["live_sessions"], 0);
+    let now: Value = app
+        .get(&path(app.clock_now()), Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(now["live_sessions"], 1);
+    assert_eq!(now["live_api_tokens"], 1);
+    let unknown = app
+        .get(
+            &format!("/v1/accounts/{}/history", uuid::Uuid::new_v4()),
+            Some(&admin),
+        )
+        .await;
+    assert_problem(unknown, StatusCode::NOT_FOUND, "account_not_found").await;
+}
