@@ -63,6 +63,36 @@ impl AccountsService {
             .map(|_| ())
     }
 
+    /// Erases an account's personal data: its credentials end, the event says so, its data key
+    /// is destroyed and its address released. The log stays whole and replayable; sealed fields
+    /// read `erased` from now on. Erasing again finishes an interrupted erasure.
+    pub async fn erase(
+        &self,
+        who: &Authenticated,
+        target: AccountId,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        self.require_admin(who).await?;
+        let by = who.account_id;
+        match self
+            .act(who, target, ctx, || AccountCommand::Erase { by }, true)
+            .await
+        {
+            Ok(_) => {}
+            Err(AppError::Rejected {
+                code: "account_erased",
+                ..
+            }) => {}
+            Err(other) => return Err(other),
+        }
+        self.keys.destroy(target.0).await?;
+        sqlx::query("DELETE FROM email_reservations WHERE account_id = $1")
+            .bind(target.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn reset_mfa(
         &self,
         who: &Authenticated,

@@ -72,13 +72,16 @@ fn redact(value: &mut Value, key: Option<&DataKey>) {
         if SECRET_FIELDS.contains(&name.as_str()) {
             *field = Value::String("[redacted]".into());
         } else if SEALED_FIELDS.contains(&name.as_str()) && field.is_string() {
-            let sealed = SealedText(field.as_str().unwrap_or_default().to_string());
-            let opened = key.and_then(|k| k.open(&sealed).ok());
-            // A value that does not open was not sealed (an enum such as a session end reason).
-            if let Some(opened) = opened {
-                *field = Value::String(opened);
-            } else if key.is_none() {
-                *field = Value::String("erased".into());
+            let text = field.as_str().unwrap_or_default().to_string();
+            // A sealed value is base64 of a nonce and a tag at least: 40 characters or more. Other
+            // strings under these names are plain (an enum such as a session's end reason).
+            let looks_sealed = text.len() >= 40
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+            if looks_sealed {
+                let opened = key.and_then(|k| k.open(&SealedText(text)).ok());
+                *field = Value::String(opened.unwrap_or_else(|| "erased".into()));
             }
         } else if field.is_object() {
             redact(field, key);

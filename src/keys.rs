@@ -51,6 +51,18 @@ impl KeyRing {
         }
     }
 
+    /// Crypto-shredding: the sealed key is gone, so every value sealed with it stays sealed.
+    pub async fn destroy(&self, account_id: Uuid) -> Result<(), AppError> {
+        sqlx::query(
+            "UPDATE account_keys SET sealed_key = NULL, destroyed_at = COALESCE(destroyed_at, now())
+             WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn discard(&self, account_id: Uuid) -> Result<(), AppError> {
         sqlx::query("DELETE FROM account_keys WHERE account_id = $1")
             .bind(account_id)

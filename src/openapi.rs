@@ -92,6 +92,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(mfa::email_code)
         .service(admin::unlock)
         .service(admin::mfa_reset)
+        .service(admin::erase)
         .service(admin::request_access)
         .service(admin::access_requests)
         .service(admin::approve)

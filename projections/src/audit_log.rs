@@ -37,6 +37,7 @@ const AUDITED: &[&str] = &[
     AccountEvent::RECOVERY_CODE_USED,
     AccountEvent::MFA_PASSED,
     AccountEvent::ADMIN_GRANTED,
+    AccountEvent::ERASED,
     AccountEvent::EMAIL_CODE_SENT,
     AccountEvent::EMAIL_CODE_REJECTED,
     AccountEvent::EMAIL_MFA_ENABLED,

@@ -200,3 +200,28 @@ pub async fn deny(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Crypto-shred an account's personal data (its key is destroyed; the log stays intact and its
+/// personal fields read `erased`). Every session and token of the account ends.
+#[utoipa::path(
+    tag = "admin",
+    security(("session" = []), ("api_token" = ["admin"])),
+    params(("id" = Uuid, Path, description = "account id")),
+    responses(
+        (status = 204, description = "erased (again: the erasure is complete)"),
+        (status = 403, description = "admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "account_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/admin/accounts/{id}/erase")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn erase(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let target = AccountId(path.into_inner());
+    state.accounts.erase(&who, target, &ctx).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -267,3 +267,110 @@ async fn auditors_read_an_accounts_history_and_its_state_at_any_instant() {
         .await;
     assert_problem(unknown, StatusCode::NOT_FOUND, "account_not_found").await;
 }
+
+#[tokio::test]
+async fn erasure_shreds_personal_data_and_keeps_the_log_whole() {
+    let app = spawn_app().await;
+    let session = app.signed_up("gone@example.com").await;
+    let token: Value = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": "ci", "password": PASSWORD }),
+            Some(&session),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let token = token["token"].as_str().expect("token").to_string();
+    let me: Value = app
+        .get("/v1/me", Some(&session))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = me["id"].as_str().expect("id").to_string();
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    let admin = app.admin("dpo@example.com").await;
+
+    let refused = app
+        .post(
+            &format!("/v1/admin/accounts/{id}/erase"),
+            json!({}),
+            Some(&session),
+        )
+        .await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "admin_required").await;
+    let erased = app
+        .post(
+            &format!("/v1/admin/accounts/{id}/erase"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(erased.status(), StatusCode::NO_CONTENT);
+
+    for credential in [&session, &token] {
+        assert_problem(
+            app.get("/v1/me", Some(credential)).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        )
+        .await;
+    }
+    let login = app.log_in_with("gone@example.com", PASSWORD).await;
+    assert_problem(login, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+
+    // The log is whole; personal fields read `erased`.
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert!(events_after > events_before);
+    let history: Value = app
+        .get(&format!("/v1/accounts/{id}/history"), Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(history["events"][0]["data"]["email"], "erased");
+    assert_eq!(history["events"][1]["data"]["device"], "erased");
+    let last = history["events"]
+        .as_array()
+        .expect("events")
+        .last()
+        .cloned()
+        .expect("last");
+    assert_eq!(last["type"], "account.erased");
+    let audit: Value = app
+        .get(
+            &format!("/v1/audit?subject={id}&action=account.session.started"),
+            Some(&admin),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(audit["entries"][0]["ip"], "erased");
+    let keys: Option<String> =
+        sqlx::query_scalar("SELECT sealed_key FROM account_keys WHERE account_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .expect("row");
+    assert_eq!(keys, None, "the data key is destroyed");
+
+    // Erasing again completes nothing new and fails nothing; the address is free again.
+    let again = app
+        .post(
+            &format!("/v1/admin/accounts/{id}/erase"),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    app.register("gone@example.com").await;
+}

@@ -43,6 +43,8 @@ pub struct Account {
     pub open_access_request: Option<Uuid>,
     #[serde(default)]
     pin: Option<PinState>,
+    #[serde(default)]
+    pub erased: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +186,9 @@ impl Aggregate for Account {
         if self.id.is_none() {
             return Err(AccountError::NotRegistered);
         }
+        if self.erased {
+            return Err(AccountError::Erased);
+        }
         match command {
             AccountCommand::Register { .. } => Err(AccountError::AlreadyRegistered),
             AccountCommand::LogIn {
@@ -312,6 +317,17 @@ impl Aggregate for Account {
             }
             AccountCommand::VerifyPin { pin, session_id } => {
                 self.verify_pin(&pin, session_id, now, svc, sink).await
+            }
+            AccountCommand::Erase { by } => {
+                self.end_sessions(None, SessionEndReason::Revoked, now, sink)
+                    .await;
+                let tokens: Vec<TokenId> = self.api_tokens.keys().copied().collect();
+                for token_id in tokens {
+                    let revoked = AccountEvent::ApiTokenRevoked { token_id, at: now };
+                    sink.write(revoked, self).await;
+                }
+                sink.write(AccountEvent::Erased { by, at: now }, self).await;
+                Ok(())
             }
             AccountCommand::GrantAdmin => {
                 if !self.is_admin {
@@ -597,6 +613,7 @@ impl Aggregate for Account {
                 self.mfa.consecutive_failures = 0;
             }
             AccountEvent::AdminGranted { .. } => self.is_admin = true,
+            AccountEvent::Erased { .. } => self.erased = true,
             AccountEvent::PinSet { pin_hash, .. } => {
                 self.pin = Some(PinState {
                     hash: pin_hash,

@@ -84,6 +84,10 @@ pub enum AccountCommand {
         pin: SecretString,
         session_id: SessionId,
     },
+    /// Ends every session and token, then marks the account erased.
+    Erase {
+        by: AccountId,
+    },
     GrantAdmin,
     Unlock {
         by: AccountId,

@@ -10,6 +10,8 @@ pub enum AccountError {
     AlreadyRegistered,
     #[error("no such account")]
     NotRegistered,
+    #[error("the account was erased")]
+    Erased,
     #[error("the account is locked")]
     Locked { until: Option<DateTime<Utc>> },
     #[error("no such live session")]
@@ -48,7 +50,7 @@ impl AccountError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::AlreadyRegistered => ErrorKind::Conflict,
-            Self::NotRegistered | Self::SessionNotFound => ErrorKind::NotFound,
+            Self::NotRegistered | Self::SessionNotFound | Self::Erased => ErrorKind::NotFound,
             Self::Locked { .. } | Self::PinLocked { .. } => ErrorKind::Locked,
             Self::PinNotSet => ErrorKind::Conflict,
             Self::ResetTokenInvalid | Self::ExpiryInPast | Self::MfaCodeInvalid => {
@@ -70,6 +72,7 @@ impl AccountError {
         match self {
             Self::AlreadyRegistered => "account_exists",
             Self::NotRegistered => "account_not_found",
+            Self::Erased => "account_erased",
             Self::Locked { .. } => "account_locked",
             Self::SessionNotFound => "session_not_found",
             Self::ResetTokenInvalid => "reset_token_invalid",

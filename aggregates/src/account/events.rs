@@ -144,6 +144,12 @@ pub enum AccountEvent {
     AdminGranted {
         at: DateTime<Utc>,
     },
+    /// The account's personal data was crypto-shredded (its data key destroyed); the account
+    /// accepts nothing from here on.
+    Erased {
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
     /// A one-time code was mailed: to turn emailed codes on (`challenge_hash: None`) or for a
     /// login challenge. Only its keyed hash is kept.
     EmailCodeSent {
@@ -233,6 +239,7 @@ impl AccountEvent {
     pub const RECOVERY_CODE_USED: &'static str = "account.recovery_code.used";
     pub const MFA_PASSED: &'static str = "account.mfa.passed";
     pub const ADMIN_GRANTED: &'static str = "account.admin.granted";
+    pub const ERASED: &'static str = "account.erased";
     pub const EMAIL_CODE_SENT: &'static str = "account.email_code.sent";
     pub const EMAIL_CODE_REJECTED: &'static str = "account.email_code.rejected";
     pub const EMAIL_MFA_ENABLED: &'static str = "account.email_mfa.enabled";
@@ -274,6 +281,7 @@ impl DomainEvent for AccountEvent {
             Self::RecoveryCodeUsed { .. } => Self::RECOVERY_CODE_USED,
             Self::MfaPassed { .. } => Self::MFA_PASSED,
             Self::AdminGranted { .. } => Self::ADMIN_GRANTED,
+            Self::Erased { .. } => Self::ERASED,
             Self::EmailCodeSent { .. } => Self::EMAIL_CODE_SENT,
             Self::EmailCodeRejected { .. } => Self::EMAIL_CODE_REJECTED,
             Self::EmailMfaEnabled { .. } => Self::EMAIL_MFA_ENABLED,

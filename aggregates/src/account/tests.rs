@@ -1197,3 +1197,36 @@ async fn a_second_reset_within_a_minute_mails_nothing() {
             at: now(),
         }]);
 }
+
+#[tokio::test]
+async fn erasure_ends_every_credential_and_the_account_accepts_nothing_after() {
+    let by = AccountId(Uuid::from_u128(9));
+    let given = vec![
+        registered(),
+        session_started(1, now()),
+        token_created(1, "ci", None),
+    ];
+    framework()
+        .given(given.clone())
+        .when_async(AccountCommand::Erase { by })
+        .await
+        .then_expect_events(vec![
+            AccountEvent::SessionEnded {
+                session_id: session_id(1),
+                reason: SessionEndReason::Revoked,
+                at: now(),
+            },
+            AccountEvent::ApiTokenRevoked {
+                token_id: TokenId(Uuid::from_u128(501)),
+                at: now(),
+            },
+            AccountEvent::Erased { by, at: now() },
+        ]);
+    let mut erased = given;
+    erased.push(AccountEvent::Erased { by, at: now() });
+    framework()
+        .given(erased)
+        .when_async(log_in("correct horse", 2))
+        .await
+        .then_expect_error(AccountError::Erased);
+}
