@@ -863,7 +863,16 @@ impl AccountsService {
             return Ok(());
         };
         self.projections.wake();
-        if self.projections.wait_for(position, SETTLE_TIMEOUT).await {
+        let types: Vec<String> = committed
+            .events
+            .iter()
+            .map(cqrs_es::DomainEvent::event_type)
+            .collect();
+        if self
+            .projections
+            .wait_for_views_of(position, Some(&types), SETTLE_TIMEOUT)
+            .await
+        {
             return Ok(());
         }
         tracing::warn!(%position, "views did not catch up in time");

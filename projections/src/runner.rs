@@ -181,8 +181,28 @@ impl Projections {
     /// Waits until every view reflects the event at `target` (read-your-writes), at most
     /// `timeout`. Returns whether they all did.
     pub async fn wait_for(&self, target: Cursor, timeout: Duration) -> bool {
+        self.wait_for_views_of(target, None, timeout).await
+    }
+
+    /// Like `wait_for`, but only for the views that consume one of `event_types` (all views when
+    /// `None`): the views a command's events affect.
+    pub async fn wait_for_views_of(
+        &self,
+        target: Cursor,
+        event_types: Option<&[String]>,
+        timeout: Duration,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
-        for runner in &self.runners {
+        let affected = self.runners.iter().filter(|runner| {
+            event_types.is_none_or(|types| {
+                runner
+                    .projector
+                    .event_types()
+                    .iter()
+                    .any(|t| types.iter().any(|e| e == t))
+            })
+        });
+        for runner in affected {
             let mut progress = runner.progress.subscribe();
             loop {
                 if *progress.borrow_and_update() >= target {
