@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, reset_token_in, spawn_app, PASSWORD};
+use crate::helpers::{assert_problem, count, reset_token_in, spawn_app, statuses_of, PASSWORD};
 
 #[tokio::test]
 async fn registration_normalizes_the_email_and_refuses_a_second_spelling() {
@@ -35,19 +35,9 @@ async fn concurrent_registrations_of_one_email_create_one_account() {
             None,
         )
     });
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status())
-        .collect();
-    let created = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CREATED)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
-        .count();
+    let statuses = statuses_of(attempts).await;
+    let created = count(&statuses, StatusCode::CREATED);
+    let refused = count(&statuses, StatusCode::CONFLICT);
     assert_eq!((created, refused), (1, 7), "{statuses:?}");
     let accounts: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'account.registered'")

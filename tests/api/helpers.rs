@@ -238,6 +238,23 @@ impl TestApp {
     }
 }
 
+/// Sends `requests` at once and answers their statuses, in order.
+pub async fn statuses_of<F>(requests: impl IntoIterator<Item = F>) -> Vec<StatusCode>
+where
+    F: std::future::Future<Output = Response>,
+{
+    futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect()
+}
+
+/// How many of `statuses` are `status`.
+pub fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
 /// Asserts a problem response's status and `code`, and returns its body.
 pub async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use totp_rs::{Algorithm, Secret};
 use warden::adapters::totp::code_at;
 
-use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{assert_problem, count, spawn_app, statuses_of, TestApp, PASSWORD};
 
 struct Enrolled {
     secret: String,
@@ -281,19 +281,9 @@ async fn one_recovery_code_presented_to_twenty_challenges_at_once_opens_one_sess
     let attempts = challenges
         .iter()
         .map(|c| second_step(&app, c, "recovery_code", code));
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status())
-        .collect();
-    let created = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::CREATED)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
+    let statuses = statuses_of(attempts).await;
+    let created = count(&statuses, StatusCode::CREATED);
+    let refused = count(&statuses, StatusCode::UNAUTHORIZED);
     assert_eq!((created, refused), (1, 19), "{statuses:?}");
 }
 

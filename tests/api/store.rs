@@ -21,7 +21,9 @@ use warden_aggregates::account::{
 };
 use warden_aggregates::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
 
-use crate::helpers::{assert_problem, fresh_database, reset_token_in, spawn_app};
+use crate::helpers::{
+    assert_problem, count, fresh_database, reset_token_in, spawn_app, statuses_of,
+};
 
 struct PlainPasswords;
 
@@ -208,18 +210,8 @@ async fn a_reset_token_works_once_under_concurrency() {
             None,
         )
     });
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.status())
-        .collect();
-    let accepted = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::NO_CONTENT)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
-        .count();
+    let statuses = statuses_of(attempts).await;
+    let accepted = count(&statuses, StatusCode::NO_CONTENT);
+    let refused = count(&statuses, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!((accepted, refused), (1, 5), "{statuses:?}");
 }

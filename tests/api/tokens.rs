@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{assert_problem, count, spawn_app, statuses_of, TestApp, PASSWORD};
 
 async fn create_token(app: &TestApp, session: &str, body: Value) -> reqwest::Response {
     app.post("/v1/me/tokens", body, Some(session)).await
@@ -331,15 +331,8 @@ async fn two_processes_share_one_limit() {
         let app = if n % 2 == 0 { &one } else { &two };
         app.get("/v1/me", Some(&token))
     });
-    let statuses: Vec<StatusCode> = futures_util::future::join_all(requests)
-        .await
-        .into_iter()
-        .map(|r| r.status())
-        .collect();
-    let passed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let limited = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let statuses = statuses_of(requests).await;
+    let passed = count(&statuses, StatusCode::OK);
+    let limited = count(&statuses, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!((passed, limited), (60, 20), "{statuses:?}");
 }
