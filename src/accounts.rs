@@ -890,7 +890,7 @@ impl AccountsService {
     pub async fn head(&self) -> Result<Option<Cursor>, AppError> {
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT transaction_id::text, global_position FROM events
-             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+             ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;

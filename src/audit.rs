@@ -121,7 +121,7 @@ impl AccountsService {
                AND ($7::uuid IS NULL OR workspace_id = $7)
                AND ($8::text IS NULL
                     OR (transaction_id, global_position) < ($8::text::xid8, $9))
-             ORDER BY transaction_id DESC, global_position DESC
+             ORDER BY audit_log_v1.transaction_id DESC, audit_log_v1.global_position DESC
              LIMIT $10",
         )
         .bind(&filter.actor)

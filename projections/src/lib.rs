@@ -16,7 +16,7 @@ pub mod workspaces;
 
 pub use checkpoint::Cursor;
 pub use projector::{ProjectionError, Projector, StoredEvent};
-pub use runner::{catch_up, catch_up_once, Batch, Projections, ProjectorStatus};
+pub use runner::{catch_up, catch_up_once, events_after, Batch, Projections, ProjectorStatus};
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -50,39 +50,11 @@ pub async fn catch_up_once(
         .iter()
         .map(|t| t.to_string())
         .collect();
-    let rows = sqlx::query(
-        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_type,
-                aggregate_id, sequence, event_type, event_version, payload, metadata
-         FROM events
-         WHERE event_type = ANY($1)
-           AND (transaction_id, global_position) > ($2::text::xid8, $3)
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY transaction_id, global_position
-         LIMIT $4",
-    )
-    .bind(&types)
-    .bind(from.transaction_id.to_string())
-    .bind(from.global_position)
-    .bind(BATCH)
-    .fetch_all(&mut *tx)
-    .await?;
+    let events = events_after(&mut tx, from, Some(&types), BATCH).await?;
 
     let mut last = from;
-    for row in &rows {
-        let event = StoredEvent {
-            cursor: Cursor {
-                transaction_id: parse_xid8(row.try_get("transaction_id")?)?,
-                global_position: row.try_get("global_position")?,
-            },
-            aggregate_type: row.try_get("aggregate_type")?,
-            aggregate_id: row.try_get("aggregate_id")?,
-            sequence: row.try_get("sequence")?,
-            event_type: row.try_get("event_type")?,
-            event_version: row.try_get("event_version")?,
-            payload: row.try_get("payload")?,
-            metadata: row.try_get("metadata")?,
-        };
-        projector.apply(&mut tx, &event).await?;
+    for event in &events {
+        projector.apply(&mut tx, event).await?;
         last = event.cursor;
     }
     if last != from {
@@ -90,17 +62,61 @@ pub async fn catch_up_once(
     }
     tx.commit().await?;
 
-    let idle = (rows.len() as i64) < BATCH;
+    let idle = (events.len() as i64) < BATCH;
     let progress = if idle {
         last.max(Cursor::horizon(xmin))
     } else {
         last
     };
     Ok(Batch {
-        applied: rows.len(),
+        applied: events.len(),
         idle,
         progress,
     })
+}
+
+/// Up to `limit` events after `from` in commit order (of `types` only, when given), from
+/// transactions older than every transaction still running: a reader that moves its cursor to the
+/// last event returned never skips one that commits later.
+pub async fn events_after(
+    conn: &mut PgConnection,
+    from: Cursor,
+    types: Option<&[String]>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_type,
+                aggregate_id, sequence, event_type, event_version, payload, metadata
+         FROM events
+         WHERE ($1::text[] IS NULL OR event_type = ANY($1))
+           AND (transaction_id, global_position) > ($2::text::xid8, $3)
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY events.transaction_id, events.global_position
+         LIMIT $4",
+    )
+    .bind(types)
+    .bind(from.transaction_id.to_string())
+    .bind(from.global_position)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoredEvent {
+                cursor: Cursor {
+                    transaction_id: parse_xid8(row.try_get("transaction_id")?)?,
+                    global_position: row.try_get("global_position")?,
+                },
+                aggregate_type: row.try_get("aggregate_type")?,
+                aggregate_id: row.try_get("aggregate_id")?,
+                sequence: row.try_get("sequence")?,
+                event_type: row.try_get("event_type")?,
+                event_version: row.try_get("event_version")?,
+                payload: row.try_get("payload")?,
+                metadata: row.try_get("metadata")?,
+            })
+        })
+        .collect()
 }
 
 /// Runs `projector` until it has seen every event below the horizon. Tests drive views with this
@@ -139,6 +155,8 @@ struct Runner {
 pub struct Projections {
     pool: PgPool,
     runners: Vec<Arc<Runner>>,
+    /// Bumped whenever a commit is announced, for readers that tail the log themselves.
+    commits: watch::Sender<u64>,
 }
 
 impl Projections {
@@ -157,7 +175,11 @@ impl Projections {
                 })
             })
             .collect();
-        Arc::new(Self { pool, runners })
+        Arc::new(Self {
+            pool,
+            runners,
+            commits: watch::channel(0).0,
+        })
     }
 
     /// Starts one task per projector and one that listens for commits.
@@ -171,11 +193,17 @@ impl Projections {
         tasks
     }
 
-    /// Asks every projector to look at the log now.
+    /// Asks every projector (and every tailing reader) to look at the log now.
     pub fn wake(&self) {
         for runner in &self.runners {
             runner.wake.notify_one();
         }
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever new events may have become readable.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Waits until every view reflects the event at `target` (read-your-writes), at most
