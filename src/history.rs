@@ -64,7 +64,10 @@ struct EventRow {
     metadata: Value,
 }
 
-fn redact(value: &mut Value, key: Option<&DataKey>) {
+/// Replaces the stored forms of secrets with `[redacted]` and opens sealed personal data with the
+/// first of `keys` that can (`erased` when none can: the owner's key was destroyed). With no keys
+/// at all (`None`), sealed values read `[sealed]`.
+pub(crate) fn redact(value: &mut Value, keys: Option<&[&DataKey]>) {
     let Some(object) = value.as_object_mut() else {
         return;
     };
@@ -80,17 +83,23 @@ fn redact(value: &mut Value, key: Option<&DataKey>) {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
             if looks_sealed {
-                let opened = key.and_then(|k| k.open(&SealedText(text)).ok());
-                *field = Value::String(opened.unwrap_or_else(|| "erased".into()));
+                let sealed = SealedText(text);
+                *field = Value::String(match keys {
+                    Some(keys) => keys
+                        .iter()
+                        .find_map(|k| k.open(&sealed).ok())
+                        .unwrap_or_else(|| "erased".into()),
+                    None => "[sealed]".into(),
+                });
             }
         } else if field.is_object() {
-            redact(field, key);
+            redact(field, keys);
         }
     }
 }
 
 /// When an event happened, from its payload.
-fn event_time(payload: &Value) -> Option<DateTime<Utc>> {
+pub(crate) fn event_time(payload: &Value) -> Option<DateTime<Utc>> {
     let body = payload.as_object()?.values().next()?;
     let at = body.get("at").or_else(|| body.get("started_at"))?;
     serde_json::from_value(at.clone()).ok()
@@ -125,6 +134,7 @@ impl AccountsService {
         self.require_auditor(who).await?;
         let rows = self.account_events(account_id).await?;
         let key = self.keys.get(account_id).await?;
+        let keys: Vec<&DataKey> = key.iter().collect();
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -133,9 +143,9 @@ impl AccountsService {
                     .as_object()
                     .and_then(|o| o.values().next().cloned())
                     .unwrap_or(Value::Object(Map::new()));
-                redact(&mut data, key.as_ref());
+                redact(&mut data, Some(&keys));
                 let mut metadata = row.metadata;
-                redact(&mut metadata, key.as_ref());
+                redact(&mut metadata, Some(&keys));
                 HistoryEntry {
                     sequence: row.sequence,
                     position: format!("{}.{}", row.transaction_id, row.global_position),

@@ -9,6 +9,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod cli;
 pub mod error;
+pub mod events;
 pub mod extractors;
 pub mod history;
 pub mod introspection;

@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
 use crate::routes::{
-    account, admin, audit, health, introspection, mfa, pin, sessions, tokens, workspaces,
+    account, admin, audit, events, health, introspection, mfa, pin, sessions, tokens, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use crate::routes::{
         (name = "tokens", description = "API access tokens, limited to 60 requests a minute each"),
         (name = "mfa", description = "TOTP, recovery codes and the login's second step"),
         (name = "audit", description = "The audit log for auditors and workspace supervisors"),
+        (name = "events", description = "The gap-free event stream, in commit order, as CloudEvents"),
         (name = "introspection", description = "For services that ask Warden about a credential"),
         (name = "pin", description = "The reporting PIN"),
         (name = "workspaces", description = "Workspaces, members, roles and policies"),
@@ -103,6 +104,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(audit::workspace_log)
         .service(audit::history)
         .service(audit::state_at)
+        .service(events::page)
+        .service(events::live)
         .service(pin::set)
         .service(pin::remove)
         .service(pin::verify)

@@ -138,6 +138,11 @@ impl Application {
         self.port
     }
 
+    /// Stops the server (and with it the projectors) from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }

@@ -25,6 +25,7 @@ pub struct TestApp {
     pub state: actix_web::web::Data<warden::startup::AppState>,
     pub database_url: String,
     master_key: String,
+    server: actix_web::dev::ServerHandle,
 }
 
 fn server_url() -> String {
@@ -100,6 +101,7 @@ async fn start(
     .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
+    let server = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -113,6 +115,7 @@ async fn start(
         state,
         database_url,
         master_key,
+        server,
     }
 }
 
@@ -126,6 +129,11 @@ impl TestApp {
             None,
         )
         .await
+    }
+
+    /// Stops this process's server and its projectors, as a shutdown would.
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod events;
 mod helpers;
 mod introspection;
 mod mail;
