@@ -1,8 +1,15 @@
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 use warden_aggregates::shared::Email;
+use warden_projections::audit_chain::{self, verify_export};
+use warden_projections::replay::replay;
+use warden_projections::VerifyingKey;
 
 use crate::adapters::clock::SystemClock;
 use crate::settings::Settings;
@@ -27,6 +34,22 @@ enum Command {
     /// Platform administrators.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Rebuild every view from the log into fresh tables and compare them with the live ones;
+    /// exits 1 when they differ.
+    Replay(Settings),
+    /// Check the audit chain: online against the database, or offline from an export of
+    /// `GET /v1/audit/chain` and the key of `GET /v1/audit/public-key`; exits 1 when it fails.
+    Verify {
+        /// An export of `GET /v1/audit/chain` (NDJSON) to check instead of the database.
+        #[arg(long, requires = "public_key")]
+        export: Option<PathBuf>,
+        /// The checkpoint key: the JSON of `GET /v1/audit/public-key`, or its base64 key alone.
+        /// Online, the configured signing key's public half is used when this is absent.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 #[derive(Subcommand)]
@@ -53,6 +76,7 @@ pub async fn run() -> anyhow::Result<()> {
                     clock: Arc::new(SystemClock),
                     master_key: None,
                     mailer: None,
+                    signing_key: None,
                 },
             )
             .await?;
@@ -67,6 +91,54 @@ pub async fn run() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Openapi => print!("{}", openapi::to_json()?),
+        Command::Replay(settings) => {
+            telemetry::init_on_stderr(&settings.log);
+            let pool = startup::connect(&settings).await?;
+            startup::migrate(&pool).await?;
+            let options = settings
+                .database_url
+                .parse()
+                .context("DATABASE_URL is not a PostgreSQL URL")?;
+            // No signer: checkpoints are the server's to sign, never a rebuild's.
+            let report = replay(&pool, options, &warden_projections::all(None)).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.identical {
+                for table in report.tables.iter().filter(|t| !t.identical()) {
+                    eprintln!(
+                        "{}: {} rows only in the live view, {} only in the rebuild",
+                        table.table, table.only_live, table.only_rebuilt
+                    );
+                }
+                std::process::exit(1);
+            }
+        }
+        Command::Verify {
+            export,
+            public_key,
+            settings,
+        } => {
+            telemetry::init_on_stderr(&settings.log);
+            let key = match &public_key {
+                Some(path) => read_public_key(path)?,
+                None => settings.load_signing_key()?.verifying_key(),
+            };
+            let verification = match export {
+                Some(path) => {
+                    let file = std::fs::File::open(&path)
+                        .with_context(|| format!("opening {}", path.display()))?;
+                    verify_export(std::io::BufReader::new(file).lines(), key)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+                None => {
+                    let pool = startup::connect(&settings).await?;
+                    audit_chain::verify(&pool, key).await?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&verification)?);
+            if !verification.ok {
+                std::process::exit(1);
+            }
+        }
         Command::Admin(AdminCommand::Create {
             email,
             password_stdin,
@@ -85,6 +157,7 @@ pub async fn run() -> anyhow::Result<()> {
                     clock: Arc::new(SystemClock),
                     master_key: None,
                     mailer: None,
+                    signing_key: None,
                 },
             )
             .await?;
@@ -100,6 +173,28 @@ pub async fn run() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A public key file: the JSON `GET /v1/audit/public-key` answers, or the base64 key alone.
+fn read_public_key(path: &Path) -> anyhow::Result<VerifyingKey> {
+    use base64::Engine;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let encoded = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(json) => json["public_key"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("{}: no public_key member", path.display()))?,
+        Err(_) => text.trim().to_string(),
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .with_context(|| format!("{}: the key is not base64", path.display()))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{}: not a 32-byte Ed25519 key", path.display()))?;
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| anyhow::anyhow!("{}: not an Ed25519 public key", path.display()))
 }
 
 /// Settings as the command line and environment give them, for embedding (tests, benchmarks).

@@ -10,7 +10,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
 use crate::routes::{
-    account, admin, audit, events, health, introspection, mfa, pin, sessions, tokens, workspaces,
+    account, admin, audit, chain, events, health, introspection, mfa, pin, sessions, tokens,
+    workspaces,
 };
 
 #[derive(OpenApi)]
@@ -104,6 +105,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(audit::workspace_log)
         .service(audit::history)
         .service(audit::state_at)
+        .service(chain::verify)
+        .service(chain::public_key)
+        .service(chain::export)
         .service(events::page)
         .service(events::live)
         .service(pin::set)

@@ -9,6 +9,8 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use warden_aggregates::account::SecurityPolicy;
 
+use warden_projections::SigningKey;
+
 use crate::adapters::sealing::MasterKey;
 
 #[derive(Debug, Clone, Args)]
@@ -26,6 +28,20 @@ pub struct Settings {
     /// Base64 32-byte master key; without it a development key is kept in the data directory.
     #[arg(long, env = "WARDEN_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<SecretString>,
+    /// Base64 32-byte Ed25519 seed that signs audit checkpoints; without it a development key is
+    /// kept in the data directory.
+    #[arg(long, env = "WARDEN_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<SecretString>,
+    /// Sign the audit chain's head this often (seconds) when events arrived since the last
+    /// checkpoint; a checkpoint is also signed every 1,000 events.
+    #[arg(long, env = "WARDEN_CHECKPOINT_SECONDS", default_value_t = 10)]
+    pub checkpoint_seconds: u64,
+    /// NATS server to publish the event stream to (JetStream), e.g. nats://127.0.0.1:4222.
+    #[arg(long, env = "WARDEN_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Subject prefix for published events; the stream takes its name from it.
+    #[arg(long, env = "WARDEN_NATS_SUBJECT", default_value = "warden.events")]
+    pub nats_subject: String,
     /// Where development keys live.
     #[arg(long, env = "WARDEN_DATA_DIR", default_value = ".warden")]
     pub data_dir: PathBuf,
@@ -91,6 +107,44 @@ impl Settings {
         let key = MasterKey::generate();
         write_private(&path, &key.to_base64())?;
         tracing::warn!(path = %path.display(), "generated a development master key");
+        Ok(key)
+    }
+}
+
+/// Reads an Ed25519 signing key: a base64 32-byte seed.
+pub fn signing_key_from_base64(text: &str) -> anyhow::Result<SigningKey> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .context("not base64")?;
+    let seed: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("not a 32-byte key"))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+pub fn signing_key_to_base64(key: &SigningKey) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(key.to_bytes())
+}
+
+impl Settings {
+    /// The configured signing key, or the development key file beside the master key (0600).
+    pub fn load_signing_key(&self) -> anyhow::Result<SigningKey> {
+        if let Some(key) = &self.signing_key {
+            return signing_key_from_base64(key.expose_secret())
+                .context("WARDEN_SIGNING_KEY is not a base64 32-byte Ed25519 seed");
+        }
+        let path = self.data_dir.join("signing.key");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return signing_key_from_base64(&text)
+                .with_context(|| format!("{} is not a base64 32-byte key", path.display()));
+        }
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        write_private(&path, &signing_key_to_base64(&key))?;
+        tracing::warn!(path = %path.display(), "generated a development signing key");
         Ok(key)
     }
 }

@@ -14,7 +14,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 use warden_aggregates::account::AccountServices;
 use warden_aggregates::shared::Clock;
-use warden_projections::Projections;
+use warden_projections::{audit_chain, Projections, SigningKey, VerifyingKey};
 
 use crate::accounts::{AccountsDeps, AccountsService};
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
@@ -32,6 +32,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct AppState {
     pub accounts: AccountsService,
+    /// Checks the audit chain's checkpoint signatures.
+    pub verifying_key: VerifyingKey,
+    pub signing_key: SigningKey,
     pub projections: Arc<Projections>,
     pub pool: PgPool,
     pub metrics: Metrics,
@@ -49,6 +52,7 @@ pub struct Overrides {
     pub clock: Arc<dyn Clock>,
     pub master_key: Option<MasterKey>,
     pub mailer: Option<Arc<dyn Mailer>>,
+    pub signing_key: Option<SigningKey>,
 }
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
@@ -95,8 +99,20 @@ pub async fn build_state(
         totp: totp.clone(),
         policy: settings.policy(),
     });
-    let projections = Projections::new(pool.clone(), warden_projections::all());
-    let tasks = projections.start();
+    let signing_key = match overrides.signing_key {
+        Some(key) => key,
+        None => settings.load_signing_key()?,
+    };
+    let projections = Projections::new(
+        pool.clone(),
+        warden_projections::all(Some(signing_key.clone())),
+    );
+    let mut tasks = projections.start();
+    tasks.push(tokio::spawn(sign_checkpoints(
+        pool.clone(),
+        signing_key.clone(),
+        Duration::from_secs(settings.checkpoint_seconds.max(1)),
+    )));
     let metrics = Metrics::new();
     let accounts = AccountsService::new(AccountsDeps {
         pool: pool.clone(),
@@ -112,11 +128,24 @@ pub async fn build_state(
     });
     let state = web::Data::new(AppState {
         accounts,
+        verifying_key: signing_key.verifying_key(),
+        signing_key,
         projections,
         pool,
         metrics,
     });
     Ok((state, tasks))
+}
+
+/// Signs the audit chain's head every `every` when events arrived since the last checkpoint, so
+/// that an export or a verification never has a long unsigned tail.
+async fn sign_checkpoints(pool: PgPool, key: SigningKey, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(error) = audit_chain::sign_head(&pool, &key).await {
+            tracing::warn!(%error, "audit checkpoint not signed");
+        }
+    }
 }
 
 impl Application {
@@ -152,6 +181,9 @@ impl Application {
         for task in self.tasks {
             task.abort();
         }
+        // A projector stopped mid-batch leaves its transaction open on a pooled connection;
+        // closing the pool ends it (rolled back) instead of holding every reader's horizon back.
+        self.state.pool.close().await;
         result
     }
 }

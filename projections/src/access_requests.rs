@@ -15,6 +15,10 @@ impl Projector for AccessRequests {
         "access_requests_v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["access_requests_v1"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &[
             AccountEvent::ACCESS_REQUESTED,

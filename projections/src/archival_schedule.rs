@@ -17,6 +17,10 @@ impl Projector for ArchivalSchedule {
         "archival_schedule_v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["archival_schedule_v1"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &[
             WorkspaceEvent::ARCHIVAL_DAYS_SET,

@@ -96,6 +96,10 @@ impl Projector for AuditLog {
         "audit_log_v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["audit_log_v1"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         AUDITED
     }

@@ -18,6 +18,15 @@ impl Projector for Credentials {
         "credentials_v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "session_credentials_v1",
+            "api_tokens_v1",
+            "reset_tokens_v1",
+            "mfa_challenges_v1",
+        ]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &[
             AccountEvent::SESSION_STARTED,

@@ -42,6 +42,13 @@ pub enum ProjectionError {
 pub trait Projector: Send + Sync {
     fn name(&self) -> &'static str;
     fn event_types(&self) -> &'static [&'static str];
+    /// A projector of the whole log (a hash chain, a publisher) reads every event, whatever
+    /// its type, including types this build does not know.
+    fn reads_every_event(&self) -> bool {
+        false
+    }
+    /// The tables it owns and nothing else writes: what `warden replay` rebuilds and compares.
+    fn tables(&self) -> &'static [&'static str];
     async fn apply(
         &self,
         conn: &mut PgConnection,

@@ -50,7 +50,8 @@ pub async fn catch_up_once(
         .iter()
         .map(|t| t.to_string())
         .collect();
-    let events = events_after(&mut tx, from, Some(&types), BATCH).await?;
+    let types = (!projector.reads_every_event()).then_some(types.as_slice());
+    let events = events_after(&mut tx, from, types, BATCH).await?;
 
     let mut last = from;
     for event in &events {

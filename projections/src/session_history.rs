@@ -16,6 +16,10 @@ impl Projector for SessionHistory {
         "session_history_v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["session_history_v1", "login_failures_v1"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &[
             AccountEvent::SESSION_STARTED,

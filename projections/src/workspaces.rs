@@ -24,6 +24,10 @@ impl Projector for Workspaces {
         "workspaces_v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["workspaces_v1", "workspace_members_v1"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &[
             WorkspaceEvent::CREATED,

@@ -1,6 +1,7 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
+pub mod chain;
 pub mod events;
 pub mod health;
 pub mod introspection;

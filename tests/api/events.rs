@@ -20,8 +20,10 @@ async fn read_page(app: &TestApp, token: &str, after: &str, limit: i64) -> Value
             Some(token),
         )
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.expect("json")
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 /// Pages from `after` until a page comes back empty; returns the events and the last cursor.

@@ -12,7 +12,9 @@ use warden::adapters::clock::ManualClock;
 use warden::adapters::mail::Mailer;
 use warden::adapters::sealing::MasterKey;
 use warden::cli::settings_from;
+use warden::settings::{signing_key_from_base64, signing_key_to_base64};
 use warden::startup::{Application, Overrides};
+use warden_projections::SigningKey;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -25,6 +27,7 @@ pub struct TestApp {
     pub state: actix_web::web::Data<warden::startup::AppState>,
     pub database_url: String,
     master_key: String,
+    pub signing_key: String,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -60,9 +63,11 @@ pub async fn spawn_with_mailer(mailer: Arc<dyn Mailer>) -> TestApp {
 async fn spawn_with(mailer: Option<Arc<dyn Mailer>>) -> TestApp {
     let database_url = fresh_database().await;
     let master_key = MasterKey::generate().to_base64();
+    let signing_key = signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng));
     start(
         database_url,
         master_key,
+        signing_key,
         Arc::new(ManualClock::default()),
         mailer,
     )
@@ -72,6 +77,7 @@ async fn spawn_with(mailer: Option<Arc<dyn Mailer>>) -> TestApp {
 async fn start(
     database_url: String,
     master_key: String,
+    signing_key: String,
     clock: Arc<ManualClock>,
     mailer: Option<Arc<dyn Mailer>>,
 ) -> TestApp {
@@ -95,6 +101,7 @@ async fn start(
             clock: clock.clone(),
             master_key: Some(MasterKey::from_base64(&master_key).expect("valid key")),
             mailer,
+            signing_key: Some(signing_key_from_base64(&signing_key).expect("valid key")),
         },
     )
     .await
@@ -115,6 +122,7 @@ async fn start(
         state,
         database_url,
         master_key,
+        signing_key,
         server,
     }
 }
@@ -125,6 +133,7 @@ impl TestApp {
         start(
             self.database_url.clone(),
             self.master_key.clone(),
+            self.signing_key.clone(),
             self.clock.clone(),
             None,
         )
@@ -291,4 +300,28 @@ pub fn reset_token_in(mail: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect()
+}
+
+/// Every row of every table, as JSON lines: what a database dump would hold.
+pub async fn dump_database(pool: &PgPool) -> String {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("tables");
+    let mut dump = String::new();
+    for table in &tables {
+        let rows: Vec<Value> =
+            sqlx::query_scalar(&format!("SELECT to_jsonb(t) FROM \"{table}\" t"))
+                .fetch_all(pool)
+                .await
+                .expect("rows");
+        for row in rows {
+            dump.push_str(&row.to_string());
+            dump.push('\n');
+        }
+    }
+    dump
 }

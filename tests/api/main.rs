@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod chain;
 mod events;
 mod helpers;
 mod introspection;

@@ -27,6 +27,10 @@ impl Projector for Recorder {
         "test_recorder"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_deliveries"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &["test.happened"]
     }
@@ -52,6 +56,10 @@ struct FailsOnceAt(&'static str, AtomicBool);
 impl Projector for FailsOnceAt {
     fn name(&self) -> &'static str {
         "test_recorder"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_deliveries"]
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -417,6 +425,10 @@ struct Broken;
 impl Projector for Broken {
     fn name(&self) -> &'static str {
         "test_broken"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_deliveries"]
     }
 
     fn event_types(&self) -> &'static [&'static str] {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{reset_token_in, spawn_app, PASSWORD};
+use crate::helpers::{dump_database, reset_token_in, spawn_app, PASSWORD};
 
 #[tokio::test]
 async fn no_password_token_or_address_is_stored_in_plaintext() {
@@ -41,25 +41,7 @@ async fn no_password_token_or_address_is_stored_in_plaintext() {
     )
     .await;
 
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables
-         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .expect("tables");
-    let mut dump = String::new();
-    for table in &tables {
-        let rows: Vec<Value> =
-            sqlx::query_scalar(&format!("SELECT to_jsonb(t) FROM \"{table}\" t"))
-                .fetch_all(&app.pool)
-                .await
-                .expect("rows");
-        for row in rows {
-            dump.push_str(&row.to_string());
-            dump.push('\n');
-        }
-    }
+    let dump = dump_database(&app.pool).await;
     assert!(
         dump.contains("account.session.started"),
         "the dump has the log"

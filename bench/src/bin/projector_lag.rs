@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
 
     let store = EventStore::new(pool.clone());
     let services = Arc::new(services());
-    let projections = Projections::new(pool.clone(), warden_projections::all());
+    let projections = Projections::new(pool.clone(), warden_projections::all(None));
     let tasks = projections.start();
     let mut accounts = Vec::new();
     for _ in 0..WRITERS {
