@@ -16,6 +16,7 @@ pub mod introspection;
 pub mod keys;
 pub mod metrics;
 pub mod mfa;
+pub mod nats;
 pub mod openapi;
 pub mod pin;
 pub mod rate_limit;

@@ -24,6 +24,7 @@ use crate::adapters::totp::RfcTotp;
 use crate::error::{rate_limit_headers, AppError};
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
+use crate::nats::NatsPublisher;
 use crate::openapi;
 use crate::rate_limit::RateLimitInfo;
 use crate::settings::Settings;
@@ -103,10 +104,14 @@ pub async fn build_state(
         Some(key) => key,
         None => settings.load_signing_key()?,
     };
-    let projections = Projections::new(
-        pool.clone(),
-        warden_projections::all(Some(signing_key.clone())),
-    );
+    let mut projectors = warden_projections::all(Some(signing_key.clone()));
+    if let Some(url) = &settings.nats_url {
+        let publisher = NatsPublisher::connect(url, &settings.nats_subject)
+            .await
+            .context("WARDEN_NATS_URL")?;
+        projectors.push(Arc::new(publisher));
+    }
+    let projections = Projections::new(pool.clone(), projectors);
     let mut tasks = projections.start();
     tasks.push(tokio::spawn(sign_checkpoints(
         pool.clone(),

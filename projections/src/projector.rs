@@ -33,6 +33,9 @@ pub enum ProjectionError {
         event_type: String,
         source: serde_json::Error,
     },
+    /// A projector that delivers events elsewhere (a message broker) could not.
+    #[error("event {cursor} not delivered: {reason}")]
+    Delivery { cursor: Cursor, reason: String },
 }
 
 /// A view built from the log. It names the event types it consumes (the runner filters in SQL)

@@ -135,6 +135,8 @@ pub async fn catch_up(pool: &PgPool, projector: &dyn Projector) -> Result<Cursor
 #[derive(Debug, Clone)]
 pub struct ProjectorStatus {
     pub name: &'static str,
+    /// It maintains tables Warden reads (not only a delivery elsewhere).
+    pub owns_views: bool,
     pub failing: bool,
     pub last_error: Option<String>,
     pub failures: u64,
@@ -267,6 +269,7 @@ impl Projections {
             .iter()
             .map(|r| ProjectorStatus {
                 name: r.projector.name(),
+                owns_views: !r.projector.tables().is_empty(),
                 failing: r.failing.load(Ordering::Relaxed),
                 last_error: r.last_error.lock().map(|e| e.clone()).unwrap_or(None),
                 failures: r.failures.load(Ordering::Relaxed),

@@ -19,7 +19,9 @@ pub struct Readiness {
     pub failing_projectors: Vec<String>,
 }
 
-/// The database answers and no projector is failing.
+/// The database answers and no view Warden reads from is stuck. A projector that only delivers
+/// events elsewhere (the NATS publisher) is listed when failing but does not make Warden unready:
+/// logins and checks do not depend on it.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))
@@ -27,14 +29,14 @@ pub struct Readiness {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
-    let failing_projectors: Vec<String> = state
+    let failing: Vec<_> = state
         .projections
         .statuses()
         .into_iter()
         .filter(|s| s.failing)
-        .map(|s| s.name.to_string())
         .collect();
-    let ready = database && failing_projectors.is_empty();
+    let ready = database && !failing.iter().any(|s| s.owns_views);
+    let failing_projectors = failing.into_iter().map(|s| s.name.to_string()).collect();
     let body = Readiness {
         ready,
         database,

@@ -40,7 +40,7 @@ async fn read_all(app: &TestApp, token: &str, mut after: String) -> (Vec<Value>,
     }
 }
 
-async fn ids_in_commit_order(app: &TestApp) -> Vec<String> {
+pub async fn ids_in_commit_order(app: &TestApp) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT aggregate_type || ':' || aggregate_id || ':' || sequence FROM events
          ORDER BY transaction_id, global_position",

@@ -26,8 +26,8 @@ pub struct TestApp {
     pub mail_dir: PathBuf,
     pub state: actix_web::web::Data<warden::startup::AppState>,
     pub database_url: String,
-    master_key: String,
     pub signing_key: String,
+    launch: Launch,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -61,31 +61,41 @@ pub async fn spawn_with_mailer(mailer: Arc<dyn Mailer>) -> TestApp {
 }
 
 async fn spawn_with(mailer: Option<Arc<dyn Mailer>>) -> TestApp {
-    let database_url = fresh_database().await;
-    let master_key = MasterKey::generate().to_base64();
-    let signing_key = signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng));
-    start(
-        database_url,
-        master_key,
-        signing_key,
-        Arc::new(ManualClock::default()),
-        mailer,
-    )
-    .await
+    spawn_configured(mailer, &[]).await
 }
 
-async fn start(
+/// A fresh app started with extra command-line settings, e.g. `["--nats-url", url]`.
+pub async fn spawn_with_args(args: &[&str]) -> TestApp {
+    spawn_configured(None, args).await
+}
+
+async fn spawn_configured(mailer: Option<Arc<dyn Mailer>>, args: &[&str]) -> TestApp {
+    let launch = Launch {
+        database_url: fresh_database().await,
+        master_key: MasterKey::generate().to_base64(),
+        signing_key: signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng)),
+        clock: Arc::new(ManualClock::default()),
+        args: args.iter().map(|a| a.to_string()).collect(),
+    };
+    start(launch, mailer).await
+}
+
+/// What every process of one test app shares.
+#[derive(Clone)]
+struct Launch {
     database_url: String,
     master_key: String,
     signing_key: String,
     clock: Arc<ManualClock>,
-    mailer: Option<Arc<dyn Mailer>>,
-) -> TestApp {
+    args: Vec<String>,
+}
+
+async fn start(launch: Launch, mailer: Option<Arc<dyn Mailer>>) -> TestApp {
     let mail_dir = std::env::temp_dir().join(format!("warden-mail-{}", Uuid::new_v4()));
     let mail_dir_text = mail_dir.display().to_string();
-    let settings = settings_from(&[
+    let mut args = vec![
         "--database-url",
-        &database_url,
+        &launch.database_url,
         "--addr",
         "127.0.0.1:0",
         "--mail-dir",
@@ -94,14 +104,16 @@ async fn start(
         "https://app.warden.test",
         "--db-connections",
         "8",
-    ]);
+    ];
+    args.extend(launch.args.iter().map(String::as_str));
+    let settings = settings_from(&args);
     let app = Application::build(
         &settings,
         Overrides {
-            clock: clock.clone(),
-            master_key: Some(MasterKey::from_base64(&master_key).expect("valid key")),
+            clock: launch.clock.clone(),
+            master_key: Some(MasterKey::from_base64(&launch.master_key).expect("valid key")),
             mailer,
-            signing_key: Some(signing_key_from_base64(&signing_key).expect("valid key")),
+            signing_key: Some(signing_key_from_base64(&launch.signing_key).expect("valid key")),
         },
     )
     .await
@@ -116,13 +128,13 @@ async fn start(
             .user_agent("warden-tests/1.0")
             .build()
             .expect("client"),
-        pool: PgPool::connect(&database_url).await.expect("pool"),
-        clock,
+        pool: PgPool::connect(&launch.database_url).await.expect("pool"),
+        clock: launch.clock.clone(),
         mail_dir,
         state,
-        database_url,
-        master_key,
-        signing_key,
+        database_url: launch.database_url.clone(),
+        signing_key: launch.signing_key.clone(),
+        launch,
         server,
     }
 }
@@ -130,14 +142,7 @@ async fn start(
 impl TestApp {
     /// A second Warden process on the same database, key and clock.
     pub async fn spawn_sibling(&self) -> TestApp {
-        start(
-            self.database_url.clone(),
-            self.master_key.clone(),
-            self.signing_key.clone(),
-            self.clock.clone(),
-            None,
-        )
-        .await
+        start(self.launch.clone(), None).await
     }
 
     /// Stops this process's server and its projectors, as a shutdown would.

@@ -8,6 +8,7 @@ mod helpers;
 mod introspection;
 mod mail;
 mod mfa;
+mod nats;
 mod openapi;
 mod ordering;
 mod pin;
