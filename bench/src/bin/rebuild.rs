@@ -1,0 +1,320 @@
+//! P5 and P6 (paging), and the audit chain's verification rate, on a log of generated events.
+//!
+//! The log: one account's real history (registration, logins, logouts, a failed login — made by
+//! the real aggregate through the event store) copied under fresh ids until it holds N events
+//! (default 1,000,000), loaded with COPY. Then, each against reading the same rows with
+//! `COPY (SELECT ... ORDER BY transaction_id, global_position) TO STDOUT` in the same run:
+//!
+//! * rebuild: every projector from nothing to the head, all at once as in the server;
+//! * verify: the audit chain recomputed from the events and checked against its checkpoints;
+//! * paging: `GET /v1/events?limit=1000` from the start to the end over HTTP.
+//!
+//! `cargo run --release -p warden-bench --bin rebuild -- [N] [--skip-paging]`
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use sqlx::postgres::PgPoolCopyExt;
+use sqlx::ConnectOptions;
+use sqlx::PgPool;
+use uuid::Uuid;
+use warden::store::EventStore;
+use warden_aggregates::account::{Account, AccountCommand, SessionEndReason};
+use warden_bench::{account_with_history, fresh_pool, log_in, services};
+use warden_projections::{audit_chain, catch_up, SigningKey};
+
+const TEMPLATE_LOGINS: usize = 4;
+const CHUNK: usize = 100_000;
+
+#[derive(sqlx::FromRow)]
+struct TemplateRow {
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+}
+
+fn uuids_in(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 36 <= bytes.len() {
+        let candidate = &text[i..i + 36];
+        if Uuid::parse_str(candidate).is_ok() && candidate.as_bytes()[8] == b'-' {
+            if !found.iter().any(|f: &String| f == candidate) {
+                found.push(candidate.to_string());
+            }
+            i += 36;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// COPY text format: backslashes doubled; compact JSON has no tabs or newlines.
+fn copy_field(text: &str) -> String {
+    text.replace('\\', "\\\\")
+}
+
+async fn template(pool: &PgPool) -> anyhow::Result<Vec<TemplateRow>> {
+    let store = EventStore::new(pool.clone());
+    let services = services();
+    let id = account_with_history(&store, &services, 1 + 2 * TEMPLATE_LOGINS).await?;
+    let metadata: HashMap<String, String> = HashMap::from([
+        ("request_id".to_string(), Uuid::new_v4().to_string()),
+        ("actor".to_string(), id.clone()),
+        ("auth_method".to_string(), "session".to_string()),
+    ]);
+    store
+        .execute::<Account>(&id, || log_in("wrong"), &services, &metadata)
+        .await?;
+    store
+        .execute::<Account>(
+            &id,
+            || AccountCommand::RevokeAllSessions {
+                reason: SessionEndReason::RevokedAll,
+            },
+            &services,
+            &metadata,
+        )
+        .await?;
+    let rows: Vec<TemplateRow> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
+                metadata FROM events WHERE aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(&id)
+    .fetch_all(pool)
+    .await?;
+    sqlx::query("DELETE FROM events WHERE aggregate_id = $1")
+        .bind(&id)
+        .execute(pool)
+        .await?;
+    sqlx::query("DELETE FROM aggregate_snapshots")
+        .execute(pool)
+        .await?;
+    Ok(rows)
+}
+
+async fn generate(pool: &PgPool, total: usize) -> anyhow::Result<()> {
+    let rows = template(pool).await?;
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+                r.aggregate_type,
+                r.aggregate_id,
+                r.sequence,
+                r.event_type,
+                r.event_version,
+                copy_field(&r.payload.to_string()),
+                copy_field(&r.metadata.to_string())
+            )
+        })
+        .collect();
+    let template_text: String = lines.concat();
+    let ids = uuids_in(&template_text);
+    let copies = total.div_ceil(rows.len());
+    let mut written = 0;
+    while written < copies {
+        let this_chunk = (CHUNK / rows.len()).min(copies - written);
+        let mut buffer = String::with_capacity(this_chunk * template_text.len());
+        for _ in 0..this_chunk {
+            let mut copy = template_text.clone();
+            for id in &ids {
+                copy = copy.replace(id.as_str(), &Uuid::now_v7().to_string());
+            }
+            buffer.push_str(&copy);
+        }
+        let mut copy = pool
+            .copy_in_raw(
+                "COPY events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                              payload, metadata) FROM STDIN",
+            )
+            .await?;
+        copy.send(buffer.into_bytes()).await?;
+        copy.finish().await?;
+        written += this_chunk;
+    }
+    sqlx::query("ANALYZE events").execute(pool).await?;
+    Ok(())
+}
+
+/// Reads every event in commit order with COPY: how fast PostgreSQL hands the rows out.
+async fn copy_rate(pool: &PgPool) -> anyhow::Result<(u64, Duration)> {
+    let mut conn = pool.acquire().await?;
+    let started = Instant::now();
+    let mut stream = conn
+        .copy_out_raw(
+            "COPY (SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence,
+                          event_type, event_version, payload, metadata
+                   FROM events ORDER BY transaction_id, global_position) TO STDOUT",
+        )
+        .await?;
+    let mut lines = 0_u64;
+    while let Some(chunk) = stream.next().await {
+        lines += chunk?.iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    Ok((lines, started.elapsed()))
+}
+
+fn rate(events: u64, took: Duration) -> f64 {
+    events as f64 / took.as_secs_f64()
+}
+
+async fn page_over_http(pool: &PgPool, url: &str, events: u64) -> anyhow::Result<Duration> {
+    let settings = warden::cli::settings_from(&[
+        "--database-url",
+        url,
+        "--addr",
+        "127.0.0.1:0",
+        "--log",
+        "warn",
+    ]);
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let app = warden::startup::Application::build(
+        &settings,
+        warden::startup::Overrides {
+            clock: Arc::new(warden::adapters::clock::SystemClock),
+            master_key: Some(warden::adapters::sealing::MasterKey::generate()),
+            mailer: None,
+            signing_key: Some(key),
+        },
+    )
+    .await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    let email = warden_aggregates::shared::Email::parse("bench.admin@example.com")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password = "a long benchmark passphrase";
+    state
+        .accounts
+        .create_admin(email, secrecy::SecretString::from(password))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = reqwest::Client::new();
+    let session: Value = client
+        .post(format!("{base}/v1/sessions"))
+        .json(&serde_json::json!({"email": "bench.admin@example.com", "password": password}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = session["token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no session: {session}"))?
+        .to_string();
+    let _ = pool;
+    let started = Instant::now();
+    let mut after = "0.0".to_string();
+    let mut read = 0_u64;
+    loop {
+        let page: Value = client
+            .get(format!("{base}/v1/events?after={after}&limit=1000"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let n = page["events"].as_array().map_or(0, Vec::len) as u64;
+        if n == 0 {
+            break;
+        }
+        read += n;
+        after = page["next"].as_str().unwrap_or_default().to_string();
+    }
+    let took = started.elapsed();
+    anyhow::ensure!(read >= events, "paged {read} of {events} events");
+    Ok(took)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let total: usize = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let paging = !args.iter().any(|a| a == "--skip-paging");
+    let pool = fresh_pool().await?;
+    let url = pool.connect_options().to_url_lossy().to_string();
+
+    let started = Instant::now();
+    generate(&pool, total).await?;
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
+    println!(
+        "generated {events} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let (copied, copy_took) = copy_rate(&pool).await?;
+    let baseline = rate(copied, copy_took);
+    println!("baseline  COPY ... TO STDOUT in commit order: {copied} rows in {:.2} s = {baseline:.0} rows/s", copy_took.as_secs_f64());
+
+    // Every projector from nothing, all at once, as the server runs them.
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let projectors = warden_projections::all(Some(key.clone()));
+    let started = Instant::now();
+    let tasks: Vec<_> = projectors
+        .iter()
+        .cloned()
+        .map(|projector| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let began = Instant::now();
+                catch_up(&pool, projector.as_ref()).await?;
+                Ok::<_, anyhow::Error>((projector.name(), began.elapsed()))
+            })
+        })
+        .collect();
+    let mut slowest = ("", Duration::ZERO);
+    for task in tasks {
+        let (name, took) = task.await??;
+        println!("  {name:<22} done after {:.1} s", took.as_secs_f64());
+        if took > slowest.1 {
+            slowest = (name, took);
+        }
+    }
+    let rebuild = started.elapsed();
+    let rebuild_rate = rate(events as u64, rebuild);
+    println!(
+        "P5 rebuild of every view: {events} events in {:.1} s = {rebuild_rate:.0} events/s = {:.3}x COPY (slowest: {})",
+        rebuild.as_secs_f64(),
+        rebuild_rate / baseline,
+        slowest.0
+    );
+
+    audit_chain::sign_head(&pool, &key).await?;
+    let started = Instant::now();
+    let verification = audit_chain::verify(&pool, key.verifying_key()).await?;
+    let verify_took = started.elapsed();
+    anyhow::ensure!(verification.ok, "the chain did not verify: {verification:?}");
+    let verify_rate = rate(verification.events_checked as u64, verify_took);
+    println!(
+        "chain verification: {} events in {:.1} s = {verify_rate:.0} events/s = {:.3}x COPY",
+        verification.events_checked,
+        verify_took.as_secs_f64(),
+        verify_rate / baseline
+    );
+
+    if paging {
+        let took = page_over_http(&pool, &url, events as u64).await?;
+        let paging_rate = rate(events as u64, took);
+        println!(
+            "P6 paging GET /v1/events?limit=1000: {events} events in {:.1} s = {paging_rate:.0} events/s = {:.3}x COPY",
+            took.as_secs_f64(),
+            paging_rate / baseline
+        );
+    }
+    Ok(())
+}
