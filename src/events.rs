@@ -2,8 +2,6 @@
 //! 1.0 JSON, with secrets' stored forms redacted and personal data opened for the reader
 //! (`erased` once the owner's key is destroyed). `docs/events.md` documents the envelope.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -120,34 +118,31 @@ impl AccountsService {
         let mut conn = self.pool.acquire().await?;
         let events = events_after(&mut conn, after, None, limit.clamp(1, PAGE_MAX)).await?;
         drop(conn);
-        let mut keys: HashMap<Uuid, Option<DataKey>> = HashMap::new();
-        let mut page = Vec::with_capacity(events.len());
-        for event in &events {
-            // Payloads are sealed under the account's key; request metadata under the actor's,
-            // or the subject's when the actor was anonymous.
-            let owners: Vec<Uuid> = event
+        // Payloads are sealed under the account's key; request metadata under the actor's, or
+        // the subject's when the actor was anonymous. One query fetches every key a page needs.
+        let owners_of = |event: &StoredEvent| -> Vec<Uuid> {
+            let subject = (event.aggregate_type == "account")
+                .then(|| Uuid::parse_str(&event.aggregate_id).ok())
+                .flatten();
+            let actor = event
                 .metadata_str("actor")
-                .and_then(|a| Uuid::parse_str(a).ok())
-                .into_iter()
-                .chain(
-                    (event.aggregate_type == "account")
-                        .then(|| Uuid::parse_str(&event.aggregate_id).ok())
-                        .flatten(),
-                )
-                .collect();
-            for owner in &owners {
-                if !keys.contains_key(owner) {
-                    let key = self.keys.get(*owner).await?;
-                    keys.insert(*owner, key);
-                }
-            }
-            let usable: Vec<&DataKey> = owners
-                .iter()
-                .rev()
-                .filter_map(|o| keys.get(o).and_then(Option::as_ref))
-                .collect();
-            page.push(envelope(event, Some(&usable)));
-        }
+                .and_then(|a| Uuid::parse_str(a).ok());
+            subject.into_iter().chain(actor).collect()
+        };
+        let mut wanted: Vec<Uuid> = events.iter().flat_map(owners_of).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let keys = self.keys.get_many(&wanted).await?;
+        let page = events
+            .iter()
+            .map(|event| {
+                let usable: Vec<&DataKey> = owners_of(event)
+                    .iter()
+                    .filter_map(|o| keys.get(o).and_then(Option::as_ref))
+                    .collect();
+                envelope(event, Some(&usable))
+            })
+            .collect();
         Ok(page)
     }
 }

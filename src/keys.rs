@@ -1,6 +1,7 @@
 //! Per-account data keys (DESIGN.md §2): created with the account, sealed under the master key,
 //! destroyed on erasure.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::PgPool;
@@ -49,6 +50,27 @@ impl KeyRing {
                 .map_err(AppError::internal),
             None => Ok(None),
         }
+    }
+
+    /// The keys of several accounts in one query; an account without a live key maps to `None`.
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Option<DataKey>>, AppError> {
+        let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+            "SELECT account_id, sealed_key FROM account_keys WHERE account_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut keys: HashMap<Uuid, Option<DataKey>> = ids.iter().map(|id| (*id, None)).collect();
+        for (id, sealed) in rows {
+            if let Some(sealed) = sealed {
+                let key = self
+                    .master
+                    .open_data_key(&id.to_string(), &sealed)
+                    .map_err(AppError::internal)?;
+                keys.insert(id, Some(key));
+            }
+        }
+        Ok(keys)
     }
 
     /// Crypto-shredding: the sealed key is gone, so every value sealed with it stays sealed.

@@ -216,40 +216,79 @@ impl Projector for AuditChain {
         conn: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        let already: Option<i64> = sqlx::query_scalar(
-            "SELECT n FROM audit_chain_v1
-             WHERE transaction_id = $1::text::xid8 AND global_position = $2",
-        )
-        .bind(event.cursor.transaction_id.to_string())
-        .bind(event.cursor.global_position)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if already.is_some() {
-            return Ok(());
-        }
-        let (n, previous) = match head(conn).await? {
-            Some((n, _, chain)) => (n + 1, chain),
-            None => (1, GENESIS),
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// The chain grows only at its head, in commit order: events at or before the head are
+    /// already in it; the rest are hashed and linked in memory and written in one statement.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let (mut n, head_at, mut chain) = match head(conn).await? {
+            Some((n, at, chain)) => (n, Some(at), chain),
+            None => (0, None, GENESIS),
         };
-        let event_hash = hash_canonical(&canonical_event(event));
-        let chain_hash = link(&previous, &event_hash);
-        sqlx::query(
-            "INSERT INTO audit_chain_v1 (transaction_id, global_position, n, event_hash, chain_hash)
-             VALUES ($1::text::xid8, $2, $3, $4, $5)",
-        )
-        .bind(event.cursor.transaction_id.to_string())
-        .bind(event.cursor.global_position)
-        .bind(n)
-        .bind(&event_hash[..])
-        .bind(&chain_hash[..])
-        .execute(&mut *conn)
-        .await?;
-        if let Some(key) = &self.signer {
-            if n % self.every.max(1) == 0 {
-                let checkpoint = Checkpoint::sign(key, n, event.cursor, &chain_hash, Utc::now());
-                store_checkpoint(conn, &checkpoint).await?;
+        let mut rows = ChainRows::default();
+        let mut signed = Vec::new();
+        for event in events
+            .iter()
+            .filter(|e| head_at.is_none_or(|h| e.cursor > h))
+        {
+            n += 1;
+            let event_hash = hash_canonical(&canonical_event(event));
+            chain = link(&chain, &event_hash);
+            rows.push(event.cursor, n, event_hash, chain);
+            if let Some(key) = &self.signer {
+                if n % self.every.max(1) == 0 {
+                    signed.push(Checkpoint::sign(key, n, event.cursor, &chain, Utc::now()));
+                }
             }
         }
+        rows.insert(conn).await?;
+        for checkpoint in &signed {
+            store_checkpoint(conn, checkpoint).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct ChainRows {
+    transaction_ids: Vec<String>,
+    positions: Vec<i64>,
+    numbers: Vec<i64>,
+    event_hashes: Vec<Vec<u8>>,
+    chain_hashes: Vec<Vec<u8>>,
+}
+
+impl ChainRows {
+    fn push(&mut self, at: Cursor, n: i64, event_hash: Hash, chain_hash: Hash) {
+        self.transaction_ids.push(at.transaction_id.to_string());
+        self.positions.push(at.global_position);
+        self.numbers.push(n);
+        self.event_hashes.push(event_hash.to_vec());
+        self.chain_hashes.push(chain_hash.to_vec());
+    }
+
+    async fn insert(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.numbers.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO audit_chain_v1 (transaction_id, global_position, n, event_hash, chain_hash)
+             SELECT t::xid8, p, n, e, c
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[])
+                  AS r(t, p, n, e, c)",
+        )
+        .bind(&self.transaction_ids)
+        .bind(&self.positions)
+        .bind(&self.numbers)
+        .bind(&self.event_hashes)
+        .bind(&self.chain_hashes)
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }

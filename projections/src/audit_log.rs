@@ -109,13 +109,49 @@ impl Projector for AuditLog {
         conn: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Append-only: a batch is one INSERT.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut rows = Entries::default();
+        for event in events {
+            rows.push(event);
+        }
+        rows.insert(conn).await?;
+        Ok(())
+    }
+}
+
+/// Audit entries as columns, for one `INSERT ... SELECT FROM UNNEST`.
+#[derive(Default)]
+struct Entries {
+    transaction_ids: Vec<String>,
+    positions: Vec<i64>,
+    at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    actions: Vec<String>,
+    outcomes: Vec<&'static str>,
+    reasons: Vec<Option<String>>,
+    actors: Vec<String>,
+    subjects: Vec<Option<Uuid>>,
+    workspaces: Vec<Option<Uuid>>,
+    methods: Vec<Option<String>>,
+    ips: Vec<Option<String>>,
+    user_agents: Vec<Option<String>>,
+    request_ids: Vec<Option<String>>,
+}
+
+impl Entries {
+    fn push(&mut self, event: &StoredEvent) {
         let aggregate = Uuid::parse_str(&event.aggregate_id).ok();
+        let body = event.payload.as_object().and_then(|o| o.values().next());
         let (subject, workspace) = match event.aggregate_type.as_str() {
             "workspace" => {
-                let member = event
-                    .payload
-                    .as_object()
-                    .and_then(|o| o.values().next())
+                let member = body
                     .and_then(|b| b.get("account_id"))
                     .and_then(Value::as_str)
                     .and_then(|s| Uuid::parse_str(s).ok());
@@ -123,35 +159,56 @@ impl Projector for AuditLog {
             }
             _ => (aggregate, None),
         };
-        let at = event
-            .payload
-            .as_object()
-            .and_then(|o| o.values().next())
+        let at = body
             .and_then(|b| b.get("at").or_else(|| b.get("started_at")))
-            .and_then(|v| serde_json::from_value::<chrono::DateTime<chrono::Utc>>(v.clone()).ok());
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let text = |key: &str| event.metadata_str(key).map(str::to_owned);
+        self.transaction_ids
+            .push(event.cursor.transaction_id.to_string());
+        self.positions.push(event.cursor.global_position);
+        self.at.push(at);
+        self.actions.push(event.event_type.clone());
+        self.outcomes.push(outcome(&event.event_type));
+        self.reasons.push(reason(&event.payload));
+        self.actors
+            .push(text("actor").unwrap_or_else(|| "anonymous".into()));
+        self.subjects.push(subject);
+        self.workspaces.push(workspace);
+        self.methods
+            .push(method(&event.payload).or_else(|| text("auth_method")));
+        self.ips.push(text("ip"));
+        self.user_agents.push(text("user_agent"));
+        self.request_ids.push(text("request_id"));
+    }
+
+    async fn insert(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.positions.is_empty() {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO audit_log_v1 (transaction_id, global_position, at, action, outcome,
                  reason, actor, subject, workspace_id, method, ip, user_agent, request_id)
-             VALUES ($1::text::xid8, $2, COALESCE($3, now()), $4, $5, $6, $7, $8, $9, $10, $11,
-                     $12, $13)
+             SELECT t::xid8, p, COALESCE(a, now()), ac, o, r, act, s, w, m, i, u, q
+             FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[],
+                         $12::text[], $13::text[])
+                  AS e(t, p, a, ac, o, r, act, s, w, m, i, u, q)
              ON CONFLICT (transaction_id, global_position) DO NOTHING",
         )
-        .bind(event.cursor.transaction_id.to_string())
-        .bind(event.cursor.global_position)
-        .bind(at)
-        .bind(&event.event_type)
-        .bind(outcome(&event.event_type))
-        .bind(reason(&event.payload))
-        .bind(event.metadata_str("actor").unwrap_or("anonymous"))
-        .bind(subject)
-        .bind(workspace)
-        .bind(
-            method(&event.payload).or_else(|| event.metadata_str("auth_method").map(str::to_owned)),
-        )
-        .bind(event.metadata_str("ip"))
-        .bind(event.metadata_str("user_agent"))
-        .bind(event.metadata_str("request_id"))
-        .execute(&mut *conn)
+        .bind(&self.transaction_ids)
+        .bind(&self.positions)
+        .bind(&self.at)
+        .bind(&self.actions)
+        .bind(&self.outcomes)
+        .bind(&self.reasons)
+        .bind(&self.actors)
+        .bind(&self.subjects)
+        .bind(&self.workspaces)
+        .bind(&self.methods)
+        .bind(&self.ips)
+        .bind(&self.user_agents)
+        .bind(&self.request_ids)
+        .execute(conn)
         .await?;
         Ok(())
     }

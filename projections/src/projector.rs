@@ -57,6 +57,19 @@ pub trait Projector: Send + Sync {
         conn: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError>;
+
+    /// Applies a batch, in order, in the transaction that moves the checkpoint. One event at a
+    /// time unless the projector can write a batch at once (an append-only view).
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(conn, event).await?;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(

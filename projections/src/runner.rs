@@ -53,11 +53,8 @@ pub async fn catch_up_once(
     let types = (!projector.reads_every_event()).then_some(types.as_slice());
     let events = events_after(&mut tx, from, types, BATCH).await?;
 
-    let mut last = from;
-    for event in &events {
-        projector.apply(&mut tx, event).await?;
-        last = event.cursor;
-    }
+    projector.apply_batch(&mut tx, &events).await?;
+    let last = events.last().map_or(from, |e| e.cursor);
     if last != from {
         checkpoint::advance(&mut tx, projector.name(), last).await?;
     }

@@ -1,10 +1,10 @@
 //! Tamper evidence (the audit chain, online and offline) and replay of every view from the log.
 
-use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tokio::process::Command;
 use warden_projections::audit_chain::{self, canonical_event, hash_canonical, link};
 use warden_projections::replay::replay;
 use warden_projections::{Cursor, StoredEvent};
@@ -254,13 +254,16 @@ async fn a_chain_rewritten_to_match_a_change_is_caught_by_the_signed_checkpoint(
     );
 }
 
-fn warden(args: &[&str], app: &TestApp) -> (bool, Value, String) {
+/// Runs the `warden` binary without blocking the test's runtime: the app's projectors run on it,
+/// and `warden replay` waits for the checkpoint locks they hold.
+async fn warden(args: &[&str], app: &TestApp) -> (bool, Value, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
         .env("DATABASE_URL", &app.database_url)
         .env("WARDEN_SIGNING_KEY", &app.signing_key)
         .env("WARDEN_LOG", "warn")
         .output()
+        .await
         .expect("warden runs");
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let report = serde_json::from_str(&stdout).unwrap_or(Value::Null);
@@ -304,7 +307,8 @@ async fn an_export_verifies_offline_with_the_public_key_and_a_flipped_byte_is_lo
             key_path.to_str().expect("path"),
         ],
         &app,
-    );
+    )
+    .await;
     assert!(ok, "{report} {stderr}");
     assert_eq!(report["events_checked"], event_count(&app).await);
     assert_eq!(report["signed_through"], report["head"]["position"]);
@@ -335,7 +339,8 @@ async fn an_export_verifies_offline_with_the_public_key_and_a_flipped_byte_is_lo
             key_path.to_str().expect("path"),
         ],
         &app,
-    );
+    )
+    .await;
     assert!(!ok);
     let entry: Value = serde_json::from_str(line).expect("json");
     assert_eq!(report["first_bad_position"], entry["event"]["position"]);
@@ -362,11 +367,12 @@ async fn an_export_verifies_offline_with_the_public_key_and_a_flipped_byte_is_lo
             other_public.to_str().expect("path"),
         ],
         &app,
-    );
+    )
+    .await;
     assert!(!ok, "{report}");
 
     // Online, from the command line, against the database.
-    let (ok, report, stderr) = warden(&["verify"], &app);
+    let (ok, report, stderr) = warden(&["verify"], &app).await;
     assert!(ok, "{report} {stderr}");
 }
 
@@ -387,7 +393,7 @@ async fn replay_rebuilds_every_view_identically_and_finds_a_changed_row() {
         .expect("session history compared");
     assert!(history.live_rows >= 2 && history.live_rows == history.rebuilt_rows);
 
-    let (ok, cli, stderr) = warden(&["replay"], &app);
+    let (ok, cli, stderr) = warden(&["replay"], &app).await;
     assert!(ok, "{cli} {stderr}");
     assert_eq!(cli["identical"], true);
 
@@ -397,7 +403,7 @@ async fn replay_rebuilds_every_view_identically_and_finds_a_changed_row() {
     .execute(&app.pool)
     .await
     .expect("view changed");
-    let (ok, cli, stderr) = warden(&["replay"], &app);
+    let (ok, cli, stderr) = warden(&["replay"], &app).await;
     assert!(!ok);
     assert_eq!(cli["identical"], false, "{stderr}");
     assert!(

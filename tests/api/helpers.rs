@@ -71,6 +71,7 @@ pub async fn spawn_with_args(args: &[&str]) -> TestApp {
 
 async fn spawn_configured(mailer: Option<Arc<dyn Mailer>>, args: &[&str]) -> TestApp {
     let launch = Launch {
+        alive: Arc::new(()),
         database_url: fresh_database().await,
         master_key: MasterKey::generate().to_base64(),
         signing_key: signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng)),
@@ -83,6 +84,8 @@ async fn spawn_configured(mailer: Option<Arc<dyn Mailer>>, args: &[&str]) -> Tes
 /// What every process of one test app shares.
 #[derive(Clone)]
 struct Launch {
+    /// Counts the app's processes still referenced by the test.
+    alive: Arc<()>,
     database_url: String,
     master_key: String,
     signing_key: String,
@@ -136,6 +139,48 @@ async fn start(launch: Launch, mailer: Option<Arc<dyn Mailer>>) -> TestApp {
         signing_key: launch.signing_key.clone(),
         launch,
         server,
+    }
+}
+
+/// The server of a finished test lives on in actix's worker threads, but its projector tasks died
+/// with the test's runtime, possibly mid-batch: their transactions would sit open (holding every
+/// other test's horizon back) until the idle-in-transaction timeout. The last process of an app
+/// to go closes its database to new connections and ends every session on it instead.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.launch.alive) > 1 {
+            return;
+        }
+        let url = self.database_url.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Some((base, name)) = url.rsplit_once('/') else {
+                    return;
+                };
+                if let Ok(mut admin) = PgConnection::connect(&format!("{base}/postgres")).await {
+                    // Nothing of this app may start a new batch after the sessions end.
+                    let _ = sqlx::query(&format!(
+                        "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false"
+                    ))
+                    .execute(&mut admin)
+                    .await;
+                    let _ = sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(name)
+                    .execute(&mut admin)
+                    .await;
+                }
+            });
+        })
+        .join();
     }
 }
 

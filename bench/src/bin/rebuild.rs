@@ -298,7 +298,10 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let verification = audit_chain::verify(&pool, key.verifying_key()).await?;
     let verify_took = started.elapsed();
-    anyhow::ensure!(verification.ok, "the chain did not verify: {verification:?}");
+    anyhow::ensure!(
+        verification.ok,
+        "the chain did not verify: {verification:?}"
+    );
     let verify_rate = rate(verification.events_checked as u64, verify_took);
     println!(
         "chain verification: {} events in {:.1} s = {verify_rate:.0} events/s = {:.3}x COPY",
