@@ -4,6 +4,7 @@ mod accounts;
 mod audit;
 mod chain;
 mod events;
+mod faults;
 mod helpers;
 mod introspection;
 mod mail;

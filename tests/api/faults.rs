@@ -1,0 +1,528 @@
+//! Fault tests against the real `warden` binary: killed with SIGKILL under load, and its
+//! PostgreSQL restarted under load. Nothing acknowledged may be lost or doubled, and a client
+//! never gets a 2xx for a write that was not kept.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+use warden::adapters::sealing::MasterKey;
+use warden::settings::signing_key_to_base64;
+use warden_projections::SigningKey;
+
+use crate::helpers::{fresh_database, PASSWORD};
+use crate::ordering::settle;
+
+/// One `warden serve` process and how to start it again on the same port and keys.
+struct Server {
+    database_url: String,
+    port: u16,
+    master_key: String,
+    signing_key: String,
+    mail_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn new(database_url: String) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self {
+            database_url,
+            port,
+            master_key: MasterKey::generate().to_base64(),
+            signing_key: signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng)),
+            mail_dir: std::env::temp_dir().join(format!("warden-faults-{}", Uuid::new_v4())),
+            child: None,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn start(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("serve")
+            .env("DATABASE_URL", &self.database_url)
+            .env("WARDEN_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("WARDEN_MASTER_KEY", &self.master_key)
+            .env("WARDEN_SIGNING_KEY", &self.signing_key)
+            .env("WARDEN_MAIL_DIR", &self.mail_dir)
+            .env("WARDEN_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("warden starts");
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(response) = client.get(self.url("/readyz")).send().await {
+                if response.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("warden did not become ready");
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing.
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("killed");
+        }
+    }
+}
+
+/// What the load saw: registrations and logins answered 2xx, and how many requests failed
+/// without an answer.
+#[derive(Default)]
+struct Acknowledged {
+    accounts: Vec<(String, String)>,
+    sessions: Vec<(String, String)>,
+    unanswered: usize,
+    refused: usize,
+    /// Statuses of refused requests.
+    refusals: Vec<u16>,
+}
+
+/// Clients register and log in as fast as they can until `stop`.
+fn load(
+    base: String,
+    clients: usize,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Acknowledged>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..clients)
+        .map(|_| {
+            let base = base.clone();
+            let stop = stop.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("client");
+                while !stop.load(Ordering::Relaxed) {
+                    let email = format!("{}@example.com", Uuid::new_v4().simple());
+                    let registered = client
+                        .post(format!("{base}/v1/accounts"))
+                        .json(&json!({ "email": email, "password": PASSWORD }))
+                        .send()
+                        .await;
+                    let account = match registered {
+                        Ok(r) if r.status() == StatusCode::CREATED => {
+                            let body: Value = r.json().await.unwrap_or(Value::Null);
+                            let id = body["id"].as_str().unwrap_or_default().to_string();
+                            seen.lock()
+                                .expect("lock")
+                                .accounts
+                                .push((id.clone(), email.clone()));
+                            id
+                        }
+                        Ok(r) => {
+                            assert!(!r.status().is_success(), "a 2xx without a body");
+                            {
+                                let mut seen = seen.lock().expect("lock");
+                                seen.refused += 1;
+                                seen.refusals.push(r.status().as_u16());
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                        Err(_) => {
+                            seen.lock().expect("lock").unanswered += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    };
+                    let login = client
+                        .post(format!("{base}/v1/sessions"))
+                        .json(&json!({ "email": email, "password": PASSWORD }))
+                        .send()
+                        .await;
+                    match login {
+                        Ok(r) if r.status() == StatusCode::CREATED => {
+                            let body: Value = r.json().await.unwrap_or(Value::Null);
+                            let token = body["token"].as_str().unwrap_or_default().to_string();
+                            seen.lock().expect("lock").sessions.push((account, token));
+                        }
+                        Ok(r) => {
+                            let mut seen = seen.lock().expect("lock");
+                            seen.refused += 1;
+                            seen.refusals.push(r.status().as_u16());
+                        }
+                        Err(_) => seen.lock().expect("lock").unanswered += 1,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Every acknowledged registration and login is in the log exactly once and in the views: the
+/// session works, the audit log and the session history have it, the chain verifies, and a
+/// replay of every view is identical.
+async fn assert_nothing_acknowledged_was_lost(server: &Server, seen: &Acknowledged) {
+    let pool = sqlx::PgPool::connect(&server.database_url)
+        .await
+        .expect("pool");
+    settle(&pool).await;
+    let registered: Vec<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE event_type = 'account.registered'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("events");
+    let unique: HashSet<&String> = registered.iter().collect();
+    assert_eq!(
+        unique.len(),
+        registered.len(),
+        "no account registered twice"
+    );
+    for (id, _) in &seen.accounts {
+        assert!(
+            unique.contains(id),
+            "acknowledged account {id} is in the log"
+        );
+    }
+    let started: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'account.session.started'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert!(started as usize >= seen.sessions.len());
+
+    // Views caught up: every acknowledged session works on the restarted server.
+    let client = reqwest::Client::new();
+    for (account, token) in &seen.sessions {
+        let me = client
+            .get(server.url("/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(me.status(), StatusCode::OK, "session of {account}");
+    }
+    let in_history: i64 = sqlx::query_scalar("SELECT count(*) FROM session_history_v1")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(
+        in_history, started,
+        "every started session is in the history"
+    );
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log_v1")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(audited, events, "every event audited once");
+
+    let key = warden::settings::signing_key_from_base64(&server.signing_key).expect("key");
+    warden_projections::audit_chain::sign_head(&pool, &key)
+        .await
+        .expect("signed");
+    let verification = warden_projections::audit_chain::verify(&pool, key.verifying_key())
+        .await
+        .expect("verified");
+    assert!(verification.ok, "{verification:?}");
+    assert_eq!(verification.events_checked, events);
+    let report = warden_projections::replay::replay(
+        &pool,
+        server.database_url.parse().expect("url"),
+        &warden_projections::all(None),
+    )
+    .await
+    .expect("replayed");
+    assert!(report.identical, "{report:?}");
+}
+
+/// Waits until the restarted server's projectors have applied every event: the audit log has
+/// one entry per event and the session history one row per started session.
+async fn caught_up(server: &Server) {
+    let pool = sqlx::PgPool::connect(&server.database_url)
+        .await
+        .expect("pool");
+    settle(&pool).await;
+    for _ in 0..400 {
+        let (events, audited, started, histories): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM events),
+                    (SELECT count(*) FROM audit_log_v1),
+                    (SELECT count(*) FROM events WHERE event_type = 'account.session.started'),
+                    (SELECT count(*) FROM session_history_v1)",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("counts");
+        if events == audited && started == histories {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the views did not catch up after the restart");
+}
+
+#[tokio::test]
+async fn a_server_killed_under_load_loses_nothing_it_acknowledged() {
+    let mut server = Server::new(fresh_database().await);
+    server.start().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Acknowledged::default()));
+    let clients = load(server.url(""), 6, stop.clone(), seen.clone());
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill().await;
+    let before_restart = seen.lock().expect("lock").accounts.len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.start().await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("client");
+    }
+    caught_up(&server).await;
+
+    let seen = seen.lock().expect("lock");
+    assert!(
+        before_restart > 0,
+        "some writes were acknowledged before the kill"
+    );
+    assert!(
+        seen.accounts.len() > before_restart,
+        "and after the restart"
+    );
+    assert!(seen.unanswered > 0, "the kill cut requests off");
+    assert_nothing_acknowledged_was_lost(&server, &seen).await;
+    println!(
+        "crash: {} registrations and {} logins acknowledged, {} requests cut off by the kill, \
+         {} refused; every acknowledged write found",
+        seen.accounts.len(),
+        seen.sessions.len(),
+        seen.unanswered,
+        seen.refused
+    );
+    server.kill().await;
+}
+
+/// A PostgreSQL cluster of the test's own (the machine's binaries, a temporary directory, a free
+/// port), so that it can be stopped and started without touching anyone else's databases.
+struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+fn as_postgres(program: PathBuf) -> Command {
+    // initdb and the server refuse to run as root.
+    if running_as_root() {
+        let mut command = Command::new("runuser");
+        command.arg("-u").arg("postgres").arg("--").arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+impl Cluster {
+    async fn create() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .max()?;
+        let data = std::env::temp_dir().join(format!("warden-pg-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data).ok()?;
+        if running_as_root() {
+            Command::new("chown")
+                .arg("postgres")
+                .arg(&data)
+                .status()
+                .await
+                .ok()?;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .ok()?
+            .port();
+        let initdb = as_postgres(bin.join("initdb"))
+            .arg("-D")
+            .arg(data.join("data"))
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .ok()?;
+        assert!(initdb.success(), "initdb");
+        let cluster = Self { bin, data, port };
+        cluster.pg_ctl(&["start", "-w"]).await;
+        Some(cluster)
+    }
+
+    async fn pg_ctl(&self, action: &[&str]) {
+        let options = format!(
+            "-h 127.0.0.1 -p {} -k {} -c fsync=on",
+            self.port,
+            self.data.display()
+        );
+        let status = as_postgres(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data.join("data"))
+            .arg("-l")
+            .arg(self.data.join("server.log"))
+            .arg("-o")
+            .arg(options)
+            .args(action)
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .expect("pg_ctl runs");
+        assert!(status.success(), "pg_ctl {action:?}");
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data.join("data"))
+            .args(["stop", "-m", "immediate"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+#[tokio::test]
+async fn a_database_restart_answers_503_then_recovers_without_losing_anything() {
+    let Some(cluster) = Cluster::create().await else {
+        panic!("no PostgreSQL binaries under /usr/lib/postgresql to run a private cluster");
+    };
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&cluster.url("postgres"))
+        .await
+        .expect("cluster answers");
+    sqlx::query("CREATE DATABASE warden")
+        .execute(&mut admin)
+        .await
+        .expect("database");
+    drop(admin);
+    let mut server = Server::new(cluster.url("warden"));
+    server.start().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Acknowledged::default()));
+    let clients = load(server.url(""), 4, stop.clone(), seen.clone());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+
+    cluster.pg_ctl(&["stop", "-m", "fast", "-w"]).await;
+    // While it is down: answers, quickly, as 503 problems; never a hang, never a 500.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    // Each request waits at most for the pool's acquire timeout (5 s), then answers 503.
+    let bounded = Duration::from_secs(7);
+    let session = seen
+        .lock()
+        .expect("lock")
+        .sessions
+        .first()
+        .map(|(_, token)| token.clone())
+        .expect("a session from before the stop");
+    for path in ["/readyz", "/v1/me"] {
+        let started = std::time::Instant::now();
+        let response = client
+            .get(server.url(path))
+            .bearer_auth(&session)
+            .send()
+            .await
+            .expect("Warden answers while the database is down");
+        assert!(
+            started.elapsed() < bounded,
+            "{path} answered in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+    }
+    let started = std::time::Instant::now();
+    let login = client
+        .post(server.url("/v1/sessions"))
+        .json(&json!({ "email": "nobody@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("answered");
+    assert!(
+        started.elapsed() < bounded,
+        "login answered in {:?}",
+        started.elapsed()
+    );
+    let status = login.status();
+    let problem: Value = login.json().await.expect("a problem document");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(problem["code"], "database_unavailable");
+
+    cluster.pg_ctl(&["start", "-w"]).await;
+    let acknowledged_before = seen.lock().expect("lock").accounts.len();
+    // The same process recovers: writes are acknowledged again.
+    for _ in 0..200 {
+        if seen.lock().expect("lock").accounts.len() > acknowledged_before + 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.expect("client");
+    }
+    let seen = seen.lock().expect("lock");
+    assert!(
+        seen.accounts.len() > acknowledged_before + 3,
+        "writes succeed again without restarting Warden"
+    );
+    assert!(
+        seen.refusals.iter().all(|s| *s == 503),
+        "only 503 while the database was away: {:?}",
+        seen.refusals
+    );
+    caught_up(&server).await;
+    assert_nothing_acknowledged_was_lost(&server, &seen).await;
+    println!(
+        "database restart: {} registrations and {} logins acknowledged, {} refused while it was \
+         down, {} without an answer; all found, views caught up, chain verified, replay identical",
+        seen.accounts.len(),
+        seen.sessions.len(),
+        seen.refused,
+        seen.unanswered
+    );
+    server.kill().await;
+}
