@@ -298,7 +298,7 @@ async fn a_server_killed_under_load_loses_nothing_it_acknowledged() {
     }
     caught_up(&server).await;
 
-    let seen = seen.lock().expect("lock");
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
     assert!(
         before_restart > 0,
         "some writes were acknowledged before the kill"
@@ -504,7 +504,7 @@ async fn a_database_restart_answers_503_then_recovers_without_losing_anything() 
     for client in clients {
         client.await.expect("client");
     }
-    let seen = seen.lock().expect("lock");
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
     assert!(
         seen.accounts.len() > acknowledged_before + 3,
         "writes succeed again without restarting Warden"
