@@ -1,13 +1,15 @@
 //! argon2id password hashing, off the async runtime and bounded to the number of cores so a
-//! login flood queues instead of exhausting memory.
+//! login flood queues instead of exhausting memory. Verification reuses one 19 MiB work area per
+//! permit: allocating a fresh one per login left the allocator holding hundreds of MiB.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use warden_aggregates::account::PasswordVerifier;
 use warden_aggregates::shared::PasswordHash;
@@ -16,6 +18,8 @@ use warden_aggregates::shared::PasswordHash;
 pub struct Argon2Passwords {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Work areas for verification, at most one per permit, reused.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when an email is unknown, so that answer costs what a wrong password does.
     dummy: PasswordHash,
 }
@@ -32,6 +36,7 @@ impl Argon2Passwords {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            memory: Arc::new(Mutex::new(Vec::new())),
             dummy,
         })
     }
@@ -42,11 +47,31 @@ impl Argon2Passwords {
             .acquire()
             .await
             .map_err(|e| HashingError(e.to_string()))?;
+        let mut memory = self.take_memory();
         let params = self.params.clone();
         let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_blocking(&params, password.expose_secret()))
-            .await
-            .map_err(|e| HashingError(e.to_string()))?
+        let (hashed, memory) = tokio::task::spawn_blocking(move || {
+            let hashed = hash_with(&mut memory, &params, password.expose_secret().as_bytes());
+            (hashed, memory)
+        })
+        .await
+        .map_err(|e| HashingError(e.to_string()))?;
+        self.give_back(memory);
+        hashed
+    }
+
+    fn take_memory(&self) -> Vec<Block> {
+        self.memory
+            .lock()
+            .ok()
+            .and_then(|mut areas| areas.pop())
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, memory: Vec<Block>) {
+        if let Ok(mut areas) = self.memory.lock() {
+            areas.push(memory);
+        }
     }
 
     /// Spends the time of one verification and answers nothing.
@@ -74,20 +99,87 @@ impl PasswordVerifier for Argon2Passwords {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
-        let params = self.params.clone();
+        let mut memory = self.take_memory();
         let hash = hash.clone();
         let candidate = candidate.clone();
-        tokio::task::spawn_blocking(move || {
-            let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
-                return false;
-            };
-            argon2(&params)
-                .verify_password(candidate.expose_secret().as_bytes(), &parsed)
-                .is_ok()
+        let verified = tokio::task::spawn_blocking(move || {
+            let matches = verify_with(&mut memory, &hash.0, candidate.expose_secret().as_bytes());
+            (matches, memory)
         })
-        .await
-        .unwrap_or(false)
+        .await;
+        match verified {
+            Ok((matches, memory)) => {
+                self.give_back(memory);
+                matches
+            }
+            Err(_) => false,
+        }
     }
+}
+
+/// A new PHC string for `password` with a fresh salt, computed in `memory`.
+fn hash_with(
+    memory: &mut Vec<Block>,
+    params: &Params,
+    password: &[u8],
+) -> Result<PasswordHash, HashingError> {
+    let failed = |e: &dyn std::fmt::Display| HashingError(e.to_string());
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0_u8; 64];
+    let raw_salt = salt.decode_b64(&mut salt_bytes).map_err(|e| failed(&e))?;
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut output = vec![0_u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    argon2(params)
+        .hash_password_into_with_memory(password, raw_salt, &mut output, &mut memory[..blocks])
+        .map_err(|e| failed(&e))?;
+    let phc = argon2::PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: argon2::password_hash::ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(&output).map_err(|e| failed(&e))?),
+    };
+    Ok(PasswordHash(phc.to_string()))
+}
+
+/// Recomputes the PHC string's hash of `candidate` in `memory` (grown once to the block count its
+/// parameters need) and compares in constant time.
+fn verify_with(memory: &mut Vec<Block>, phc: &str, candidate: &[u8]) -> bool {
+    let Ok(parsed) = argon2::PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let mut salt_bytes = [0_u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut output = vec![0_u8; expected.len()];
+    let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        candidate,
+        salt,
+        &mut output,
+        &mut memory[..blocks],
+    );
+    computed.is_ok() && bool::from(output.ct_eq(expected.as_bytes()))
 }
 
 #[cfg(test)]
@@ -108,5 +200,24 @@ mod tests {
                 .await
         );
         assert!(!passwords.verify(&hash, &SecretString::from("wrong")).await);
+    }
+
+    #[tokio::test]
+    async fn hashes_from_the_library_and_from_the_reused_work_area_agree() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let passwords = Argon2Passwords::new(1).expect("params");
+        let secret = SecretString::from("correct horse battery");
+        let library = hash_blocking(&Params::default(), "correct horse battery").expect("hash");
+        assert!(passwords.verify(&library, &secret).await);
+        let ours = passwords.hash(&secret).await.expect("hash");
+        let parsed = argon2::PasswordHash::new(&ours.0).expect("a PHC string");
+        assert!(argon2(&Params::default())
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        assert_ne!(
+            ours,
+            passwords.hash(&secret).await.expect("hash"),
+            "fresh salts"
+        );
     }
 }

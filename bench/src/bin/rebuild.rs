@@ -261,6 +261,19 @@ async fn main() -> anyhow::Result<()> {
     let baseline = rate(copied, copy_took);
     println!("baseline  COPY ... TO STDOUT in commit order: {copied} rows in {:.2} s = {baseline:.0} rows/s", copy_took.as_secs_f64());
 
+    // What one statement costs a projector: a round trip inside a transaction.
+    let mut tx = pool.begin().await?;
+    let started = Instant::now();
+    for _ in 0..2000 {
+        sqlx::query("SELECT 1").execute(&mut *tx).await?;
+    }
+    let round_trip = started.elapsed() / 2000;
+    tx.commit().await?;
+    println!(
+        "one statement round trip in a transaction: {:.1} us",
+        round_trip.as_secs_f64() * 1e6
+    );
+
     // Every projector from nothing, all at once, as the server runs them.
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     let projectors = warden_projections::all(Some(key.clone()));
@@ -280,7 +293,37 @@ async fn main() -> anyhow::Result<()> {
     let mut slowest = ("", Duration::ZERO);
     for task in tasks {
         let (name, took) = task.await??;
-        println!("  {name:<22} done after {:.1} s", took.as_secs_f64());
+        let consumed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = ANY($1) OR $2")
+                .bind(
+                    projectors
+                        .iter()
+                        .find(|p| p.name() == name)
+                        .map(|p| {
+                            p.event_types()
+                                .iter()
+                                .map(|t| t.to_string())
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default(),
+                )
+                .bind(
+                    projectors
+                        .iter()
+                        .any(|p| p.name() == name && p.reads_every_event()),
+                )
+                .fetch_one(&pool)
+                .await?;
+        let per_event = took.as_secs_f64() * 1e6 / consumed.max(1) as f64;
+        if consumed == 0 {
+            println!("  {name:<22} no events of its types");
+            continue;
+        }
+        println!(
+            "  {name:<22} {consumed:>8} events in {:>6.1} s = {per_event:>6.1} us each ({:.1} round trips)",
+            took.as_secs_f64(),
+            per_event / (round_trip.as_secs_f64() * 1e6)
+        );
         if took > slowest.1 {
             slowest = (name, took);
         }
