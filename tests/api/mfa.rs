@@ -725,3 +725,57 @@ async fn a_locked_out_user_asks_support_and_an_approval_unlocks() {
         .expect("json");
     assert_eq!(listed["access_requests"][0]["status"], "approved");
 }
+
+#[tokio::test]
+async fn the_state_at_an_instant_shows_mfa_only_from_when_it_was_turned_on() {
+    let app = spawn_app().await;
+    let session = app.signed_up("later.mfa@example.com").await;
+    let me: Value = app
+        .get("/v1/me", Some(&session))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = me["id"].as_str().expect("id").to_string();
+    app.clock.advance(Duration::seconds(60));
+    let before_mfa = app.clock_now();
+    app.clock.advance(Duration::seconds(60));
+    let enrolled = enrol(&app, &session).await;
+    let confirm = app
+        .post(
+            "/v1/me/mfa/totp/confirm",
+            json!({ "code": code(&enrolled.secret, app.clock_now()) }),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(confirm.status(), StatusCode::NO_CONTENT);
+    app.clock.advance(Duration::seconds(60));
+    let after_mfa = app.clock_now();
+    let admin = app.admin("auditor@example.com").await;
+
+    let state_at = |at: DateTime<Utc>| {
+        let app = &app;
+        let admin = admin.clone();
+        let id = id.clone();
+        async move {
+            let response = app
+                .get(
+                    &format!(
+                        "/v1/accounts/{id}/state?at={}",
+                        at.to_rfc3339().replace('+', "%2B")
+                    ),
+                    Some(&admin),
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.expect("json")
+        }
+    };
+    let before = state_at(before_mfa).await;
+    assert_eq!(before["mfa_methods"], json!([]), "{before}");
+    assert_eq!(before["recovery_codes_remaining"], 0);
+    assert_eq!(before["live_sessions"], 1);
+    let after = state_at(after_mfa).await;
+    assert_eq!(after["mfa_methods"], json!(["totp"]), "{after}");
+    assert_eq!(after["recovery_codes_remaining"], 10);
+}
