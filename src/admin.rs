@@ -39,12 +39,12 @@ impl AccountsService {
             Some(id) => (id, false),
             None => (self.register(email, password, None, &ctx).await?, true),
         };
+        // Granted by whoever runs the command line on the server: recorded as the operator.
+        let mut metadata = crate::accounts::metadata(&ctx, None, None);
+        metadata.insert("actor".into(), "operator".into());
+        metadata.insert("auth_method".into(), "command_line".into());
         let committed = self
-            .execute(
-                account_id,
-                || AccountCommand::GrantAdmin,
-                &Default::default(),
-            )
+            .execute(account_id, || AccountCommand::GrantAdmin, &metadata)
             .await?;
         self.settle(&committed, false).await?;
         Ok((account_id, created))
