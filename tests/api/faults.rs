@@ -28,6 +28,8 @@ struct Server {
     master_key: String,
     signing_key: String,
     mail_dir: PathBuf,
+    /// Where the server's log lines go (JSON lines on stdout), when kept.
+    log: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -43,6 +45,7 @@ impl Server {
             master_key: MasterKey::generate().to_base64(),
             signing_key: signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng)),
             mail_dir: std::env::temp_dir().join(format!("warden-faults-{}", Uuid::new_v4())),
+            log: None,
             child: None,
         }
     }
@@ -59,8 +62,20 @@ impl Server {
             .env("WARDEN_MASTER_KEY", &self.master_key)
             .env("WARDEN_SIGNING_KEY", &self.signing_key)
             .env("WARDEN_MAIL_DIR", &self.mail_dir)
-            .env("WARDEN_LOG", "warn")
-            .stdout(Stdio::null())
+            .env(
+                "WARDEN_LOG",
+                if self.log.is_some() { "debug" } else { "warn" },
+            )
+            .stdout(match &self.log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("log file"),
+                ),
+                None => Stdio::null(),
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("warden starts");
@@ -523,6 +538,315 @@ async fn a_database_restart_answers_503_then_recovers_without_losing_anything() 
         seen.sessions.len(),
         seen.refused,
         seen.unanswered
+    );
+    server.kill().await;
+}
+
+/// Posts JSON and answers the status and body.
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = client.request(method, url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("answered");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn newest_mail(dir: &std::path::Path) -> String {
+    let mut mails: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("mail dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    mails.sort();
+    std::fs::read_to_string(mails.last().expect("a mail")).expect("readable")
+}
+
+#[tokio::test]
+async fn no_secret_of_a_journey_through_every_feature_reaches_the_database_logs_or_stream() {
+    use reqwest::Method;
+    let mut server = Server::new(fresh_database().await);
+    let log = std::env::temp_dir().join(format!("warden-log-{}.jsonl", Uuid::new_v4()));
+    server.log = Some(log.clone());
+    server.start().await;
+    let client = reqwest::Client::new();
+    let url = |path: &str| server.url(path);
+    let email = "journey.secret@example.com";
+    let (first, second, third) = (
+        "first secret passphrase 1",
+        "second secret passphrase 2",
+        "third secret passphrase 3",
+    );
+    let wrong = "a wrong guess of the passphrase";
+    let pin = "48213579";
+    let mut secrets: Vec<String> = vec![first.into(), second.into(), third.into(), wrong.into()];
+
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        url("/v1/accounts"),
+        None,
+        json!({ "email": email, "password": first, "display_name": "Journey" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    call(
+        &client,
+        Method::POST,
+        url("/v1/sessions"),
+        None,
+        json!({ "email": email, "password": wrong }),
+    )
+    .await;
+    let (_, login) = call(
+        &client,
+        Method::POST,
+        url("/v1/sessions"),
+        None,
+        json!({ "email": email, "password": first }),
+    )
+    .await;
+    let session = login["token"].as_str().expect("session").to_string();
+    let (_, token) = call(
+        &client,
+        Method::POST,
+        url("/v1/me/tokens"),
+        Some(&session),
+        json!({ "name": "journey", "password": first }),
+    )
+    .await;
+    let api_token = token["token"].as_str().expect("token").to_string();
+    let (status, _) = call(
+        &client,
+        Method::GET,
+        url("/v1/me"),
+        Some(&api_token),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &client,
+        Method::PUT,
+        url("/v1/me/password"),
+        Some(&session),
+        json!({ "current_password": first, "new_password": second }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    call(
+        &client,
+        Method::POST,
+        url("/v1/password-resets"),
+        None,
+        json!({ "email": email }),
+    )
+    .await;
+    let reset = crate::helpers::reset_token_in(&newest_mail(&server.mail_dir));
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        url("/v1/password-resets/confirm"),
+        None,
+        json!({ "token": reset, "new_password": third }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, login) = call(
+        &client,
+        Method::POST,
+        url("/v1/sessions"),
+        None,
+        json!({ "email": email, "password": third }),
+    )
+    .await;
+    let second_session = login["token"].as_str().expect("session").to_string();
+    let (_, enrolment) = call(
+        &client,
+        Method::POST,
+        url("/v1/me/mfa/totp"),
+        Some(&second_session),
+        json!({}),
+    )
+    .await;
+    let totp_secret = enrolment["secret"].as_str().expect("secret").to_string();
+    let recovery: Vec<String> = enrolment["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_string())
+        .collect();
+    let totp_code = crate::mfa::code(&totp_secret, chrono::Utc::now());
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        url("/v1/me/mfa/totp/confirm"),
+        Some(&second_session),
+        json!({ "code": totp_code }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &client,
+        Method::PUT,
+        url("/v1/me/pin"),
+        Some(&second_session),
+        json!({ "pin": pin, "password": third }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        url("/v1/me/pin/verify"),
+        Some(&second_session),
+        json!({ "pin": pin }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, challenge) = call(
+        &client,
+        Method::POST,
+        url("/v1/sessions"),
+        None,
+        json!({ "email": email, "password": third }),
+    )
+    .await;
+    let challenge = challenge["challenge"]
+        .as_str()
+        .expect("challenge")
+        .to_string();
+    let (status, passed) = call(
+        &client,
+        Method::POST,
+        url("/v1/sessions/mfa"),
+        None,
+        json!({ "challenge": challenge, "method": "recovery_code", "code": recovery[0] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{passed}");
+    let third_session = passed["token"].as_str().expect("session").to_string();
+
+    // An admin reads the whole stream.
+    let admin_password = "operator secret passphrase 9";
+    let mut create = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--password-stdin",
+        ])
+        .env("DATABASE_URL", &server.database_url)
+        .env("WARDEN_MASTER_KEY", &server.master_key)
+        .env("WARDEN_SIGNING_KEY", &server.signing_key)
+        .env("WARDEN_LOG", "debug")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("warden admin create");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = create.stdin.take().expect("stdin");
+        stdin
+            .write_all(format!("{admin_password}\n").as_bytes())
+            .await
+            .expect("written");
+    }
+    let created = create.wait_with_output().await.expect("finished");
+    assert!(created.status.success());
+    let (_, admin) = call(
+        &client,
+        Method::POST,
+        url("/v1/sessions"),
+        None,
+        json!({ "email": "ops@example.com", "password": admin_password }),
+    )
+    .await;
+    let admin = admin["token"].as_str().expect("session").to_string();
+    let mut stream = String::new();
+    let mut after = "0.0".to_string();
+    loop {
+        let (status, page) = call(
+            &client,
+            Method::GET,
+            url(&format!("/v1/events?after={after}&limit=1000")),
+            Some(&admin),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        if page["events"].as_array().is_none_or(Vec::is_empty) {
+            break;
+        }
+        stream.push_str(&page.to_string());
+        after = page["next"].as_str().expect("next").to_string();
+    }
+    assert!(
+        stream.contains("account.mfa.passed"),
+        "the stream has the journey"
+    );
+
+    secrets.extend([
+        session.clone(),
+        session[4..].to_string(),
+        second_session.clone(),
+        second_session[4..].to_string(),
+        third_session.clone(),
+        third_session[4..].to_string(),
+        api_token.clone(),
+        api_token[4..].to_string(),
+        reset.clone(),
+        reset[4..].to_string(),
+        challenge.clone(),
+        challenge[4..].to_string(),
+        admin.clone(),
+        admin[4..].to_string(),
+        totp_secret.clone(),
+        pin.to_string(),
+        admin_password.to_string(),
+    ]);
+    secrets.extend(recovery.iter().cloned());
+    // Recovery codes are shown in groups; their characters without separators count too.
+    secrets.extend(recovery.iter().map(|c| c.replace('-', "")));
+    let pool = sqlx::PgPool::connect(&server.database_url)
+        .await
+        .expect("pool");
+    let dump = crate::helpers::dump_database(&pool).await;
+    let mut logs = std::fs::read_to_string(&log).expect("log");
+    logs.push_str(&String::from_utf8_lossy(&created.stdout));
+    // The places searched hold the journey (what is searched could have been found).
+    assert!(
+        logs.contains("password reset mail sent"),
+        "the journey's logs"
+    );
+    assert!(dump.contains("account.mfa.passed"), "the journey's events");
+    for (place, text) in [("database", &dump), ("logs", &logs), ("stream", &stream)] {
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{secret:?} found in the {place}"
+            );
+        }
+        // Six-digit codes collide with digits anywhere; a leak would be a JSON string.
+        assert!(
+            !text.contains(&format!("\"{totp_code}\"")),
+            "the TOTP code in the {place}"
+        );
+    }
+    println!(
+        "secret scan: {} secrets searched in {} KiB of database dump, {} log lines and {} KiB of stream; none found",
+        secrets.len() + 1,
+        dump.len() / 1024,
+        logs.lines().count(),
+        stream.len() / 1024
     );
     server.kill().await;
 }

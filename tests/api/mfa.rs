@@ -18,7 +18,7 @@ struct Enrolled {
     enrolment: Value,
 }
 
-fn code(secret: &str, at: DateTime<Utc>) -> String {
+pub fn code(secret: &str, at: DateTime<Utc>) -> String {
     let bytes = Secret::Encoded(secret.to_string())
         .to_bytes()
         .expect("base32");
