@@ -28,7 +28,7 @@ use crate::error::AppError;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimitInfo;
-use crate::store::{Committed, EventStore, ExecuteError, StoreError};
+use crate::store::{Committed, EventStore, ExecuteError};
 
 /// How long a state-changing request waits for the views it affects (read-your-writes).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -474,7 +474,7 @@ impl AccountsService {
             .store
             .load::<Account>(&account_id.to_string())
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from)?;
         let key = self.keys.get(account_id.0).await?;
         open(key.as_ref(), account.email.as_ref())
             .filter(|e| e != "erased")
@@ -491,7 +491,7 @@ impl AccountsService {
             .store
             .load::<Account>(&who.account_id.to_string())
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from)?;
         let key = self.keys.get(who.account_id.0).await?;
         Ok(Profile {
             id: who.account_id.0,
@@ -843,11 +843,7 @@ impl AccountsService {
         self.metrics.command(Account::TYPE_NAME, outcome);
         result.map_err(|e| match e {
             ExecuteError::Domain(error) => AppError::from_account(error, self.clock.now()),
-            ExecuteError::Store(StoreError::Contended(_)) => AppError::Unavailable {
-                code: "contended",
-                detail: "too many concurrent changes to this account; retry".into(),
-            },
-            ExecuteError::Store(error) => AppError::internal(error),
+            ExecuteError::Store(error) => AppError::from(error),
         })
     }
 

@@ -85,7 +85,7 @@ impl AccountsService {
             .store()
             .load::<Workspace>(&id.to_string())
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from)?;
         match workspace.role_of(who.account_id) {
             Some(Role::AccountHolder | Role::Supervisor) => Ok(()),
             Some(Role::Agent) => Err(AppError::rejected(

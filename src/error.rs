@@ -201,15 +201,62 @@ pub fn rate_limit_headers(
     );
 }
 
+/// The database is away (down, restarting, refusing connections, out of connections) rather
+/// than refusing this request: worth a 503 and a retry, not a 500.
+fn database_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // 08: connection exception; 57: operator intervention (shutdown, restart);
+        // 53: insufficient resources (too many connections).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c.starts_with("53")),
+        _ => false,
+    }
+}
+
+fn unavailable() -> AppError {
+    AppError::Unavailable {
+        code: "database_unavailable",
+        detail: "the database is unavailable; try again shortly".into(),
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
+        if database_unavailable(&error) {
+            tracing::warn!(%error, "database unavailable");
+            unavailable()
+        } else {
+            Self::Internal(error.into())
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            StoreError::Database(error) => error.into(),
+            StoreError::Persistence(cqrs_es::persist::PersistenceError::ConnectionError(error)) => {
                 tracing::warn!(%error, "database unavailable");
-                Self::Unavailable {
-                    code: "database_unavailable",
-                    detail: "the database is unavailable; try again shortly".into(),
-                }
+                unavailable()
+            }
+            StoreError::Contended(_) => Self::Unavailable {
+                code: "contended",
+                detail: "too many concurrent changes to this account; retry".into(),
+            },
+            StoreError::Persistence(cqrs_es::persist::PersistenceError::UnknownError(error))
+                if error
+                    .downcast_ref::<sqlx::Error>()
+                    .is_some_and(database_unavailable) =>
+            {
+                tracing::warn!(%error, "database unavailable");
+                unavailable()
             }
             other => Self::Internal(other.into()),
         }

@@ -360,7 +360,7 @@ impl AccountsService {
             .store()
             .load::<Account>(&account_id.to_string())
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from)?;
         Ok(account)
     }
 }

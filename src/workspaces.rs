@@ -94,7 +94,7 @@ impl AccountsService {
             .store()
             .load::<Workspace>(&id.to_string())
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from)?;
         let role = workspace.role_of(who.account_id).ok_or_else(not_found)?;
         Ok((workspace, role))
     }

@@ -4,6 +4,7 @@
 //! is refused everywhere from then on.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use warden_aggregates::account::AccountEvent;
 
@@ -39,6 +40,56 @@ impl Projector for Credentials {
             AccountEvent::MFA_CHALLENGE_ISSUED,
             AccountEvent::PIN_VERIFIED,
         ]
+    }
+
+    /// Runs of session starts and ends are written as two statements (a start precedes its end
+    /// in commit order; the first end wins); any other event first writes the run before it,
+    /// then applies alone, so every event sees the rows of the events before it.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut run = SessionRun::default();
+        for event in events {
+            match event.event_type.as_str() {
+                AccountEvent::SESSION_STARTED | AccountEvent::SESSION_ENDED => {
+                    let account_id = account_id(event)?;
+                    match decode::<AccountEvent>(event)? {
+                        AccountEvent::SessionStarted {
+                            session_id,
+                            token_hash,
+                            started_at,
+                            expires_at,
+                            idle_timeout_secs,
+                            enrolment_only,
+                            ..
+                        } => {
+                            run.token_hashes.push(token_hash.0);
+                            run.session_ids.push(session_id.as_uuid());
+                            run.accounts.push(account_id);
+                            run.started.push(started_at);
+                            run.expires.push(expires_at);
+                            run.idle.push(idle_timeout_secs);
+                            run.enrolment_only.push(enrolment_only);
+                        }
+                        AccountEvent::SessionEnded { session_id, at, .. } => {
+                            if !run.ended_ids.contains(&session_id.as_uuid()) {
+                                run.ended_ids.push(session_id.as_uuid());
+                                run.ended_at.push(at);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {
+                    std::mem::take(&mut run).write(conn).await?;
+                    self.apply(conn, event).await?;
+                }
+            }
+        }
+        run.write(conn).await?;
+        Ok(())
     }
 
     async fn apply(
@@ -173,6 +224,55 @@ impl Projector for Credentials {
                 .await?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Session starts and ends of a run of events, as columns.
+#[derive(Default)]
+struct SessionRun {
+    token_hashes: Vec<String>,
+    session_ids: Vec<uuid::Uuid>,
+    accounts: Vec<uuid::Uuid>,
+    started: Vec<DateTime<Utc>>,
+    expires: Vec<DateTime<Utc>>,
+    idle: Vec<i64>,
+    enrolment_only: Vec<bool>,
+    ended_ids: Vec<uuid::Uuid>,
+    ended_at: Vec<DateTime<Utc>>,
+}
+
+impl SessionRun {
+    async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if !self.token_hashes.is_empty() {
+            sqlx::query(
+                "INSERT INTO session_credentials_v1 (token_hash, session_id, account_id,
+                     started_at, expires_at, idle_timeout_secs, enrolment_only)
+                 SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::timestamptz[],
+                                      $5::timestamptz[], $6::bigint[], $7::bool[])
+                 ON CONFLICT (token_hash) DO NOTHING",
+            )
+            .bind(&self.token_hashes)
+            .bind(&self.session_ids)
+            .bind(&self.accounts)
+            .bind(&self.started)
+            .bind(&self.expires)
+            .bind(&self.idle)
+            .bind(&self.enrolment_only)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.ended_ids.is_empty() {
+            sqlx::query(
+                "UPDATE session_credentials_v1 c SET ended_at = e.at
+                 FROM UNNEST($1::uuid[], $2::timestamptz[]) AS e(id, at)
+                 WHERE c.session_id = e.id AND c.ended_at IS NULL",
+            )
+            .bind(&self.ended_ids)
+            .bind(&self.ended_at)
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }
