@@ -73,11 +73,11 @@ impl Projector for Credentials {
                             run.idle.push(idle_timeout_secs);
                             run.enrolment_only.push(enrolment_only);
                         }
-                        AccountEvent::SessionEnded { session_id, at, .. } => {
-                            if !run.ended_ids.contains(&session_id.as_uuid()) {
-                                run.ended_ids.push(session_id.as_uuid());
-                                run.ended_at.push(at);
-                            }
+                        AccountEvent::SessionEnded { session_id, at, .. }
+                            if !run.ended_ids.contains(&session_id.as_uuid()) =>
+                        {
+                            run.ended_ids.push(session_id.as_uuid());
+                            run.ended_at.push(at);
                         }
                         _ => {}
                     }

@@ -74,12 +74,10 @@ impl Projector for SessionHistory {
                     session_id,
                     reason,
                     at,
-                } => {
-                    if !batch.ended_ids.contains(&session_id.as_uuid()) {
-                        batch.ended_ids.push(session_id.as_uuid());
-                        batch.ended_at.push(at);
-                        batch.end_reasons.push(reason.as_str().to_owned());
-                    }
+                } if !batch.ended_ids.contains(&session_id.as_uuid()) => {
+                    batch.ended_ids.push(session_id.as_uuid());
+                    batch.ended_at.push(at);
+                    batch.end_reasons.push(reason.as_str().to_owned());
                 }
                 AccountEvent::PasswordCheckFailed {
                     purpose,
