@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, PASSWORD};
+use crate::helpers::{assert_problem, count, spawn_app, statuses_of, PASSWORD};
 
 #[tokio::test]
 async fn login_issues_a_session_token_and_logout_ends_it() {
@@ -309,4 +309,44 @@ async fn sessions_end_after_thirty_idle_minutes_and_twelve_hours_in_all() {
         .map(|s| s["end_reason"].as_str().unwrap_or("live"))
         .collect();
     assert_eq!(reasons, vec!["live", "expired", "idle_timeout"]);
+}
+
+/// Wrong passwords sent at once through two processes lock the account exactly as through one:
+/// ten failures counted, one lock, every later attempt refused as locked.
+#[tokio::test]
+async fn concurrent_failures_through_two_processes_lock_after_exactly_ten() {
+    let one = spawn_app().await;
+    let two = one.spawn_sibling().await;
+    one.register("raced@example.com").await;
+    let attempts = (0..24).map(|i| {
+        let app = if i % 2 == 0 { &one } else { &two };
+        app.log_in_with("raced@example.com", "wrong password")
+    });
+    let statuses = statuses_of(attempts).await;
+    assert_eq!(
+        count(&statuses, StatusCode::UNAUTHORIZED),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(count(&statuses, StatusCode::LOCKED), 14, "{statuses:?}");
+    let counted: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT event_type, count(*) FROM events
+         WHERE event_type IN ('account.password.check_failed', 'account.locked_out')
+         GROUP BY event_type ORDER BY event_type",
+    )
+    .fetch_all(&one.pool)
+    .await
+    .expect("events");
+    assert_eq!(
+        counted,
+        vec![
+            ("account.locked_out".to_string(), 1),
+            ("account.password.check_failed".to_string(), 10)
+        ]
+    );
+    // The right password is refused by both processes while the lock lasts.
+    for app in [&one, &two] {
+        let locked = app.log_in_with("raced@example.com", PASSWORD).await;
+        assert_problem(locked, StatusCode::LOCKED, "account_locked").await;
+    }
 }
