@@ -7,21 +7,12 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 use warden_aggregates::account::{Account, AccountEvent};
 use warden_aggregates::shared::{ErrorKind, SealedText};
+use warden_projections::audit_chain::SECRET_FIELDS;
 
 use crate::accounts::{AccountsService, Authenticated};
 use crate::adapters::sealing::DataKey;
 use crate::error::AppError;
 
-/// Payload fields that hold a secret's stored form; never shown, even hashed.
-const SECRET_FIELDS: [&str; 7] = [
-    "password_hash",
-    "token_hash",
-    "challenge_hash",
-    "code_hash",
-    "pin_hash",
-    "secret",
-    "recovery_codes",
-];
 /// Payload and metadata fields sealed under the account's key.
 const SEALED_FIELDS: [&str; 6] = [
     "email",

@@ -121,3 +121,62 @@ pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// Warden on `database_url`, in this process, on a free port, with fresh keys; answers its base
+/// URL and state. Its projectors start with it.
+pub async fn serve_warden(
+    database_url: &str,
+) -> anyhow::Result<(String, actix_web::web::Data<warden::startup::AppState>)> {
+    let settings = warden::cli::settings_from(&[
+        "--database-url",
+        database_url,
+        "--addr",
+        "127.0.0.1:0",
+        "--log",
+        "error",
+        "--mail-dir",
+        "/tmp/warden-bench-mail",
+    ]);
+    let app = warden::startup::Application::build(
+        &settings,
+        warden::startup::Overrides {
+            clock: Arc::new(SystemClock),
+            master_key: Some(MasterKey::generate()),
+            mailer: None,
+            signing_key: None,
+        },
+    )
+    .await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    Ok((base, state))
+}
+
+/// A platform admin's session token on the Warden at `base`.
+pub async fn admin_session(
+    base: &str,
+    state: &warden::startup::AppState,
+) -> anyhow::Result<String> {
+    let email = "bench.admin@example.com";
+    let password = "a long benchmark passphrase";
+    state
+        .accounts
+        .create_admin(
+            warden_aggregates::shared::Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?,
+            SecretString::from(password),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let session: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/v1/sessions"))
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    session["token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no session: {session}"))
+}

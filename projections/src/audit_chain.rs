@@ -564,54 +564,77 @@ impl ChainCheck {
 
 const VERIFY_PAGE: i64 = 5000;
 
+/// One chain entry with the event stored at its position now (`None` when there is none).
+struct ChainEntry {
+    n: i64,
+    cursor: Cursor,
+    event_hash: Hash,
+    chain_hash: Hash,
+    event: Option<StoredEvent>,
+}
+
+/// Chain entries numbered after `after` up to `through`, joined with the events table.
+async fn chain_page(
+    pool: &PgPool,
+    after: i64,
+    through: i64,
+    limit: i64,
+) -> Result<Vec<ChainEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT c.n, c.transaction_id::text AS xid, c.global_position AS pos, c.event_hash,
+                c.chain_hash, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
+                e.event_version, e.payload, e.metadata
+         FROM audit_chain_v1 c
+         LEFT JOIN events e
+           ON e.transaction_id = c.transaction_id AND e.global_position = c.global_position
+         WHERE c.n > $1 AND c.n <= $2 ORDER BY c.n LIMIT $3",
+    )
+    .bind(after)
+    .bind(through)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let cursor = Cursor {
+                transaction_id: parse_xid8(row.try_get("xid")?)?,
+                global_position: row.try_get("pos")?,
+            };
+            let stored = row
+                .try_get::<Option<String>, _>("aggregate_type")?
+                .is_some();
+            Ok(ChainEntry {
+                n: row.try_get("n")?,
+                cursor,
+                event_hash: to_hash(row.try_get("event_hash")?),
+                chain_hash: to_hash(row.try_get("chain_hash")?),
+                event: stored
+                    .then(|| StoredEvent::from_row(row, cursor))
+                    .transpose()?,
+            })
+        })
+        .collect()
+}
+
 /// Recomputes the chain from the stored events and checks it against the chain table and every
 /// signed checkpoint, in pages (constant memory).
 pub async fn verify(pool: &PgPool, key: VerifyingKey) -> Result<Verification, sqlx::Error> {
     let mut check = ChainCheck::new(key, checkpoints(pool).await?);
     let mut after = 0_i64;
     loop {
-        let rows = sqlx::query(
-            "SELECT c.n, c.transaction_id::text AS xid, c.global_position AS pos, c.event_hash,
-                    c.chain_hash, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
-                    e.event_version, e.payload, e.metadata
-             FROM audit_chain_v1 c
-             LEFT JOIN events e
-               ON e.transaction_id = c.transaction_id AND e.global_position = c.global_position
-             WHERE c.n > $1 ORDER BY c.n LIMIT $2",
-        )
-        .bind(after)
-        .bind(VERIFY_PAGE)
-        .fetch_all(pool)
-        .await?;
-        for row in &rows {
-            let n: i64 = row.try_get("n")?;
-            let cursor = Cursor {
-                transaction_id: parse_xid8(row.try_get("xid")?)?,
-                global_position: row.try_get("pos")?,
-            };
-            let event = match row.try_get::<Option<String>, _>("aggregate_type")? {
-                Some(aggregate_type) => Some(canonical_event(&StoredEvent {
-                    cursor,
-                    aggregate_type,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    sequence: row.try_get("sequence")?,
-                    event_type: row.try_get("event_type")?,
-                    event_version: row.try_get("event_version")?,
-                    payload: row.try_get("payload")?,
-                    metadata: row.try_get("metadata")?,
-                })),
-                None => None,
-            };
+        let entries = chain_page(pool, after, i64::MAX, VERIFY_PAGE).await?;
+        for entry in &entries {
+            let event = entry.event.as_ref().map(canonical_event);
             check.entry(
-                &cursor.to_string(),
-                n,
-                &to_hash(row.try_get("event_hash")?),
-                &to_hash(row.try_get("chain_hash")?),
+                &entry.cursor.to_string(),
+                entry.n,
+                &entry.event_hash,
+                &entry.chain_hash,
                 event.as_ref(),
             );
-            after = n;
+            after = entry.n;
         }
-        if (rows.len() as i64) < VERIFY_PAGE {
+        if (entries.len() as i64) < VERIFY_PAGE {
             break;
         }
     }
@@ -704,52 +727,20 @@ pub async fn export_page(
     through: i64,
     limit: i64,
 ) -> Result<Vec<ExportLine>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT c.n, c.transaction_id::text AS xid, c.global_position AS pos, c.event_hash,
-                c.chain_hash, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
-                e.event_version, e.payload, e.metadata
-         FROM audit_chain_v1 c
-         LEFT JOIN events e
-           ON e.transaction_id = c.transaction_id AND e.global_position = c.global_position
-         WHERE c.n > $1 AND c.n <= $2 ORDER BY c.n LIMIT $3",
-    )
-    .bind(after)
-    .bind(through)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    let last = match rows.last() {
-        Some(row) => row.try_get::<i64, _>("n")?,
-        None => return Ok(Vec::new()),
+    let entries = chain_page(pool, after, through, limit).await?;
+    let Some(last) = entries.last().map(|e| e.n) else {
+        return Ok(Vec::new());
     };
     let mut signed: VecDeque<Checkpoint> = checkpoints_between(pool, after, last).await?.into();
-    let mut lines = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let n: i64 = row.try_get("n")?;
-        let cursor = Cursor {
-            transaction_id: parse_xid8(row.try_get("xid")?)?,
-            global_position: row.try_get("pos")?,
-        };
-        let event = match row.try_get::<Option<String>, _>("aggregate_type")? {
-            Some(aggregate_type) => canonical_event(&StoredEvent {
-                cursor,
-                aggregate_type,
-                aggregate_id: row.try_get("aggregate_id")?,
-                sequence: row.try_get("sequence")?,
-                event_type: row.try_get("event_type")?,
-                event_version: row.try_get("event_version")?,
-                payload: row.try_get("payload")?,
-                metadata: row.try_get("metadata")?,
-            }),
-            None => Value::Null,
-        };
+    let mut lines = Vec::with_capacity(entries.len());
+    for entry in entries {
         lines.push(ExportLine::Event {
-            n,
-            event,
-            event_hash: hex::encode(row.try_get::<Vec<u8>, _>("event_hash")?),
-            chain_hash: hex::encode(row.try_get::<Vec<u8>, _>("chain_hash")?),
+            n: entry.n,
+            event: entry.event.as_ref().map_or(Value::Null, canonical_event),
+            event_hash: hex::encode(entry.event_hash),
+            chain_hash: hex::encode(entry.chain_hash),
         });
-        while signed.front().is_some_and(|c| c.events <= n) {
+        while signed.front().is_some_and(|c| c.events <= entry.n) {
             if let Some(checkpoint) = signed.pop_front() {
                 lines.push(ExportLine::Checkpoint(checkpoint));
             }

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
 
 use crate::checkpoint::Cursor;
 
@@ -18,6 +19,20 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// The event of a row with the `events` table's column names, at `cursor`.
+    pub(crate) fn from_row(row: &PgRow, cursor: Cursor) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            cursor,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+        })
+    }
+
     pub fn metadata_str(&self, key: &str) -> Option<&str> {
         self.metadata.get(key).and_then(Value::as_str)
     }

@@ -100,19 +100,11 @@ pub async fn events_after(
     .await?;
     rows.iter()
         .map(|row| {
-            Ok(StoredEvent {
-                cursor: Cursor {
-                    transaction_id: parse_xid8(row.try_get("transaction_id")?)?,
-                    global_position: row.try_get("global_position")?,
-                },
-                aggregate_type: row.try_get("aggregate_type")?,
-                aggregate_id: row.try_get("aggregate_id")?,
-                sequence: row.try_get("sequence")?,
-                event_type: row.try_get("event_type")?,
-                event_version: row.try_get("event_version")?,
-                payload: row.try_get("payload")?,
-                metadata: row.try_get("metadata")?,
-            })
+            let cursor = Cursor {
+                transaction_id: parse_xid8(row.try_get("transaction_id")?)?,
+                global_position: row.try_get("global_position")?,
+            };
+            StoredEvent::from_row(row, cursor)
         })
         .collect()
 }

@@ -3,12 +3,9 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use std::time::Duration;
-
 use warden_projections::replay::replay;
 
 use crate::helpers::{assert_problem, dump_database, spawn_app, TestApp, PASSWORD};
-use crate::ordering::settle;
 
 async fn entries(app: &TestApp, token: &str, query: &str) -> Value {
     let response = app.get(&format!("/v1/audit{query}"), Some(token)).await;
@@ -370,20 +367,7 @@ async fn erasure_shreds_personal_data_and_keeps_the_log_whole() {
 
     // The stream shows `erased`; the chain still verifies; every view rebuilds identically; no
     // table holds the address or the IP.
-    settle(&app.pool).await;
-    let head = app
-        .state
-        .accounts
-        .head()
-        .await
-        .expect("head")
-        .expect("events");
-    assert!(
-        app.state
-            .projections
-            .wait_for(head, Duration::from_secs(10))
-            .await
-    );
+    app.caught_up().await;
     let stream: Value = app
         .get("/v1/events?limit=1000", Some(&admin))
         .await

@@ -1,7 +1,5 @@
 //! Tamper evidence (the audit chain, online and offline) and replay of every view from the log.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::process::Command;
@@ -10,7 +8,6 @@ use warden_projections::replay::replay;
 use warden_projections::{Cursor, StoredEvent};
 
 use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
-use crate::ordering::settle;
 
 /// An app with a little of everything in its log, every view caught up, and an admin session.
 async fn busy_app() -> (TestApp, String) {
@@ -40,26 +37,8 @@ async fn busy_app() -> (TestApp, String) {
         Some(&user),
     )
     .await;
-    caught_up(&app).await;
+    app.caught_up().await;
     (app, admin)
-}
-
-async fn caught_up(app: &TestApp) {
-    settle(&app.pool).await;
-    let head = app
-        .state
-        .accounts
-        .head()
-        .await
-        .expect("head")
-        .expect("events");
-    assert!(
-        app.state
-            .projections
-            .wait_for(head, Duration::from_secs(10))
-            .await,
-        "every view caught up"
-    );
 }
 
 async fn verify(app: &TestApp, token: &str) -> Value {
@@ -101,7 +80,7 @@ async fn an_untouched_log_verifies_and_only_auditors_may_ask() {
         "admin_required",
     )
     .await;
-    caught_up(&app).await;
+    app.caught_up().await;
     let report = verify(&app, &admin).await;
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["events_checked"], event_count(&app).await);

@@ -2,16 +2,14 @@
 //! secrets, resumable across reconnects and server restarts.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
-use crate::ordering::{append, settle};
+use crate::ordering::{append, settle, spawn_racing_writers};
 
 async fn read_page(app: &TestApp, token: &str, after: &str, limit: i64) -> Value {
     let response = app
@@ -165,48 +163,7 @@ async fn a_late_committing_transaction_is_streamed_in_its_place_not_skipped() {
 async fn a_paging_reader_gets_every_commit_once_while_writers_race_and_the_server_restarts() {
     let app = spawn_app().await;
     let admin = app.admin("data.team@example.com").await;
-    let committed = Arc::new(Mutex::new(HashSet::new()));
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let pool = app.pool.clone();
-            let committed = committed.clone();
-            tokio::spawn(async move {
-                for t in 0..30 {
-                    let id = format!("w{w}-t{t}");
-                    let (early, count, pause, roll_back) = {
-                        let mut rng = rand::thread_rng();
-                        (
-                            rng.gen_bool(0.3),
-                            rng.gen_range(1..=3),
-                            rng.gen_range(0..4),
-                            rng.gen_bool(0.2),
-                        )
-                    };
-                    let mut tx = pool.begin().await.expect("tx");
-                    if early {
-                        sqlx::query("SELECT pg_current_xact_id()")
-                            .execute(&mut *tx)
-                            .await
-                            .expect("xid");
-                        tokio::time::sleep(Duration::from_millis(pause)).await;
-                    }
-                    for sequence in 1..=count {
-                        append(&mut tx, &id, sequence).await;
-                        tokio::time::sleep(Duration::from_millis(pause)).await;
-                    }
-                    if roll_back {
-                        tx.rollback().await.expect("rollback");
-                    } else {
-                        tx.commit().await.expect("commit");
-                        let mut set = committed.lock().expect("lock");
-                        for sequence in 1..=count {
-                            set.insert(format!("test:{id}:{sequence}"));
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
+    let (writers, committed) = spawn_racing_writers(&app.pool, 4, 30);
 
     // The reader pages while the writers run; half-way the server it reads from stops and it
     // carries on against a new process with nothing but its cursor.
@@ -250,11 +207,13 @@ async fn a_paging_reader_gets_every_commit_once_while_writers_race_and_the_serve
         .filter(|id| id.starts_with("test:"))
         .cloned()
         .collect();
-    assert_eq!(
-        test_events,
-        *committed.lock().expect("lock"),
-        "every commit"
-    );
+    let committed: HashSet<String> = committed
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(id, sequence)| format!("test:{id}:{sequence}"))
+        .collect();
+    assert_eq!(test_events, committed, "every commit");
     assert_eq!(received, ids_in_commit_order(&server).await, "commit order");
 }
 

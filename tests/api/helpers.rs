@@ -190,6 +190,26 @@ impl TestApp {
         start(self.launch.clone(), None).await
     }
 
+    /// Waits until every transaction that wrote has ended and every view of this process (the
+    /// audit chain and any publisher included) reflects the newest event.
+    pub async fn caught_up(&self) {
+        crate::ordering::settle(&self.pool).await;
+        let head = self
+            .state
+            .accounts
+            .head()
+            .await
+            .expect("head")
+            .expect("events");
+        assert!(
+            self.state
+                .projections
+                .wait_for(head, std::time::Duration::from_secs(10))
+                .await,
+            "every view caught up"
+        );
+    }
+
     /// Stops this process's server and its projectors, as a shutdown would.
     pub async fn stop(&self) {
         self.server.stop(false).await;

@@ -329,50 +329,65 @@ async fn waiting_for_a_position_returns_once_the_view_has_it() {
     }
 }
 
+/// Committed `(aggregate id, sequence)` pairs of racing writers.
+pub type Committed = Arc<Mutex<HashSet<(String, i64)>>>;
+
+/// `writers` tasks each commit `transactions` transactions of one to three `test.happened`
+/// events; about 30% take their transaction id early and commit late, 20% roll back.
+pub fn spawn_racing_writers(
+    pool: &PgPool,
+    writers: usize,
+    transactions: usize,
+) -> (Vec<tokio::task::JoinHandle<()>>, Committed) {
+    let committed: Committed = Arc::default();
+    let handles = (0..writers)
+        .map(|w| {
+            let pool = pool.clone();
+            let committed = committed.clone();
+            tokio::spawn(async move {
+                for t in 0..transactions {
+                    let id = format!("w{w}-t{t}");
+                    let (early, count, pause, roll_back) = {
+                        let mut rng = rand::thread_rng();
+                        (
+                            rng.gen_bool(0.3),
+                            rng.gen_range(1..=3),
+                            rng.gen_range(0..4),
+                            rng.gen_bool(0.2),
+                        )
+                    };
+                    let mut tx = pool.begin().await.expect("tx");
+                    if early {
+                        sqlx::query("SELECT pg_current_xact_id()")
+                            .execute(&mut *tx)
+                            .await
+                            .expect("xid");
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
+                    for sequence in 1..=count {
+                        append(&mut tx, &id, sequence).await;
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
+                    if roll_back {
+                        tx.rollback().await.expect("rollback");
+                    } else {
+                        tx.commit().await.expect("commit");
+                        let mut set = committed.lock().expect("lock");
+                        for sequence in 1..=count {
+                            set.insert((id.clone(), sequence));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    (handles, committed)
+}
+
 #[tokio::test]
 async fn concurrent_writers_rollbacks_and_a_restart_end_with_every_commit_once() {
     let pool = log().await;
-    let committed = Arc::new(Mutex::new(HashSet::new()));
-    let writers = (0..4).map(|w| {
-        let pool = pool.clone();
-        let committed = committed.clone();
-        tokio::spawn(async move {
-            for t in 0..40 {
-                let id = format!("w{w}-t{t}");
-                let (early, count, pause, roll_back) = {
-                    let mut rng = rand::thread_rng();
-                    (
-                        rng.gen_bool(0.3),
-                        rng.gen_range(1..=3),
-                        rng.gen_range(0..4),
-                        rng.gen_bool(0.2),
-                    )
-                };
-                let mut tx = pool.begin().await.expect("tx");
-                if early {
-                    sqlx::query("SELECT pg_current_xact_id()")
-                        .execute(&mut *tx)
-                        .await
-                        .expect("xid");
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                }
-                for sequence in 1..=count {
-                    append(&mut tx, &id, sequence).await;
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                }
-                if roll_back {
-                    tx.rollback().await.expect("rollback");
-                } else {
-                    tx.commit().await.expect("commit");
-                    let mut set = committed.lock().expect("lock");
-                    for sequence in 1..=count {
-                        set.insert((id.clone(), sequence));
-                    }
-                }
-            }
-        })
-    });
-    let writers: Vec<_> = writers.collect();
+    let (writers, committed) = spawn_racing_writers(&pool, 4, 40);
 
     // A projector runs alongside and is killed mid-way, then started again.
     let spawn_projector = |pool: PgPool| {

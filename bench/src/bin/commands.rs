@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::ConnectOptions;
 use warden::store::EventStore;
 use warden_aggregates::account::{Account, AccountCommand, SessionEndReason};
-use warden_bench::{account_with_history, fresh_pool, log_in, ms, percentile, services};
+use warden_bench::{
+    account_with_history, admin_session, fresh_pool, log_in, ms, percentile, serve_warden, services,
+};
 
 const ACCOUNTS_PER_CLIENT: usize = 25;
 
@@ -83,46 +85,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Warden in-process on the same database: projectors running, the stream served.
-    let settings = warden::cli::settings_from(&[
-        "--database-url",
-        &url,
-        "--addr",
-        "127.0.0.1:0",
-        "--log",
-        "error",
-    ]);
-    let app = warden::startup::Application::build(
-        &settings,
-        warden::startup::Overrides {
-            clock: Arc::new(warden::adapters::clock::SystemClock),
-            master_key: Some(warden::adapters::sealing::MasterKey::generate()),
-            mailer: None,
-            signing_key: None,
-        },
-    )
-    .await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state();
-    tokio::spawn(app.run_until_stopped());
-    let email = warden_aggregates::shared::Email::parse("bench.ops@example.com")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    state
-        .accounts
-        .create_admin(
-            email,
-            secrecy::SecretString::from("a long benchmark passphrase"),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (base, state) = serve_warden(&url).await?;
+    let admin = admin_session(&base, &state).await?;
     let client = reqwest::Client::new();
-    let session: Value = client
-        .post(format!("{base}/v1/sessions"))
-        .json(&json!({"email": "bench.ops@example.com", "password": "a long benchmark passphrase"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let admin = session["token"].as_str().unwrap_or_default().to_string();
 
     // The live stream, from the head on: each event's arrival time by position.
     let head = state

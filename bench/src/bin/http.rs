@@ -164,28 +164,7 @@ async fn main() -> anyhow::Result<()> {
     let one_verify = started.elapsed() / 20;
     let bound = cores as f64 / one_verify.as_secs_f64();
 
-    let settings = warden::cli::settings_from(&[
-        "--database-url",
-        &url,
-        "--addr",
-        "127.0.0.1:0",
-        "--log",
-        "error",
-        "--mail-dir",
-        "/tmp/warden-bench-mail",
-    ]);
-    let app = warden::startup::Application::build(
-        &settings,
-        warden::startup::Overrides {
-            clock: Arc::new(warden::adapters::clock::SystemClock),
-            master_key: Some(warden::adapters::sealing::MasterKey::generate()),
-            mailer: None,
-            signing_key: None,
-        },
-    )
-    .await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let (base, _) = warden_bench::serve_warden(&url).await?;
     let client = reqwest::Client::new();
 
     // Accounts for the login flood: one per connection, so that logins do not queue on one

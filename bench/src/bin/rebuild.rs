@@ -12,7 +12,6 @@
 //! `cargo run --release -p warden-bench --bin rebuild -- [N] [--skip-paging]`
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -23,7 +22,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 use warden::store::EventStore;
 use warden_aggregates::account::{Account, AccountCommand, SessionEndReason};
-use warden_bench::{account_with_history, fresh_pool, log_in, services};
+use warden_bench::{
+    account_with_history, admin_session, fresh_pool, log_in, serve_warden, services,
+};
 use warden_projections::{audit_chain, catch_up, SigningKey};
 
 const TEMPLATE_LOGINS: usize = 4;
@@ -169,50 +170,10 @@ fn rate(events: u64, took: Duration) -> f64 {
     events as f64 / took.as_secs_f64()
 }
 
-async fn page_over_http(pool: &PgPool, url: &str, events: u64) -> anyhow::Result<Duration> {
-    let settings = warden::cli::settings_from(&[
-        "--database-url",
-        url,
-        "--addr",
-        "127.0.0.1:0",
-        "--log",
-        "warn",
-    ]);
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let app = warden::startup::Application::build(
-        &settings,
-        warden::startup::Overrides {
-            clock: Arc::new(warden::adapters::clock::SystemClock),
-            master_key: Some(warden::adapters::sealing::MasterKey::generate()),
-            mailer: None,
-            signing_key: Some(key),
-        },
-    )
-    .await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state();
-    tokio::spawn(app.run_until_stopped());
-    let email = warden_aggregates::shared::Email::parse("bench.admin@example.com")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let password = "a long benchmark passphrase";
-    state
-        .accounts
-        .create_admin(email, secrecy::SecretString::from(password))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+async fn page_over_http(url: &str, events: u64) -> anyhow::Result<Duration> {
+    let (base, state) = serve_warden(url).await?;
+    let token = admin_session(&base, &state).await?;
     let client = reqwest::Client::new();
-    let session: Value = client
-        .post(format!("{base}/v1/sessions"))
-        .json(&serde_json::json!({"email": "bench.admin@example.com", "password": password}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = session["token"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no session: {session}"))?
-        .to_string();
-    let _ = pool;
     let started = Instant::now();
     let mut after = "0.0".to_string();
     let mut read = 0_u64;
@@ -354,7 +315,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     if paging {
-        let took = page_over_http(&pool, &url, events as u64).await?;
+        let took = page_over_http(&url, events as u64).await?;
         let paging_rate = rate(events as u64, took);
         println!(
             "P6 paging GET /v1/events?limit=1000: {events} events in {:.1} s = {paging_rate:.0} events/s = {:.3}x COPY",
