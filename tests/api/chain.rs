@@ -89,41 +89,40 @@ async fn an_untouched_log_verifies_and_only_auditors_may_ask() {
     assert!(report.get("first_bad_position").is_none_or(Value::is_null));
 }
 
-#[tokio::test]
-async fn a_changed_payload_is_found_at_its_position() {
+/// Runs `sql` (binding the transaction id and position of the event at `index` in commit order)
+/// against the log of a busy app, then checks that verification fails first at that event.
+async fn tampering_is_found_at(index: usize, sql: &str) {
     let (app, admin) = busy_app().await;
-    let target = positions(&app).await[3].clone();
+    let target = positions(&app).await[index].clone();
     let (tx, pos) = split(&target);
-    sqlx::query(
-        "UPDATE events SET payload = jsonb_set(payload, '{x}', '\"forged\"')
-         WHERE transaction_id = $1::text::xid8 AND global_position = $2",
-    )
-    .bind(&tx)
-    .bind(pos)
-    .execute(&app.pool)
-    .await
-    .expect("tampered");
+    sqlx::query(sql)
+        .bind(&tx)
+        .bind(pos)
+        .execute(&app.pool)
+        .await
+        .expect("tampered");
     let report = verify(&app, &admin).await;
     assert_eq!(report["ok"], false);
     assert_eq!(report["first_bad_position"], target.as_str(), "{report}");
 }
 
 #[tokio::test]
+async fn a_changed_payload_is_found_at_its_position() {
+    tampering_is_found_at(
+        3,
+        "UPDATE events SET payload = jsonb_set(payload, '{x}', '\"forged\"')
+         WHERE transaction_id = $1::text::xid8 AND global_position = $2",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_deleted_event_is_found_at_its_position() {
-    let (app, admin) = busy_app().await;
-    let target = positions(&app).await[2].clone();
-    let (tx, pos) = split(&target);
-    sqlx::query(
+    tampering_is_found_at(
+        2,
         "DELETE FROM events WHERE transaction_id = $1::text::xid8 AND global_position = $2",
     )
-    .bind(&tx)
-    .bind(pos)
-    .execute(&app.pool)
-    .await
-    .expect("tampered");
-    let report = verify(&app, &admin).await;
-    assert_eq!(report["ok"], false);
-    assert_eq!(report["first_bad_position"], target.as_str(), "{report}");
+    .await;
 }
 
 #[tokio::test]

@@ -76,18 +76,24 @@ async fn enrol(app: &TestApp, session: &str) -> Enrolled {
     }
 }
 
-/// An account with TOTP on, and a session of it.
-async fn totp_account(app: &TestApp, email: &str) -> (String, Enrolled) {
-    let session = app.signed_up(email).await;
-    let enrolled = enrol(app, &session).await;
+/// Enrols TOTP for the session's account and confirms it with the current code.
+async fn turn_totp_on(app: &TestApp, session: &str) -> Enrolled {
+    let enrolled = enrol(app, session).await;
     let confirm = app
         .post(
             "/v1/me/mfa/totp/confirm",
             json!({ "code": code(&enrolled.secret, app.clock_now()) }),
-            Some(&session),
+            Some(session),
         )
         .await;
     assert_eq!(confirm.status(), StatusCode::NO_CONTENT);
+    enrolled
+}
+
+/// An account with TOTP on, and a session of it.
+async fn totp_account(app: &TestApp, email: &str) -> (String, Enrolled) {
+    let session = app.signed_up(email).await;
+    let enrolled = turn_totp_on(app, &session).await;
     // The confirming step is used; later logins need the next one.
     app.clock.advance(Duration::seconds(30));
     (session, enrolled)
@@ -740,15 +746,7 @@ async fn the_state_at_an_instant_shows_mfa_only_from_when_it_was_turned_on() {
     app.clock.advance(Duration::seconds(60));
     let before_mfa = app.clock_now();
     app.clock.advance(Duration::seconds(60));
-    let enrolled = enrol(&app, &session).await;
-    let confirm = app
-        .post(
-            "/v1/me/mfa/totp/confirm",
-            json!({ "code": code(&enrolled.secret, app.clock_now()) }),
-            Some(&session),
-        )
-        .await;
-    assert_eq!(confirm.status(), StatusCode::NO_CONTENT);
+    turn_totp_on(&app, &session).await;
     app.clock.advance(Duration::seconds(60));
     let after_mfa = app.clock_now();
     let admin = app.admin("auditor@example.com").await;
