@@ -67,6 +67,13 @@ pub async fn replay(
     projectors: &[Arc<dyn Projector>],
 ) -> Result<ReplayReport, ReplayError> {
     let mut conn = PgConnection::connect_with(&options).await?;
+    // One replay at a time per database: they share the scratch schema. The lock goes with
+    // this connection.
+    execute(
+        &mut conn,
+        "SELECT pg_advisory_lock(hashtext('warden_replay'))",
+    )
+    .await?;
     execute(
         &mut conn,
         &format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"),
