@@ -268,24 +268,35 @@ async fn assert_nothing_acknowledged_was_lost(server: &Server, seen: &Acknowledg
     assert!(report.identical, "{report:?}");
 }
 
-/// Waits until the restarted server's projectors have applied every event: the audit log has
-/// one entry per event and the session history one row per started session.
+/// Waits until the restarted server's projectors have applied every event: the audit log and
+/// the chain have one entry per event, the session history and the credentials one row per
+/// started session.
 async fn caught_up(server: &Server) {
     let pool = sqlx::PgPool::connect(&server.database_url)
         .await
         .expect("pool");
     settle(&pool).await;
     for _ in 0..400 {
-        let (events, audited, started, histories): (i64, i64, i64, i64) = sqlx::query_as(
+        let (events, audited, chained, started, histories, credentials): (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM events),
                     (SELECT count(*) FROM audit_log_v1),
+                    (SELECT count(*) FROM audit_chain_v1),
                     (SELECT count(*) FROM events WHERE event_type = 'account.session.started'),
-                    (SELECT count(*) FROM session_history_v1)",
+                    (SELECT count(*) FROM session_history_v1),
+                    (SELECT count(*) FROM session_credentials_v1)",
         )
         .fetch_one(&pool)
         .await
         .expect("counts");
-        if events == audited && started == histories {
+        if events == audited && events == chained && started == histories && started == credentials
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
