@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use warden_aggregates::account::SecurityPolicy;
-
 use warden_projections::SigningKey;
 
 use crate::adapters::sealing::MasterKey;
@@ -93,20 +92,58 @@ impl Settings {
 
     /// The configured master key, or the development key file (created with mode 0600).
     pub fn load_master_key(&self) -> anyhow::Result<MasterKey> {
-        if let Some(key) = &self.master_key {
-            return MasterKey::from_base64(key.expose_secret())
-                .context("WARDEN_MASTER_KEY is not a base64 32-byte key");
+        self.key_or_development_key(
+            self.master_key.as_ref(),
+            "WARDEN_MASTER_KEY",
+            "master.key",
+            |text| Ok(MasterKey::from_base64(text)?),
+            || {
+                let key = MasterKey::generate();
+                let text = key.to_base64();
+                (key, text)
+            },
+        )
+    }
+
+    /// The configured signing key, or the development key file beside the master key (0600).
+    pub fn load_signing_key(&self) -> anyhow::Result<SigningKey> {
+        self.key_or_development_key(
+            self.signing_key.as_ref(),
+            "WARDEN_SIGNING_KEY",
+            "signing.key",
+            signing_key_from_base64,
+            || {
+                let key = SigningKey::generate(&mut rand::rngs::OsRng);
+                let text = signing_key_to_base64(&key);
+                (key, text)
+            },
+        )
+    }
+
+    /// A base64 32-byte key from configuration; else from `file` in the data directory; else a
+    /// new one, written there with mode 0600.
+    fn key_or_development_key<K>(
+        &self,
+        configured: Option<&SecretString>,
+        variable: &str,
+        file: &str,
+        parse: impl Fn(&str) -> anyhow::Result<K>,
+        generate: impl FnOnce() -> (K, String),
+    ) -> anyhow::Result<K> {
+        if let Some(key) = configured {
+            return parse(key.expose_secret())
+                .with_context(|| format!("{variable} is not a base64 32-byte key"));
         }
-        let path = self.data_dir.join("master.key");
+        let path = self.data_dir.join(file);
         if path.exists() {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            return MasterKey::from_base64(&text)
+            return parse(&text)
                 .with_context(|| format!("{} is not a base64 32-byte key", path.display()));
         }
-        let key = MasterKey::generate();
-        write_private(&path, &key.to_base64())?;
-        tracing::warn!(path = %path.display(), "generated a development master key");
+        let (key, text) = generate();
+        write_private(&path, &text)?;
+        tracing::warn!(path = %path.display(), "generated a development key");
         Ok(key)
     }
 }
@@ -126,27 +163,6 @@ pub fn signing_key_from_base64(text: &str) -> anyhow::Result<SigningKey> {
 pub fn signing_key_to_base64(key: &SigningKey) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(key.to_bytes())
-}
-
-impl Settings {
-    /// The configured signing key, or the development key file beside the master key (0600).
-    pub fn load_signing_key(&self) -> anyhow::Result<SigningKey> {
-        if let Some(key) = &self.signing_key {
-            return signing_key_from_base64(key.expose_secret())
-                .context("WARDEN_SIGNING_KEY is not a base64 32-byte Ed25519 seed");
-        }
-        let path = self.data_dir.join("signing.key");
-        if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            return signing_key_from_base64(&text)
-                .with_context(|| format!("{} is not a base64 32-byte key", path.display()));
-        }
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        write_private(&path, &signing_key_to_base64(&key))?;
-        tracing::warn!(path = %path.display(), "generated a development signing key");
-        Ok(key)
-    }
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {

@@ -14,7 +14,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 use warden_aggregates::account::AccountServices;
 use warden_aggregates::shared::Clock;
-use warden_projections::{audit_chain, Projections, SigningKey, VerifyingKey};
+use warden_projections::{audit_chain, Projections, SigningKey};
 
 use crate::accounts::{AccountsDeps, AccountsService};
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
@@ -33,8 +33,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct AppState {
     pub accounts: AccountsService,
-    /// Checks the audit chain's checkpoint signatures.
-    pub verifying_key: VerifyingKey,
+    /// Signs the audit chain's checkpoints; its public half checks them.
     pub signing_key: SigningKey,
     pub projections: Arc<Projections>,
     pub pool: PgPool,
@@ -133,7 +132,6 @@ pub async fn build_state(
     });
     let state = web::Data::new(AppState {
         accounts,
-        verifying_key: signing_key.verifying_key(),
         signing_key,
         projections,
         pool,

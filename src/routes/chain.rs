@@ -71,7 +71,7 @@ pub async fn verify(
     who: Authenticated,
 ) -> Result<HttpResponse, AppError> {
     state.accounts.require_auditor(&who).await?;
-    let verification = audit_chain::verify(&state.pool, state.verifying_key).await?;
+    let verification = audit_chain::verify(&state.pool, state.signing_key.verifying_key()).await?;
     if !verification.ok {
         tracing::error!(
             first_bad_position = verification.first_bad_position.as_deref().unwrap_or(""),
@@ -101,11 +101,11 @@ pub struct PublicKeyResponse {
 #[get("/v1/audit/public-key")]
 #[tracing::instrument(skip_all)]
 pub async fn public_key(state: web::Data<AppState>) -> HttpResponse {
+    let key = state.signing_key.verifying_key();
     HttpResponse::Ok().json(PublicKeyResponse {
         algorithm: "Ed25519",
-        key_id: key_id(&state.verifying_key),
-        public_key: base64::engine::general_purpose::STANDARD
-            .encode(state.verifying_key.as_bytes()),
+        key_id: key_id(&key),
+        public_key: base64::engine::general_purpose::STANDARD.encode(key.as_bytes()),
     })
 }
 
