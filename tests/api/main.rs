@@ -7,6 +7,7 @@ mod events;
 mod faults;
 mod helpers;
 mod introspection;
+mod legacy_log;
 mod mail;
 mod mfa;
 mod nats;
