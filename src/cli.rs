@@ -12,9 +12,10 @@ use warden_projections::replay::replay;
 use warden_projections::VerifyingKey;
 
 use crate::adapters::clock::SystemClock;
+use crate::http::openapi;
 use crate::settings::Settings;
 use crate::startup::{self, Application, Overrides};
-use crate::{openapi, telemetry};
+use crate::telemetry;
 
 #[derive(Parser)]
 #[command(name = "warden", about = "Event-sourced account security", version)]
@@ -31,6 +32,8 @@ enum Command {
     Migrate(Settings),
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the table of problem codes (docs/problems.md).
+    Problems,
     /// Platform administrators.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -91,6 +94,7 @@ pub async fn run() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Openapi => print!("{}", openapi::to_json()?),
+        Command::Problems => print!("{}", crate::app::problem::markdown_table()),
         Command::Replay(settings) => {
             telemetry::init_on_stderr(&settings.log);
             let pool = startup::connect(&settings).await?;
@@ -161,7 +165,7 @@ pub async fn run() -> anyhow::Result<()> {
                 },
             )
             .await?;
-            let result = state.accounts.create_admin(email, password).await;
+            let result = state.app.admin.create_admin(email, password).await;
             for task in tasks {
                 task.abort();
             }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
-use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
+use actix_web::{web, App as ActixApp, HttpMessage, HttpResponse, HttpServer};
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -16,23 +16,24 @@ use warden_aggregates::account::AccountServices;
 use warden_aggregates::shared::Clock;
 use warden_projections::{audit_chain, Projections, SigningKey};
 
-use crate::accounts::{AccountsDeps, AccountsService};
+use crate::adapters::keys::KeyRing;
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
+use crate::adapters::nats::NatsPublisher;
 use crate::adapters::password::Argon2Passwords;
+use crate::adapters::rate_limit::RateLimitInfo;
 use crate::adapters::sealing::MasterKey;
 use crate::adapters::totp::RfcTotp;
-use crate::error::{rate_limit_headers, AppError};
-use crate::keys::KeyRing;
+use crate::app::policy_sweep::PolicySweep;
+use crate::app::{App, AppError, Deps, ProblemCode};
+use crate::http::error::rate_limit_headers;
+use crate::http::openapi;
 use crate::metrics::Metrics;
-use crate::nats::NatsPublisher;
-use crate::openapi;
-use crate::rate_limit::RateLimitInfo;
 use crate::settings::Settings;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct AppState {
-    pub accounts: AccountsService,
+    pub app: App,
     /// Signs the audit chain's checkpoints; its public half checks them.
     pub signing_key: SigningKey,
     pub projections: Arc<Projections>,
@@ -110,15 +111,10 @@ pub async fn build_state(
             .context("WARDEN_NATS_URL")?;
         projectors.push(Arc::new(publisher));
     }
-    let projections = Projections::new(pool.clone(), projectors);
-    let mut tasks = projections.start();
-    tasks.push(tokio::spawn(sign_checkpoints(
-        pool.clone(),
-        signing_key.clone(),
-        Duration::from_secs(settings.checkpoint_seconds.max(1)),
-    )));
+    let sweep = Arc::new(PolicySweep::default());
+    let projections = Projections::with_reactors(pool.clone(), projectors, vec![sweep.clone()]);
     let metrics = Metrics::new();
-    let accounts = AccountsService::new(AccountsDeps {
+    let app = App::new(Deps {
         pool: pool.clone(),
         keys: KeyRing::new(pool.clone(), master),
         passwords,
@@ -130,8 +126,16 @@ pub async fn build_state(
         totp,
         totp_issuer: settings.totp_issuer.clone(),
     });
+    // The sweep issues commands through the use cases, which need the projections it runs in.
+    sweep.attach(app.commands.clone());
+    let mut tasks = projections.start();
+    tasks.push(tokio::spawn(sign_checkpoints(
+        pool.clone(),
+        signing_key.clone(),
+        Duration::from_secs(settings.checkpoint_seconds.max(1)),
+    )));
     let state = web::Data::new(AppState {
-        accounts,
+        app,
         signing_key,
         projections,
         pool,
@@ -210,13 +214,13 @@ async fn unrouted(
 ) -> Result<HttpResponse, AppError> {
     match methods.allowed(req.path()) {
         Some(allowed) => Err(AppError::MethodNotAllowed { allowed }),
-        None => Err(AppError::not_found("no such resource")),
+        None => Err(AppError::new(ProblemCode::NotFound)),
     }
 }
 
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
-        let (app, api) = App::new()
+        let (app, api) = ActixApp::new()
             .into_utoipa_app()
             .openapi(openapi::base())
             .configure(openapi::routes)
@@ -229,23 +233,15 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
                 web::JsonConfig::default()
                     .limit(64 * 1024)
                     .error_handler(|error, _| {
-                        AppError::Malformed {
-                            code: "malformed_json",
-                            detail: error.to_string(),
-                        }
-                        .into()
+                        AppError::with(ProblemCode::MalformedJson, error.to_string()).into()
                     }),
             )
             .app_data(
                 web::PathConfig::default()
-                    .error_handler(|_, _| AppError::not_found("no such resource").into()),
+                    .error_handler(|_, _| AppError::new(ProblemCode::NotFound).into()),
             )
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                AppError::Malformed {
-                    code: "malformed_query",
-                    detail: error.to_string(),
-                }
-                .into()
+                AppError::with(ProblemCode::MalformedQuery, error.to_string()).into()
             }))
             .service(
                 SwaggerUi::new("/docs/{_:.*}")

@@ -11,11 +11,11 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 use warden::adapters::clock::SystemClock;
 use warden::adapters::sealing::MasterKey;
+use warden::adapters::store::EventStore;
 use warden::adapters::totp::RfcTotp;
-use warden::store::EventStore;
 use warden_aggregates::account::{
     Account, AccountCommand, AccountServices, AuthMethod, NewSession, PasswordVerifier,
-    SecurityPolicy, SessionEndReason,
+    SecurityPolicy, SessionCommand, SessionEndReason,
 };
 use warden_aggregates::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
 
@@ -57,7 +57,7 @@ pub async fn fresh_pool() -> anyhow::Result<PgPool> {
 }
 
 pub fn log_in(password: &str) -> AccountCommand {
-    AccountCommand::LogIn {
+    AccountCommand::from(SessionCommand::LogIn {
         password: SecretString::from(password.to_string()),
         session: NewSession {
             session_id: SessionId(Uuid::now_v7()),
@@ -67,7 +67,7 @@ pub fn log_in(password: &str) -> AccountCommand {
         },
         challenge_hash: TokenHash(Uuid::new_v4().to_string()),
         mfa_required_by: vec![],
-    }
+    })
 }
 
 /// Registers an account and gives it at least `events` events (logins and logouts).
@@ -100,8 +100,10 @@ pub async fn account_with_history(
         store
             .execute::<Account>(
                 &key,
-                || AccountCommand::RevokeAllSessions {
-                    reason: SessionEndReason::RevokedAll,
+                || {
+                    AccountCommand::from(SessionCommand::EndAll {
+                        reason: SessionEndReason::RevokedAll,
+                    })
                 },
                 services,
                 &metadata,
@@ -161,7 +163,8 @@ pub async fn admin_session(
     let email = "bench.admin@example.com";
     let password = "a long benchmark passphrase";
     state
-        .accounts
+        .app
+        .admin
         .create_admin(
             warden_aggregates::shared::Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?,
             SecretString::from(password),

@@ -1,25 +1,23 @@
-//! Warden's read side: the projector runtime that tails the event log in commit order, and one
-//! module per view built from it.
+//! Warden's read side: the projector runtime that tails the event log in commit order
+//! (`runtime`), one module per view that writes its tables (`views`), and beside each the SQL
+//! that reads them (`queries`), so a table's writer and readers are in one place.
 //!
 //! Depends on the domain crate for event shapes and on PostgreSQL; never on HTTP. Views make no
 //! decisions: they record what the log says so that the server can answer quickly.
 
-pub mod access_requests;
-pub mod archival_schedule;
-pub mod audit_chain;
-pub mod audit_log;
-mod checkpoint;
-pub mod credentials;
-mod projector;
-pub mod replay;
-mod runner;
-pub mod session_history;
-pub mod workspaces;
+pub mod queries;
+mod runtime;
+pub mod views;
 
-pub use checkpoint::Cursor;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
-pub use projector::{ProjectionError, Projector, StoredEvent};
-pub use runner::{catch_up, catch_up_once, events_after, Batch, Projections, ProjectorStatus};
+pub use runtime::checkpoint::Cursor;
+pub use runtime::projector::{event_body, ProjectionError, Projector, StoredEvent};
+pub use runtime::reactor::{react_once, Reactor};
+pub use runtime::replay;
+pub use runtime::runner::{
+    catch_up, catch_up_once, events_after, Batch, Projections, ProjectorStatus,
+};
+pub use views::{audit_chain, audit_log};
 
 use std::sync::Arc;
 
@@ -30,13 +28,13 @@ pub const CHECKPOINT_EVERY: i64 = 1000;
 /// audit chain's checkpoints.
 pub fn all(signer: Option<ed25519_dalek::SigningKey>) -> Vec<Arc<dyn Projector>> {
     vec![
-        Arc::new(credentials::Credentials),
-        Arc::new(session_history::SessionHistory),
-        Arc::new(access_requests::AccessRequests),
-        Arc::new(workspaces::Workspaces),
-        Arc::new(archival_schedule::ArchivalSchedule),
-        Arc::new(audit_log::AuditLog),
-        Arc::new(audit_chain::AuditChain {
+        Arc::new(views::credentials::Credentials),
+        Arc::new(views::session_history::SessionHistory),
+        Arc::new(views::access_requests::AccessRequests),
+        Arc::new(views::workspaces::Workspaces),
+        Arc::new(views::archival_schedule::ArchivalSchedule),
+        Arc::new(views::audit_log::AuditLog),
+        Arc::new(views::audit_chain::AuditChain {
             signer,
             every: CHECKPOINT_EVERY,
         }),

@@ -1,6 +1,10 @@
 pub mod clock;
+pub mod keys;
 pub mod mail;
+pub mod nats;
 pub mod password;
+pub mod rate_limit;
 pub mod sealing;
+pub mod store;
 pub mod tokens;
 pub mod totp;

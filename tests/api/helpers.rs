@@ -196,7 +196,8 @@ impl TestApp {
         crate::ordering::settle(&self.pool).await;
         let head = self
             .state
-            .accounts
+            .app
+            .commands
             .head()
             .await
             .expect("head")
@@ -299,7 +300,8 @@ impl TestApp {
     pub async fn admin(&self, email: &str) -> String {
         let email_parsed = warden_aggregates::shared::Email::parse(email).expect("email");
         self.state
-            .accounts
+            .app
+            .admin
             .create_admin(email_parsed, secrecy::SecretString::from(PASSWORD))
             .await
             .expect("admin created");

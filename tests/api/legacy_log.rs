@@ -135,12 +135,13 @@ async fn a_log_written_before_the_reshape_rebuilds_the_same_views_and_verifies()
     for id in accounts {
         let (account, sequence) = app
             .state
-            .accounts
+            .app
+            .commands
             .store()
             .replay::<warden_aggregates::account::Account>(id)
             .await
             .expect("the account's events decode");
-        assert!(account.id.is_some() && sequence > 0, "account {id} loads");
+        assert!(account.id().is_some() && sequence > 0, "account {id} loads");
     }
 }
 

@@ -159,7 +159,12 @@ async fn enrolment_is_confirmed_by_an_authenticator_app_and_then_required_at_log
         )
         .await;
     if code(&enrolled.secret, now) != "000000" {
-        assert_problem(wrong, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+        assert_problem(
+            wrong,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirmation_code_invalid",
+        )
+        .await;
     }
     let malformed = app
         .post(
@@ -531,7 +536,12 @@ async fn emailed_codes_are_turned_on_with_a_mailed_code_and_used_at_login() {
             Some(&session),
         )
         .await;
-    assert_problem(wrong, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+    assert_problem(
+        wrong,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "confirmation_code_invalid",
+    )
+    .await;
     let right = app
         .post(
             "/v1/me/mfa/email/confirm",
@@ -621,7 +631,12 @@ async fn an_emailed_enrolment_code_allows_five_tries_and_ten_minutes() {
                 Some(&session),
             )
             .await;
-        assert_problem(wrong, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+        assert_problem(
+            wrong,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "confirmation_code_invalid",
+        )
+        .await;
     }
     let spent = app
         .post(
@@ -630,7 +645,12 @@ async fn an_emailed_enrolment_code_allows_five_tries_and_ten_minutes() {
             Some(&session),
         )
         .await;
-    assert_problem(spent, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+    assert_problem(
+        spent,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "confirmation_code_invalid",
+    )
+    .await;
 
     app.post("/v1/me/mfa/email", json!({}), Some(&session))
         .await;
@@ -643,7 +663,12 @@ async fn an_emailed_enrolment_code_allows_five_tries_and_ten_minutes() {
             Some(&session),
         )
         .await;
-    assert_problem(late, StatusCode::UNPROCESSABLE_ENTITY, "mfa_code_invalid").await;
+    assert_problem(
+        late,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "confirmation_code_invalid",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use uuid::Uuid;
-use warden::nats::stream_name;
+use warden::adapters::nats::stream_name;
 
 use crate::events::ids_in_commit_order;
 use crate::helpers::{spawn_with_args, TestApp, PASSWORD};
@@ -29,7 +29,8 @@ async fn published_everything(app: &TestApp) {
     settle(&app.pool).await;
     let head = app
         .state
-        .accounts
+        .app
+        .commands
         .head()
         .await
         .expect("head")

@@ -7,7 +7,7 @@ use crate::helpers::{assert_problem, spawn_app};
 fn the_committed_openapi_document_matches_the_code() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
-    let generated = warden::openapi::to_json().expect("document");
+    let generated = warden::http::openapi::to_json().expect("document");
     assert!(
         committed == generated,
         "openapi/openapi.json is stale; regenerate it with: cargo run -q -- openapi > openapi/openapi.json"
@@ -24,7 +24,7 @@ async fn the_server_serves_its_document_and_offline_docs() {
         .await
         .expect("json");
     let generated: Value =
-        serde_json::from_str(&warden::openapi::to_json().expect("document")).expect("json");
+        serde_json::from_str(&warden::http::openapi::to_json().expect("document")).expect("json");
     assert_eq!(served, generated);
     for path in ["/v1/accounts", "/v1/sessions", "/v1/me/sessions/revoke-all"] {
         assert!(served["paths"][path].is_object(), "{path} documented");
@@ -105,4 +105,13 @@ async fn unknown_routes_are_problems_and_operations_endpoints_answer() {
     );
     assert!(metrics.contains("warden_projector_failing{projector=\"credentials_v1\"} 0"));
     assert!(metrics.contains("warden_projector_lag_events{projector=\"session_history_v1\"}"));
+}
+
+#[test]
+fn every_problem_response_names_listed_codes_of_its_status() {
+    let wrong = warden::http::openapi::misnamed_problem_codes();
+    assert!(
+        wrong.is_empty(),
+        "not in ProblemCode, or another status: {wrong:?}"
+    );
 }

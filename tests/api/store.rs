@@ -12,12 +12,12 @@ use sqlx::PgPool;
 use uuid::Uuid;
 use warden::adapters::clock::ManualClock;
 use warden::adapters::sealing::MasterKey;
+use warden::adapters::store::EventStore;
 use warden::adapters::totp::RfcTotp;
 use warden::startup::migrate;
-use warden::store::EventStore;
 use warden_aggregates::account::{
     Account, AccountCommand, AccountServices, AuthMethod, NewSession, PasswordVerifier,
-    SecurityPolicy, SessionEndReason,
+    SecurityPolicy, SessionCommand, SessionEndReason,
 };
 use warden_aggregates::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
 
@@ -51,7 +51,7 @@ fn services() -> AccountServices {
 }
 
 fn log_in(password: &str) -> AccountCommand {
-    AccountCommand::LogIn {
+    AccountCommand::from(SessionCommand::LogIn {
         password: SecretString::from(password.to_string()),
         session: NewSession {
             session_id: SessionId(Uuid::now_v7()),
@@ -61,7 +61,7 @@ fn log_in(password: &str) -> AccountCommand {
         },
         challenge_hash: TokenHash(Uuid::new_v4().to_string()),
         mfa_required_by: vec![],
-    }
+    })
 }
 
 /// An account with about `events` events of every kind a session life produces.
@@ -94,9 +94,9 @@ async fn busy_account(store: &EventStore, events: usize) -> String {
         } else if round % 2 == 0 {
             log_in("right")
         } else {
-            AccountCommand::RevokeAllSessions {
+            AccountCommand::from(SessionCommand::EndAll {
                 reason: SessionEndReason::RevokedAll,
-            }
+            })
         };
         let command = std::sync::Mutex::new(Some(command));
         store

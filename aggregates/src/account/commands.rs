@@ -1,3 +1,7 @@
+//! What a caller may ask of an account, grouped by the part of the account that decides it.
+//! Values are already parsed and, where they are personal data, already sealed: parsing and
+//! sealing happen once, at the edge.
+
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -6,8 +10,6 @@ use super::events::{AuthMethod, SessionEndReason};
 use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
 use crate::shared::{TotpCode, WorkspaceId};
 
-/// What a caller asks of an account. Values are already parsed and, where they are personal data,
-/// already sealed: parsing and sealing happen once, at the edge.
 #[derive(Debug)]
 pub enum AccountCommand {
     Register {
@@ -16,8 +18,39 @@ pub enum AccountCommand {
         display_name: Option<SealedText>,
         password_hash: PasswordHash,
     },
+    Password(PasswordCommand),
+    Session(SessionCommand),
+    Mfa(MfaCommand),
+    ApiToken(ApiTokenCommand),
+    Pin(PinCommand),
+    Support(SupportCommand),
+}
+
+/// The password and its recovery by mail.
+#[derive(Debug)]
+pub enum PasswordCommand {
+    Change {
+        current_password: SecretString,
+        new_password_hash: PasswordHash,
+        /// The session the change was made from stays; every other one ends.
+        keep_session: Option<SessionId>,
+    },
+    RequestReset {
+        token_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+    },
+    Reset {
+        token_hash: TokenHash,
+        new_password_hash: PasswordHash,
+    },
+}
+
+/// Logging in and out.
+#[derive(Debug)]
+pub enum SessionCommand {
     /// The password step of a login. A wrong password is recorded, not refused with an error.
-    /// With MFA on, a challenge (identified by `challenge_hash`) is issued instead of a session.
+    /// With a second factor on, a challenge (identified by `challenge_hash`) is issued instead of
+    /// a session.
     LogIn {
         password: SecretString,
         session: NewSession,
@@ -25,15 +58,27 @@ pub enum AccountCommand {
         /// Workspaces of this account that require MFA (read from their policy).
         mfa_required_by: Vec<WorkspaceId>,
     },
-    /// Ends the sessions that did not pass a second factor.
-    EndSessionsWithoutMfa,
-    /// The second step: a TOTP or recovery code against an open challenge.
-    CompleteMfa {
+    End {
+        session_id: SessionId,
+        reason: SessionEndReason,
+    },
+    /// Ends every live session.
+    EndAll { reason: SessionEndReason },
+    /// Ends the full sessions started by `started_by` that did not pass a second factor (a
+    /// workspace began to require one then; later logins were decided under the policy).
+    EndWithoutMfa { started_by: DateTime<Utc> },
+}
+
+/// Second factors: TOTP, recovery codes, emailed codes and the login challenge.
+#[derive(Debug)]
+pub enum MfaCommand {
+    /// The second step of a login against an open challenge.
+    Complete {
         challenge_hash: TokenHash,
         proof: MfaProof,
         session: NewSession,
     },
-    StartTotpEnrolment {
+    StartTotpEnrollment {
         secret: SealedText,
         recovery_code_hashes: Vec<String>,
     },
@@ -54,12 +99,56 @@ pub enum AccountCommand {
         code_hash: String,
         expires_at: DateTime<Utc>,
     },
-    ConfirmEmailMfa {
+    ConfirmEmail {
         code_hash: String,
     },
-    DisableEmailMfa {
+    DisableEmail {
         password: SecretString,
     },
+}
+
+#[derive(Debug, Clone)]
+pub enum ApiTokenCommand {
+    /// Re-authenticated by the password; a wrong one is recorded like a failed login.
+    Create {
+        password: SecretString,
+        token: NewApiToken,
+    },
+    Revoke {
+        token_id: TokenId,
+    },
+    RecordUse {
+        token_id: TokenId,
+    },
+    RecordExpired {
+        token_id: TokenId,
+    },
+    RecordRateLimited {
+        token_id: TokenId,
+    },
+}
+
+/// The reporting PIN.
+#[derive(Debug)]
+pub enum PinCommand {
+    /// Re-authenticated by the password; a wrong one is recorded.
+    Set {
+        password: SecretString,
+        pin_hash: PasswordHash,
+    },
+    Remove {
+        password: SecretString,
+    },
+    /// Unlocks reporting history for `session_id` when the PIN is right.
+    Verify {
+        pin: SecretString,
+        session_id: SessionId,
+    },
+}
+
+/// What support and platform administrators do to an account.
+#[derive(Debug)]
+pub enum SupportCommand {
     /// At most one request is open at a time; further ones are absorbed.
     RequestAccess {
         request_id: Uuid,
@@ -71,68 +160,36 @@ pub enum AccountCommand {
         approve: bool,
         by: AccountId,
     },
-    /// Re-authenticated by the password; a wrong one is recorded.
-    SetPin {
-        password: SecretString,
-        pin_hash: PasswordHash,
-    },
-    RemovePin {
-        password: SecretString,
-    },
-    /// Unlocks reporting history for `session_id` when the PIN is right.
-    VerifyPin {
-        pin: SecretString,
-        session_id: SessionId,
-    },
-    /// Ends every session and token, then marks the account erased.
-    Erase {
-        by: AccountId,
-    },
-    GrantAdmin,
     Unlock {
         by: AccountId,
     },
     ResetMfa {
         by: AccountId,
     },
-    EndSession {
-        session_id: SessionId,
-        reason: SessionEndReason,
+    GrantAdmin,
+    /// Ends every session and token, then marks the account erased.
+    Erase {
+        by: AccountId,
     },
-    RevokeAllSessions {
-        reason: SessionEndReason,
-    },
-    ChangePassword {
-        current_password: SecretString,
-        new_password_hash: PasswordHash,
-        /// The session the change was made from stays; every other one ends.
-        keep_session: Option<SessionId>,
-    },
-    RequestPasswordReset {
-        token_hash: TokenHash,
-        expires_at: DateTime<Utc>,
-    },
-    ResetPassword {
-        token_hash: TokenHash,
-        new_password_hash: PasswordHash,
-    },
-    /// Re-authenticated by the password; a wrong one is recorded like a failed login.
-    CreateApiToken {
-        password: SecretString,
-        token: NewApiToken,
-    },
-    RevokeApiToken {
-        token_id: TokenId,
-    },
-    RecordApiTokenUse {
-        token_id: TokenId,
-    },
-    RecordApiTokenExpired {
-        token_id: TokenId,
-    },
-    RecordApiTokenRateLimited {
-        token_id: TokenId,
-    },
+}
+
+macro_rules! part_of_account {
+    ($($part:ident => $variant:ident),* $(,)?) => {
+        $(impl From<$part> for AccountCommand {
+            fn from(command: $part) -> Self {
+                Self::$variant(command)
+            }
+        })*
+    };
+}
+
+part_of_account! {
+    PasswordCommand => Password,
+    SessionCommand => Session,
+    MfaCommand => Mfa,
+    ApiTokenCommand => ApiToken,
+    PinCommand => Pin,
+    SupportCommand => Support,
 }
 
 /// An API token the edge has minted; only its hash reaches the domain.
@@ -151,9 +208,10 @@ pub enum MfaProof {
     /// The SHA-256 of a normalized recovery code.
     RecoveryCode(String),
     /// The keyed hash of an emailed code.
-    EmailCode(String),
+    Email(String),
 }
 
+/// What proves, once more, that the caller is the account's owner.
 #[derive(Debug, Clone)]
 pub enum Reauthentication {
     Password(SecretString),

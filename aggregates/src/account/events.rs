@@ -37,9 +37,14 @@ pub enum AccountEvent {
         started_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         idle_timeout_secs: i64,
-        /// A workspace requires MFA and the account has none: this session may only enrol.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        enrolment_only: bool,
+        /// A workspace requires MFA and the account has none: this session may only enroll a
+        /// factor. Stored as `enrolment_only`, the spelling of the first logs.
+        #[serde(
+            rename = "enrolment_only",
+            default,
+            skip_serializing_if = "std::ops::Not::not"
+        )]
+        enrollment_only: bool,
         /// The workspaces whose policy required MFA at this login (the decision's reason).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         required_by: Vec<WorkspaceId>,
@@ -87,7 +92,9 @@ pub enum AccountEvent {
     },
     /// A TOTP secret (sealed under the master key) and the hashes of fresh recovery codes,
     /// waiting for a first code to confirm them. A new enrolment replaces a pending one.
-    TotpEnrolmentStarted {
+    /// Stored as `TotpEnrolmentStarted`, the spelling of the first logs.
+    #[serde(rename = "TotpEnrolmentStarted")]
+    TotpEnrollmentStarted {
         secret: SealedText,
         recovery_codes: Vec<String>,
         at: DateTime<Utc>,
@@ -228,7 +235,7 @@ impl AccountEvent {
     pub const API_TOKEN_EXPIRED: &'static str = "account.api_token.expired";
     pub const API_TOKEN_RATE_LIMITED: &'static str = "account.api_token.rate_limited";
     pub const API_TOKEN_REVOKED: &'static str = "account.api_token.revoked";
-    pub const TOTP_ENROLMENT_STARTED: &'static str = "account.totp.enrolment_started";
+    pub const TOTP_ENROLLMENT_STARTED: &'static str = "account.totp.enrolment_started";
     pub const TOTP_CONFIRMED: &'static str = "account.totp.confirmed";
     pub const TOTP_DISABLED: &'static str = "account.totp.disabled";
     pub const RECOVERY_CODES_REPLACED: &'static str = "account.recovery_codes.replaced";
@@ -253,6 +260,21 @@ impl AccountEvent {
     pub const ACCESS_REQUEST_DECIDED: &'static str = "account.access.decided";
     pub const UNLOCKED: &'static str = "account.unlocked";
     pub const MFA_RESET: &'static str = "account.mfa.reset";
+
+    /// A credential was checked and was wrong.
+    pub const FAILED_CHECKS: &'static [&'static str] = &[
+        Self::PASSWORD_CHECK_FAILED,
+        Self::MFA_CHECK_FAILED,
+        Self::PIN_CHECK_FAILED,
+        Self::EMAIL_CODE_REJECTED,
+    ];
+    /// A lock or a limit now refuses what would otherwise be tried.
+    pub const REFUSALS: &'static [&'static str] = &[
+        Self::LOCKED_OUT,
+        Self::MFA_LOCKED_OUT,
+        Self::PIN_LOCKED,
+        Self::API_TOKEN_RATE_LIMITED,
+    ];
 }
 
 impl DomainEvent for AccountEvent {
@@ -270,7 +292,7 @@ impl DomainEvent for AccountEvent {
             Self::ApiTokenExpired { .. } => Self::API_TOKEN_EXPIRED,
             Self::ApiTokenRateLimited { .. } => Self::API_TOKEN_RATE_LIMITED,
             Self::ApiTokenRevoked { .. } => Self::API_TOKEN_REVOKED,
-            Self::TotpEnrolmentStarted { .. } => Self::TOTP_ENROLMENT_STARTED,
+            Self::TotpEnrollmentStarted { .. } => Self::TOTP_ENROLLMENT_STARTED,
             Self::TotpConfirmed { .. } => Self::TOTP_CONFIRMED,
             Self::TotpDisabled { .. } => Self::TOTP_DISABLED,
             Self::RecoveryCodesReplaced { .. } => Self::RECOVERY_CODES_REPLACED,
@@ -321,17 +343,27 @@ pub enum AuthMethod {
     Totp,
     /// Password, then a recovery code.
     RecoveryCode,
-    /// Password, then an emailed code.
-    EmailCode,
+    /// Password, then an emailed code. Stored as `email_code`.
+    #[serde(rename = "email_code")]
+    Email,
 }
 
 impl AuthMethod {
+    /// A password login that then passed `factor`.
+    pub fn after_second_factor(factor: MfaMethod) -> Self {
+        match factor {
+            MfaMethod::Totp => Self::Totp,
+            MfaMethod::Email => Self::Email,
+            MfaMethod::RecoveryCode => Self::RecoveryCode,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Password => "password",
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
-            Self::EmailCode => "email",
+            Self::Email => "email",
         }
     }
 }

@@ -18,8 +18,8 @@ pub enum LoginDecision {
     Session,
     /// A second factor is due.
     Challenge(Vec<MfaMethod>),
-    /// A workspace requires MFA and the account has none: a session that may only enrol.
-    EnrolmentOnly,
+    /// A workspace requires MFA and the account has none: a session that may only enroll a factor.
+    EnrollmentOnly,
 }
 
 pub fn decide(
@@ -30,7 +30,7 @@ pub fn decide(
     match first {
         FirstFactor::Sso => LoginDecision::Session,
         FirstFactor::Password if !factors.is_empty() => LoginDecision::Challenge(factors),
-        FirstFactor::Password if !required_by.is_empty() => LoginDecision::EnrolmentOnly,
+        FirstFactor::Password if !required_by.is_empty() => LoginDecision::EnrollmentOnly,
         FirstFactor::Password => LoginDecision::Session,
     }
 }
@@ -55,7 +55,7 @@ mod tests {
     fn a_policy_without_a_factor_means_enrolment_first() {
         assert_eq!(
             decide(FirstFactor::Password, vec![], &POLICY),
-            LoginDecision::EnrolmentOnly
+            LoginDecision::EnrollmentOnly
         );
         assert_eq!(
             decide(FirstFactor::Password, vec![], &[]),

@@ -1,18 +1,32 @@
 mod aggregate;
+mod api_tokens;
 mod commands;
 mod errors;
 mod events;
 pub mod login_decision;
 mod mfa;
+mod outcome;
+mod password;
+mod pin;
+mod profile;
+mod reauthentication;
 mod services;
+mod sessions;
+mod support;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{Account, ApiTokenState, LiveSession};
-pub use commands::{AccountCommand, MfaProof, NewApiToken, NewSession, Reauthentication};
+pub use aggregate::Account;
+pub use api_tokens::ApiTokenState;
+pub use commands::{
+    AccountCommand, ApiTokenCommand, MfaCommand, MfaProof, NewApiToken, NewSession,
+    PasswordCommand, PinCommand, Reauthentication, SessionCommand, SupportCommand,
+};
 pub use errors::AccountError;
 pub use events::{
     AccountEvent, AuthMethod, MfaFailure, MfaMethod, PasswordChangeVia, PasswordCheckPurpose,
     SessionEndReason,
 };
+pub use outcome::{Outcome, Refusal};
 pub use services::{AccountServices, PasswordVerifier, SecurityPolicy, TotpVerifier};
+pub use sessions::{LiveSession, SessionFilter};

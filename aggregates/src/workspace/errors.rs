@@ -1,5 +1,4 @@
-use crate::shared::ErrorKind;
-
+/// Refusals of a workspace command; each becomes one problem code at the edge.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WorkspaceError {
     #[error("no such workspace")]
@@ -20,32 +19,4 @@ pub enum WorkspaceError {
     ArchivalDaysOutOfRange,
     #[error("a purge cut-off cannot be in the future")]
     CutoffInFuture,
-}
-
-impl WorkspaceError {
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::NotFound | Self::MemberNotFound => ErrorKind::NotFound,
-            Self::AccountHolderRequired => ErrorKind::Forbidden,
-            Self::AlreadyCreated
-            | Self::AlreadyMember
-            | Self::LastAccountHolder
-            | Self::ArchivalOff => ErrorKind::Conflict,
-            Self::ArchivalDaysOutOfRange | Self::CutoffInFuture => ErrorKind::Invalid,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotFound => "workspace_not_found",
-            Self::AlreadyCreated => "workspace_exists",
-            Self::AccountHolderRequired => "account_holder_required",
-            Self::AlreadyMember => "already_member",
-            Self::MemberNotFound => "member_not_found",
-            Self::LastAccountHolder => "last_account_holder",
-            Self::ArchivalOff => "archival_off",
-            Self::ArchivalDaysOutOfRange => "archival_days_out_of_range",
-            Self::CutoffInFuture => "cutoff_in_future",
-        }
-    }
 }

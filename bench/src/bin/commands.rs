@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::ConnectOptions;
-use warden::store::EventStore;
-use warden_aggregates::account::{Account, AccountCommand, SessionEndReason};
+use warden::adapters::store::EventStore;
+use warden_aggregates::account::{Account, AccountCommand, SessionCommand, SessionEndReason};
 use warden_bench::{
     account_with_history, admin_session, fresh_pool, log_in, ms, percentile, serve_warden, services,
 };
@@ -91,7 +91,8 @@ async fn main() -> anyhow::Result<()> {
 
     // The live stream, from the head on: each event's arrival time by position.
     let head = state
-        .accounts
+        .app
+        .commands
         .head()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -201,8 +202,10 @@ async fn load(
                         store
                             .execute::<Account>(
                                 id,
-                                || AccountCommand::RevokeAllSessions {
-                                    reason: SessionEndReason::RevokedAll,
+                                || {
+                                    AccountCommand::from(SessionCommand::EndAll {
+                                        reason: SessionEndReason::RevokedAll,
+                                    })
                                 },
                                 &services,
                                 &metadata,

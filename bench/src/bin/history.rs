@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use warden::store::EventStore;
-use warden_aggregates::account::{Account, AccountCommand, SessionEndReason};
+use warden::adapters::store::EventStore;
+use warden_aggregates::account::{Account, AccountCommand, SessionCommand, SessionEndReason};
 use warden_bench::{account_with_history, fresh_pool, log_in, ms, percentile, services};
 
 const ROUNDS: usize = 300;
@@ -36,8 +36,10 @@ async fn main() -> anyhow::Result<()> {
             store
                 .execute::<Account>(
                     id,
-                    || AccountCommand::RevokeAllSessions {
-                        reason: SessionEndReason::RevokedAll,
+                    || {
+                        AccountCommand::from(SessionCommand::EndAll {
+                            reason: SessionEndReason::RevokedAll,
+                        })
                     },
                     &services,
                     &metadata,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use warden::store::EventStore;
+use warden::adapters::store::EventStore;
 use warden_aggregates::account::Account;
 use warden_bench::{account_with_history, fresh_pool, log_in, ms, percentile, services};
 use warden_projections::Projections;

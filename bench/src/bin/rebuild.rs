@@ -20,8 +20,8 @@ use sqlx::postgres::PgPoolCopyExt;
 use sqlx::ConnectOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
-use warden::store::EventStore;
-use warden_aggregates::account::{Account, AccountCommand, SessionEndReason};
+use warden::adapters::store::EventStore;
+use warden_aggregates::account::{Account, AccountCommand, SessionCommand, SessionEndReason};
 use warden_bench::{
     account_with_history, admin_session, fresh_pool, log_in, serve_warden, services,
 };
@@ -79,8 +79,10 @@ async fn template(pool: &PgPool) -> anyhow::Result<Vec<TemplateRow>> {
     store
         .execute::<Account>(
             &id,
-            || AccountCommand::RevokeAllSessions {
-                reason: SessionEndReason::RevokedAll,
+            || {
+                AccountCommand::from(SessionCommand::EndAll {
+                    reason: SessionEndReason::RevokedAll,
+                })
             },
             &services,
             &metadata,

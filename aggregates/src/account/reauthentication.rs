@@ -1,0 +1,46 @@
+//! Re-authentication: the password, or a current TOTP code, asked again before a sensitive
+//! change. One move for every command that needs it; a wrong answer is recorded like any other
+//! failed check and answers `Ok(false)`, so the command ends without its change but with the
+//! failure kept.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+
+use super::aggregate::Account;
+use super::commands::Reauthentication;
+use super::errors::AccountError;
+use super::events::{AccountEvent, MfaMethod, PasswordCheckPurpose};
+use super::services::AccountServices;
+
+impl Account {
+    pub(super) async fn reauthenticate(
+        &mut self,
+        proof: Reauthentication,
+        now: DateTime<Utc>,
+        svc: &AccountServices,
+        sink: &EventSink<Self>,
+    ) -> Result<bool, AccountError> {
+        match proof {
+            Reauthentication::Password(password) => {
+                let purpose = PasswordCheckPurpose::Reauthentication;
+                self.check_password(&password, purpose, now, svc, sink)
+                    .await
+            }
+            Reauthentication::Totp(code) => {
+                self.ensure_unlocked(now)?;
+                match self.check_totp(&code, now, svc) {
+                    Ok(step) => {
+                        sink.write(AccountEvent::TotpStepAccepted { step, at: now }, self)
+                            .await;
+                        Ok(true)
+                    }
+                    Err(reason) => {
+                        self.record_mfa_failure(None, MfaMethod::Totp, reason, now, svc, sink)
+                            .await;
+                        Ok(false)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+use std::fmt;
+use std::str::FromStr;
+
+use sqlx::PgConnection;
+
+/// A place in the log's commit order: `(transaction_id, global_position)`. Comparing two cursors
+/// compares those pairs, which is the order every projector reads in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    pub transaction_id: u64,
+    pub global_position: i64,
+}
+
+impl Cursor {
+    /// Everything written by transactions older than `xmin` (all of which have ended).
+    pub fn horizon(xmin: u64) -> Self {
+        Self {
+            transaction_id: xmin,
+            global_position: 0,
+        }
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.transaction_id, self.global_position)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (tx, pos) = s.split_once('.').ok_or(())?;
+        Ok(Self {
+            transaction_id: tx.parse().map_err(|_| ())?,
+            global_position: pos.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+pub(crate) fn parse_xid8(text: &str) -> Result<u64, sqlx::Error> {
+    text.parse()
+        .map_err(|_| sqlx::Error::Decode(format!("not an xid8: {text}").into()))
+}
+
+/// Locks the projector's checkpoint row for the rest of the transaction, so that one projector
+/// runs in one place at a time across every Warden process, and returns where it stands.
+pub(crate) async fn lock(conn: &mut PgConnection, name: &str) -> Result<Cursor, sqlx::Error> {
+    sqlx::query("INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    let (tx, pos): (String, i64) = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM projector_checkpoints
+         WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Cursor {
+        transaction_id: parse_xid8(&tx)?,
+        global_position: pos,
+    })
+}
+
+pub(crate) async fn advance(
+    conn: &mut PgConnection,
+    name: &str,
+    to: Cursor,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projector_checkpoints
+         SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now(),
+             last_error = NULL
+         WHERE name = $1",
+    )
+    .bind(name)
+    .bind(to.transaction_id.to_string())
+    .bind(to.global_position)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn record_error(
+    pool: &sqlx::PgPool,
+    name: &str,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    // An upsert: the failed pass may have been the one that would have created the row.
+    sqlx::query(
+        "INSERT INTO projector_checkpoints (name, last_error) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET last_error = EXCLUDED.last_error",
+    )
+    .bind(name)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Where a reader stands, without locking (reactors may run in two places at once).
+pub(crate) async fn current(pool: &sqlx::PgPool, name: &str) -> Result<Cursor, sqlx::Error> {
+    sqlx::query("INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(pool)
+        .await?;
+    let (tx, pos): (String, i64) = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM projector_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await?;
+    Ok(Cursor {
+        transaction_id: parse_xid8(&tx)?,
+        global_position: pos,
+    })
+}
+
+/// Moves the checkpoint to `to` unless it is there or further already.
+pub(crate) async fn advance_past(
+    pool: &sqlx::PgPool,
+    name: &str,
+    to: Cursor,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projector_checkpoints
+         SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now(),
+             last_error = NULL
+         WHERE name = $1 AND (transaction_id, global_position) < ($2::text::xid8, $3)",
+    )
+    .bind(name)
+    .bind(to.transaction_id.to_string())
+    .bind(to.global_position)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

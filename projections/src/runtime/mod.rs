@@ -1,0 +1,5 @@
+pub(crate) mod checkpoint;
+pub(crate) mod projector;
+pub(crate) mod reactor;
+pub mod replay;
+pub(crate) mod runner;

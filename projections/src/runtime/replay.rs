@@ -1,0 +1,188 @@
+//! Replay for auditors: every projection rebuilt from the log alone into fresh tables, then
+//! compared with the live ones row for row.
+//!
+//! The fresh tables live in a schema of their own, made `LIKE` the live ones; the projectors
+//! write through a connection whose `search_path` puts that schema first, so the same code that
+//! maintains the live views builds the copies. Both sides are brought to the same position in
+//! the log before they are compared.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::runtime::checkpoint::{self, Cursor};
+use crate::runtime::projector::{ProjectionError, Projector};
+use crate::runtime::runner::catch_up;
+
+/// How one view compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableDiff {
+    pub projector: &'static str,
+    pub table: &'static str,
+    pub live_rows: i64,
+    pub rebuilt_rows: i64,
+    /// Rows in the live view that the rebuild does not have (counting duplicates).
+    pub only_live: i64,
+    /// Rows the rebuild has that the live view does not.
+    pub only_rebuilt: i64,
+}
+
+impl TableDiff {
+    pub fn identical(&self) -> bool {
+        self.only_live == 0 && self.only_rebuilt == 0
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    pub identical: bool,
+    /// The log position both sides were compared at.
+    pub position: String,
+    pub tables: Vec<TableDiff>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("the live views and the rebuild did not meet at one position: {0}")]
+    Moving(String),
+}
+
+const SCHEMA: &str = "warden_replay";
+
+async fn execute(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(conn).await.map(|_| ())
+}
+
+/// Rebuilds every view of `projectors` from the log and compares it with the live one.
+/// `options` connect to the same database as `live`.
+pub async fn replay(
+    live: &PgPool,
+    options: PgConnectOptions,
+    projectors: &[Arc<dyn Projector>],
+) -> Result<ReplayReport, ReplayError> {
+    let mut conn = PgConnection::connect_with(&options).await?;
+    // One replay at a time per database: they share the scratch schema. The lock goes with
+    // this connection.
+    execute(
+        &mut conn,
+        "SELECT pg_advisory_lock(hashtext('warden_replay'))",
+    )
+    .await?;
+    execute(
+        &mut conn,
+        &format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"),
+    )
+    .await?;
+    execute(&mut conn, &format!("CREATE SCHEMA {SCHEMA}")).await?;
+    execute(
+        &mut conn,
+        &format!(
+            "CREATE TABLE {SCHEMA}.projector_checkpoints
+                 (LIKE public.projector_checkpoints INCLUDING ALL)"
+        ),
+    )
+    .await?;
+    for projector in projectors {
+        for table in projector.tables() {
+            execute(
+                &mut conn,
+                &format!("CREATE TABLE {SCHEMA}.{table} (LIKE public.{table} INCLUDING ALL)"),
+            )
+            .await?;
+        }
+    }
+    let rebuilt = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.options([("search_path", &format!("{SCHEMA},public"))]))
+        .await?;
+
+    let result = compare_when_level(live, &rebuilt, projectors, &mut conn).await;
+    rebuilt.close().await;
+    execute(
+        &mut conn,
+        &format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"),
+    )
+    .await?;
+    result
+}
+
+async fn compare_when_level(
+    live: &PgPool,
+    rebuilt: &PgPool,
+    projectors: &[Arc<dyn Projector>],
+    conn: &mut PgConnection,
+) -> Result<ReplayReport, ReplayError> {
+    let mut tables = Vec::new();
+    let mut position = Cursor::default();
+    for projector in projectors {
+        // Catch both up until they stand at the same place: another Warden process may be
+        // moving the live side meanwhile.
+        let mut level = None;
+        for _ in 0..20 {
+            catch_up(rebuilt, projector.as_ref()).await?;
+            catch_up(live, projector.as_ref()).await?;
+            let live_at = stored_checkpoint(live, projector.name()).await?;
+            let rebuilt_at = stored_checkpoint(rebuilt, projector.name()).await?;
+            if live_at == rebuilt_at {
+                level = Some(live_at);
+                break;
+            }
+        }
+        let at = level.ok_or_else(|| ReplayError::Moving(projector.name().to_string()))?;
+        position = position.max(at);
+        for table in projector.tables() {
+            tables.push(compare(conn, projector.name(), table).await?);
+        }
+    }
+    Ok(ReplayReport {
+        identical: tables.iter().all(TableDiff::identical),
+        position: position.to_string(),
+        tables,
+    })
+}
+
+async fn stored_checkpoint(pool: &PgPool, name: &str) -> Result<Cursor, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let at = checkpoint::lock(&mut tx, name).await?;
+    tx.commit().await?;
+    Ok(at)
+}
+
+async fn compare(
+    conn: &mut PgConnection,
+    projector: &'static str,
+    table: &'static str,
+) -> Result<TableDiff, sqlx::Error> {
+    let count = |schema: &str| format!("SELECT count(*) FROM {schema}.{table}");
+    let live_rows: i64 = sqlx::query_scalar(&count("public"))
+        .fetch_one(&mut *conn)
+        .await?;
+    let rebuilt_rows: i64 = sqlx::query_scalar(&count(SCHEMA))
+        .fetch_one(&mut *conn)
+        .await?;
+    let only = |a: &str, b: &str| {
+        format!(
+            "SELECT count(*) FROM (SELECT * FROM {a}.{table} EXCEPT ALL SELECT * FROM {b}.{table}) d"
+        )
+    };
+    let only_live: i64 = sqlx::query_scalar(&only("public", SCHEMA))
+        .fetch_one(&mut *conn)
+        .await?;
+    let only_rebuilt: i64 = sqlx::query_scalar(&only(SCHEMA, "public"))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(TableDiff {
+        projector,
+        table,
+        live_rows,
+        rebuilt_rows,
+        only_live,
+        only_rebuilt,
+    })
+}

@@ -1,0 +1,403 @@
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::runtime::checkpoint::{self, parse_xid8, Cursor};
+use crate::runtime::projector::{ProjectionError, Projector, StoredEvent};
+use crate::runtime::reactor::{react_once, Reactor};
+
+const BATCH: i64 = 500;
+/// How often an idle runner looks again without being woken. Wake-ups come from LISTEN/NOTIFY and
+/// from this process's own commits; polling covers the cases no notification announces (a
+/// transaction that held the horizon back and then rolled back).
+const POLL: Duration = Duration::from_millis(250);
+
+/// What one pass over the log did.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    pub applied: usize,
+    /// Fewer events than a full batch were waiting: the projector has seen every event below the
+    /// horizon.
+    pub idle: bool,
+    /// Everything up to here is reflected in the view.
+    pub progress: Cursor,
+}
+
+/// Applies the next batch of events to `projector`'s view, in commit order, in one transaction
+/// that also moves its checkpoint.
+///
+/// Only events of transactions older than every transaction still running are read
+/// (`transaction_id < pg_snapshot_xmin(pg_current_snapshot())`). A transaction that took its id
+/// early and commits late therefore holds the projector back instead of being skipped.
+pub async fn catch_up_once(
+    pool: &PgPool,
+    projector: &dyn Projector,
+) -> Result<Batch, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    let from = checkpoint::lock(&mut tx, projector.name()).await?;
+    // Read before the events: the horizon only moves forward, so this one is covered by the
+    // events query that follows.
+    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    let xmin = parse_xid8(&xmin)?;
+    let types: Vec<String> = projector
+        .event_types()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let types = (!projector.reads_every_event()).then_some(types.as_slice());
+    let events = events_after(&mut tx, from, types, BATCH).await?;
+
+    projector.apply_batch(&mut tx, &events).await?;
+    let last = events.last().map_or(from, |e| e.cursor);
+    if last != from {
+        checkpoint::advance(&mut tx, projector.name(), last).await?;
+    }
+    tx.commit().await?;
+
+    let idle = (events.len() as i64) < BATCH;
+    let progress = if idle {
+        last.max(Cursor::horizon(xmin))
+    } else {
+        last
+    };
+    Ok(Batch {
+        applied: events.len(),
+        idle,
+        progress,
+    })
+}
+
+/// Up to `limit` events after `from` in commit order (of `types` only, when given), from
+/// transactions older than every transaction still running: a reader that moves its cursor to the
+/// last event returned never skips one that commits later.
+pub async fn events_after(
+    conn: &mut PgConnection,
+    from: Cursor,
+    types: Option<&[String]>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT transaction_id::text AS transaction_id, global_position, aggregate_type,
+                aggregate_id, sequence, event_type, event_version, payload, metadata
+         FROM events
+         WHERE ($1::text[] IS NULL OR event_type = ANY($1))
+           AND (transaction_id, global_position) > ($2::text::xid8, $3)
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY events.transaction_id, events.global_position
+         LIMIT $4",
+    )
+    .bind(types)
+    .bind(from.transaction_id.to_string())
+    .bind(from.global_position)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let cursor = Cursor {
+                transaction_id: parse_xid8(row.try_get("transaction_id")?)?,
+                global_position: row.try_get("global_position")?,
+            };
+            StoredEvent::from_row(row, cursor)
+        })
+        .collect()
+}
+
+/// Runs `projector` until it has seen every event below the horizon. Tests drive views with this
+/// instead of sleeping.
+pub async fn catch_up(pool: &PgPool, projector: &dyn Projector) -> Result<Cursor, ProjectionError> {
+    loop {
+        let batch = catch_up_once(pool, projector).await?;
+        if batch.idle {
+            return Ok(batch.progress);
+        }
+    }
+}
+
+/// How a projector is doing, for `/readyz` and `/metrics`.
+#[derive(Debug, Clone)]
+pub struct ProjectorStatus {
+    pub name: &'static str,
+    /// It maintains tables Warden reads (not only a delivery elsewhere).
+    pub owns_views: bool,
+    pub failing: bool,
+    pub last_error: Option<String>,
+    pub failures: u64,
+    pub applied: u64,
+    pub progress: Cursor,
+}
+
+/// What a runner drives: a projector writing a view, or a reactor issuing commands.
+enum Worker {
+    View(Arc<dyn Projector>),
+    Reactor(Arc<dyn Reactor>),
+}
+
+impl Worker {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::View(projector) => projector.name(),
+            Self::Reactor(reactor) => reactor.name(),
+        }
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        match self {
+            Self::View(projector) => projector.event_types(),
+            Self::Reactor(reactor) => reactor.event_types(),
+        }
+    }
+
+    fn owns_views(&self) -> bool {
+        match self {
+            Self::View(projector) => !projector.tables().is_empty(),
+            // What it does is in force only once it has reacted: as needed as a view.
+            Self::Reactor(_) => true,
+        }
+    }
+
+    async fn step(&self, pool: &PgPool) -> Result<Batch, ProjectionError> {
+        match self {
+            Self::View(projector) => catch_up_once(pool, projector.as_ref()).await,
+            Self::Reactor(reactor) => react_once(pool, reactor.as_ref()).await,
+        }
+    }
+
+    async fn catch_up(&self, pool: &PgPool) -> Result<Cursor, ProjectionError> {
+        loop {
+            let batch = self.step(pool).await?;
+            if batch.idle {
+                return Ok(batch.progress);
+            }
+        }
+    }
+}
+
+struct Runner {
+    worker: Worker,
+    wake: Notify,
+    progress: watch::Sender<Cursor>,
+    failing: AtomicBool,
+    failures: AtomicU64,
+    applied: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// The projectors of one Warden process, each tailing the log in a task of its own.
+pub struct Projections {
+    pool: PgPool,
+    runners: Vec<Arc<Runner>>,
+    /// Bumped whenever a commit is announced, for readers that tail the log themselves.
+    commits: watch::Sender<u64>,
+}
+
+impl Projections {
+    pub fn new(pool: PgPool, projectors: Vec<Arc<dyn Projector>>) -> Arc<Self> {
+        Self::with_reactors(pool, projectors, Vec::new())
+    }
+
+    /// Projectors and reactors, each run by a task of its own.
+    pub fn with_reactors(
+        pool: PgPool,
+        projectors: Vec<Arc<dyn Projector>>,
+        reactors: Vec<Arc<dyn Reactor>>,
+    ) -> Arc<Self> {
+        let workers = projectors
+            .into_iter()
+            .map(Worker::View)
+            .chain(reactors.into_iter().map(Worker::Reactor));
+        let runners = workers
+            .map(|worker| {
+                Arc::new(Runner {
+                    worker,
+                    wake: Notify::new(),
+                    progress: watch::channel(Cursor::default()).0,
+                    failing: AtomicBool::new(false),
+                    failures: AtomicU64::new(0),
+                    applied: AtomicU64::new(0),
+                    last_error: Mutex::new(None),
+                })
+            })
+            .collect();
+        Arc::new(Self {
+            pool,
+            runners,
+            commits: watch::channel(0).0,
+        })
+    }
+
+    /// Starts one task per projector and one that listens for commits.
+    pub fn start(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
+        let mut tasks: Vec<JoinHandle<()>> = self
+            .runners
+            .iter()
+            .map(|runner| tokio::spawn(run(self.pool.clone(), runner.clone())))
+            .collect();
+        tasks.push(tokio::spawn(listen(self.clone())));
+        tasks
+    }
+
+    /// Asks every projector (and every tailing reader) to look at the log now.
+    pub fn wake(&self) {
+        for runner in &self.runners {
+            runner.wake.notify_one();
+        }
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever new events may have become readable.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    /// Waits until every view reflects the event at `target` (read-your-writes), at most
+    /// `timeout`. Returns whether they all did.
+    pub async fn wait_for(&self, target: Cursor, timeout: Duration) -> bool {
+        self.wait_for_views_of(target, None, timeout).await
+    }
+
+    /// Like `wait_for`, but only for the views that consume one of `event_types` (all views when
+    /// `None`): the views a command's events affect.
+    pub async fn wait_for_views_of(
+        &self,
+        target: Cursor,
+        event_types: Option<&[String]>,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let affected = self.runners.iter().filter(|runner| {
+            event_types.is_none_or(|types| {
+                runner
+                    .worker
+                    .event_types()
+                    .iter()
+                    .any(|t| types.iter().any(|e| e == t))
+            })
+        });
+        for runner in affected {
+            let mut progress = runner.progress.subscribe();
+            loop {
+                if *progress.borrow_and_update() >= target {
+                    break;
+                }
+                runner.wake.notify_one();
+                // Wake again shortly: the horizon may be held by a transaction that ends without
+                // a notification.
+                let step = tokio::time::Instant::now() + Duration::from_millis(20);
+                let until = step.min(deadline);
+                match tokio::time::timeout_at(until, progress.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return false,
+                    Err(_) if tokio::time::Instant::now() >= deadline => return false,
+                    Err(_) => {}
+                }
+            }
+        }
+        true
+    }
+
+    /// Brings every view up to date in this task (tests, replay).
+    pub async fn catch_up_all(&self) -> Result<(), ProjectionError> {
+        for runner in &self.runners {
+            let progress = runner.worker.catch_up(&self.pool).await?;
+            runner.progress.send_if_modified(|p| advance(p, progress));
+        }
+        Ok(())
+    }
+
+    pub fn statuses(&self) -> Vec<ProjectorStatus> {
+        self.runners
+            .iter()
+            .map(|r| ProjectorStatus {
+                name: r.worker.name(),
+                owns_views: r.worker.owns_views(),
+                failing: r.failing.load(Ordering::Relaxed),
+                last_error: r.last_error.lock().map(|e| e.clone()).unwrap_or(None),
+                failures: r.failures.load(Ordering::Relaxed),
+                applied: r.applied.load(Ordering::Relaxed),
+                progress: *r.progress.borrow(),
+            })
+            .collect()
+    }
+}
+
+fn advance(current: &mut Cursor, to: Cursor) -> bool {
+    if to > *current {
+        *current = to;
+        true
+    } else {
+        false
+    }
+}
+
+async fn run(pool: PgPool, runner: Arc<Runner>) {
+    let name = runner.worker.name();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match runner.worker.step(&pool).await {
+            Ok(batch) => {
+                backoff = Duration::from_millis(100);
+                if runner.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(projector = name, "projector recovered");
+                }
+                runner
+                    .applied
+                    .fetch_add(batch.applied as u64, Ordering::Relaxed);
+                runner
+                    .progress
+                    .send_if_modified(|p| advance(p, batch.progress));
+                if !batch.idle {
+                    continue;
+                }
+            }
+            Err(error) => {
+                // Never skip: the same event is retried until it applies, and the failure is
+                // visible in /readyz, /metrics and the log meanwhile.
+                let message = error.to_string();
+                tracing::error!(projector = name, error = %message, "projector failed");
+                runner.failing.store(true, Ordering::Relaxed);
+                runner.failures.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut last) = runner.last_error.lock() {
+                    *last = Some(message.clone());
+                }
+                let _ = checkpoint::record_error(&pool, name, &message).await;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = runner.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn listen(projections: Arc<Projections>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&projections.pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for commits; polling meanwhile");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen("warden_events").await {
+            tracing::warn!(%error, "cannot listen for commits; polling meanwhile");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        while listener.recv().await.is_ok() {
+            projections.wake();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,279 @@
+//! The write side's store: postgres-es's event repository for the events, and snapshots of our
+//! own.
+//!
+//! cqrs-es 0.5's snapshot store applies each new event twice and postgres-es can report a
+//! conflict after its snapshot transaction committed, so neither is used. Here a command is
+//! handled against the aggregate loaded once (snapshot + later events, each applied once), its
+//! events are appended in one transaction whose unique `(type, id, sequence)` key decides races,
+//! and a snapshot is written afterwards as a cache that may lag but is never wrong.
+
+use std::collections::HashMap;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use cqrs_es::{Aggregate, DomainEvent};
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+use warden_projections::Cursor;
+
+/// Take a new snapshot once this many events have been written since the last one.
+const SNAPSHOT_EVERY: usize = 50;
+/// How many times a command is re-run against fresh state after losing a race.
+const MAX_ATTEMPTS: usize = 12;
+
+/// An aggregate whose state may be cached as a snapshot. Bump `SNAPSHOT_VERSION` whenever the
+/// serialized shape changes; older snapshots are then ignored and rebuilt from events.
+pub trait Snapshotted: Aggregate {
+    const SNAPSHOT_VERSION: i32;
+}
+
+impl Snapshotted for warden_aggregates::account::Account {
+    // 2: live sessions remember how they were authenticated.
+    // 3: a pending password reset remembers when it was asked for.
+    // 4: the state is one slice per part of the account.
+    const SNAPSHOT_VERSION: i32 = 4;
+}
+
+impl Snapshotted for warden_aggregates::workspace::Workspace {
+    const SNAPSHOT_VERSION: i32 = 1;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("event store: {0}")]
+    Persistence(#[from] PersistenceError),
+    #[error("stored event cannot be decoded: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("the aggregate kept changing under the command ({0} attempts)")]
+    Contended(usize),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError<E: std::error::Error> {
+    #[error(transparent)]
+    Domain(E),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a command committed.
+pub struct Committed<A: Aggregate> {
+    pub events: Vec<A::Event>,
+    pub state: A,
+    /// Where the last event landed in commit order; `None` when the command wrote nothing.
+    pub position: Option<Cursor>,
+}
+
+#[derive(Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    repo: std::sync::Arc<PostgresEventRepository>,
+}
+
+impl EventStore {
+    pub fn new(pool: PgPool) -> Self {
+        let repo = std::sync::Arc::new(PostgresEventRepository::new(pool.clone()));
+        Self { pool, repo }
+    }
+
+    /// The aggregate as of its latest event, through the snapshot.
+    pub async fn load<A: Snapshotted>(&self, id: &str) -> Result<(A, usize), StoreError> {
+        let loaded = self.load_with_snapshot::<A>(id).await?;
+        Ok((loaded.0, loaded.1))
+    }
+
+    /// The aggregate, its sequence and the sequence its snapshot was taken at.
+    async fn load_with_snapshot<A: Snapshotted>(
+        &self,
+        id: &str,
+    ) -> Result<(A, usize, usize), StoreError> {
+        let snapshot: Option<(serde_json::Value, i64)> = sqlx::query_as(
+            "SELECT payload, last_sequence FROM aggregate_snapshots
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema_version = $3",
+        )
+        .bind(A::TYPE)
+        .bind(id)
+        .bind(A::SNAPSHOT_VERSION)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (mut aggregate, mut sequence) = match snapshot {
+            Some((payload, last)) => match serde_json::from_value::<A>(payload) {
+                Ok(state) => (state, last as usize),
+                Err(error) => {
+                    tracing::warn!(%error, aggregate = A::TYPE, "snapshot unreadable; replaying");
+                    (A::default(), 0)
+                }
+            },
+            None => (A::default(), 0),
+        };
+        let events = if sequence == 0 {
+            self.repo.get_events::<A>(id).await?
+        } else {
+            self.repo.get_last_events::<A>(id, sequence).await?
+        };
+        let snapshot_sequence = sequence;
+        for event in events {
+            sequence = event.sequence;
+            aggregate.apply(serde_json::from_value(event.payload)?);
+        }
+        Ok((aggregate, sequence, snapshot_sequence))
+    }
+
+    /// The aggregate rebuilt from every one of its events, ignoring snapshots.
+    pub async fn replay<A: Aggregate>(&self, id: &str) -> Result<(A, usize), StoreError> {
+        let mut aggregate = A::default();
+        let mut sequence = 0;
+        for event in self.repo.get_events::<A>(id).await? {
+            sequence = event.sequence;
+            aggregate.apply(serde_json::from_value(event.payload)?);
+        }
+        Ok((aggregate, sequence))
+    }
+
+    /// Handles the command built by `command` and appends its events. If another writer got
+    /// there first, the command is built and handled again against the new state, so every
+    /// rule is checked against what was really committed.
+    pub async fn execute<A: Snapshotted>(
+        &self,
+        id: &str,
+        command: impl Fn() -> A::Command,
+        services: &A::Services,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Committed<A>, ExecuteError<A::Error>> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                // Spread out writers that keep colliding on one aggregate.
+                let jitter = rand::random::<u64>() % (2 * attempt as u64 + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+            }
+            let (mut aggregate, sequence, snapshot_sequence) =
+                self.load_with_snapshot::<A>(id).await?;
+            let sink = EventSink::default();
+            aggregate
+                .handle(command(), services, &sink)
+                .await
+                .map_err(ExecuteError::Domain)?;
+            let events = sink.collect().await;
+            if events.is_empty() {
+                return Ok(Committed {
+                    events,
+                    state: aggregate,
+                    position: None,
+                });
+            }
+            let serialized = serialize::<A>(id, sequence, &events, metadata)?;
+            match self.repo.persist::<A>(&serialized, None).await {
+                Ok(()) => {}
+                Err(PersistenceError::OptimisticLockError) => continue,
+                Err(other) => return Err(StoreError::from(other).into()),
+            }
+            let last = sequence + events.len();
+            let position = self.position_of::<A>(id, last).await?;
+            if last >= snapshot_sequence + SNAPSHOT_EVERY {
+                // A failed snapshot costs only speed: the next load replays a few more events.
+                if let Err(error) = self.write_snapshot(id, &aggregate, last).await {
+                    tracing::warn!(%error, aggregate = A::TYPE, "snapshot not written");
+                }
+            }
+            return Ok(Committed {
+                events,
+                state: aggregate,
+                position: Some(position),
+            });
+        }
+        Err(StoreError::Contended(MAX_ATTEMPTS).into())
+    }
+
+    /// Position of the newest event in commit order.
+    pub async fn head(&self) -> Result<Option<Cursor>, StoreError> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM events
+             ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(tx, pos)| {
+            Some(Cursor {
+                transaction_id: tx.parse().ok()?,
+                global_position: pos,
+            })
+        }))
+    }
+
+    async fn position_of<A: Aggregate>(
+        &self,
+        id: &str,
+        sequence: usize,
+    ) -> Result<Cursor, StoreError> {
+        let (tx, pos): (String, i64) = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM events
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+        )
+        .bind(A::TYPE)
+        .bind(id)
+        .bind(sequence as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        let transaction_id = tx
+            .parse()
+            .map_err(|_| sqlx::Error::Decode(format!("not an xid8: {tx}").into()))?;
+        Ok(Cursor {
+            transaction_id,
+            global_position: pos,
+        })
+    }
+
+    pub async fn write_snapshot<A: Snapshotted>(
+        &self,
+        id: &str,
+        aggregate: &A,
+        sequence: usize,
+    ) -> Result<(), StoreError> {
+        let payload = serde_json::to_value(aggregate)?;
+        // Never replace a newer snapshot with an older one.
+        sqlx::query(
+            "INSERT INTO aggregate_snapshots
+                 (aggregate_type, aggregate_id, schema_version, last_sequence, payload)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+             SET schema_version = EXCLUDED.schema_version, last_sequence = EXCLUDED.last_sequence,
+                 payload = EXCLUDED.payload, taken_at = now()
+             WHERE aggregate_snapshots.last_sequence < EXCLUDED.last_sequence
+                OR aggregate_snapshots.schema_version <> EXCLUDED.schema_version",
+        )
+        .bind(A::TYPE)
+        .bind(id)
+        .bind(A::SNAPSHOT_VERSION)
+        .bind(sequence as i64)
+        .bind(payload)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn serialize<A: Aggregate>(
+    id: &str,
+    after: usize,
+    events: &[A::Event],
+    metadata: &HashMap<String, String>,
+) -> Result<Vec<SerializedEvent>, StoreError> {
+    let metadata = serde_json::to_value(metadata)?;
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| {
+            Ok(SerializedEvent::new(
+                id.to_string(),
+                after + i + 1,
+                A::TYPE.to_string(),
+                event.event_type(),
+                event.event_version(),
+                serde_json::to_value(event)?,
+                metadata.clone(),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,288 @@
+//! Accounts: registration, the profile, changing the password, and resetting it by mail.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use uuid::Uuid;
+use warden_aggregates::account::{
+    AccountCommand, MfaMethod, Outcome, PasswordCommand, Refusal as Refused,
+};
+use warden_aggregates::shared::{AccountId, Email, WorkspaceId};
+use warden_projections::queries;
+
+use super::command::{Commands, Settle};
+use super::context::{metadata, Authenticated, RequestContext};
+use super::directory::Directory;
+use super::error::AppError;
+use super::personal::Personal;
+use super::problem::ProblemCode;
+use crate::adapters::mail::{Mailer, OutgoingMail};
+use crate::adapters::password::Argon2Passwords;
+use crate::adapters::tokens::{self, RESET_PREFIX};
+
+const RESET_TOKEN_TTL_MINUTES: i64 = 30;
+
+pub struct Profile {
+    pub id: Uuid,
+    pub email: Personal,
+    pub display_name: Option<Personal>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub mfa_methods: Vec<MfaMethod>,
+    pub totp_pending: bool,
+    pub recovery_codes_remaining: usize,
+    pub is_admin: bool,
+    /// Workspaces of the account that require MFA.
+    pub mfa_required_by: Vec<WorkspaceId>,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    commands: Commands,
+    directory: Directory,
+    passwords: Argon2Passwords,
+    mailer: Arc<dyn Mailer>,
+    pool: PgPool,
+    public_url: String,
+}
+
+impl Accounts {
+    pub fn new(
+        commands: Commands,
+        directory: Directory,
+        passwords: Argon2Passwords,
+        mailer: Arc<dyn Mailer>,
+        pool: PgPool,
+        public_url: String,
+    ) -> Self {
+        Self {
+            commands,
+            directory,
+            passwords,
+            mailer,
+            pool,
+            public_url,
+        }
+    }
+
+    pub async fn register(
+        &self,
+        email: Email,
+        password: SecretString,
+        display_name: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<AccountId, AppError> {
+        check_new_password(&password, &[email.as_str()])?;
+        let password_hash = self
+            .passwords
+            .hash(&password)
+            .await
+            .map_err(AppError::internal)?;
+        let account_id = AccountId(Uuid::now_v7());
+        if !self.directory.claim(&email, account_id).await? {
+            return Err(AppError::new(ProblemCode::EmailTaken));
+        }
+        let result = async {
+            let key = self.directory.keys().create(account_id.0).await?;
+            let sealed_email = key.seal(email.as_str());
+            let sealed_name = display_name.as_deref().map(|n| key.seal(n));
+            let metadata = metadata(ctx, Some(&key), Some(account_id));
+            let command = || AccountCommand::Register {
+                account_id,
+                email: sealed_email.clone(),
+                display_name: sealed_name.clone(),
+                password_hash: password_hash.clone(),
+            };
+            let settle = Settle::Views;
+            Ok::<_, AppError>(
+                self.commands
+                    .account(account_id, command, &metadata, settle)
+                    .await?,
+            )
+        }
+        .await;
+        if let Err(error) = result {
+            // Release the claim so the address is not lost to a failed registration.
+            let _ = self.directory.release(account_id).await;
+            let _ = self.directory.keys().discard(account_id.0).await;
+            return Err(error);
+        }
+        Ok(account_id)
+    }
+
+    pub async fn profile(&self, who: &Authenticated) -> Result<Profile, AppError> {
+        who.require_read_of_own_account()?;
+        let account = self.commands.load_account(who.account_id).await?;
+        let key = self.directory.key(who.account_id).await?;
+        let open = |sealed| Personal::open(key.as_ref(), sealed);
+        Ok(Profile {
+            id: who.account_id.0,
+            email: account.email().map_or(Personal::Erased, open),
+            display_name: account.display_name().map(open),
+            registered_at: account.registered_at(),
+            mfa_methods: account
+                .mfa_methods()
+                .into_iter()
+                .filter(|m| *m != MfaMethod::RecoveryCode)
+                .collect(),
+            totp_pending: account.totp_pending(),
+            recovery_codes_remaining: account.recovery_codes_remaining(),
+            is_admin: account.is_admin(),
+            mfa_required_by: workspaces_requiring_mfa(&self.pool, who.account_id).await?,
+        })
+    }
+
+    pub async fn change_password(
+        &self,
+        who: &Authenticated,
+        current: SecretString,
+        new: SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        check_new_password(&new, &[])?;
+        let new_hash = self
+            .passwords
+            .hash(&new)
+            .await
+            .map_err(AppError::internal)?;
+        let command = || {
+            AccountCommand::from(PasswordCommand::Change {
+                current_password: current.clone(),
+                new_password_hash: new_hash.clone(),
+                keep_session: who.session_id(),
+            })
+        };
+        let committed = self
+            .commands
+            .by(who, ctx, who.account_id, command, Settle::Revocation)
+            .await?;
+        match Outcome::of(&committed.events) {
+            Outcome::Refused(Refused::Password) => {
+                Err(AppError::new(ProblemCode::CurrentPasswordInvalid))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Mails a single-use reset link if the account exists. Callers always answer 202.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(account_id) = self.directory.account_id_for(&email).await? else {
+            return Ok(());
+        };
+        let Some(key) = self.directory.key(account_id).await? else {
+            return Ok(());
+        };
+        let (token, token_hash) = tokens::mint(RESET_PREFIX);
+        let expires_at =
+            self.commands.clock().now() + chrono::Duration::minutes(RESET_TOKEN_TTL_MINUTES);
+        let metadata = metadata(ctx, Some(&key), None);
+        let command = || {
+            AccountCommand::from(PasswordCommand::RequestReset {
+                token_hash: token_hash.clone(),
+                expires_at,
+            })
+        };
+        let committed = self
+            .commands
+            .account(account_id, command, &metadata, Settle::Views)
+            .await?;
+        if committed.events.is_empty() {
+            // Asked again within the minute: the earlier mail stands.
+            return Ok(());
+        }
+        self.mail_reset_link(email.as_str().to_string(), &token, ctx)
+            .await;
+        Ok(())
+    }
+
+    async fn mail_reset_link(&self, to: String, token: &SecretString, ctx: &RequestContext) {
+        let link = format!(
+            "{}/reset-password?token={}",
+            self.public_url.trim_end_matches('/'),
+            token.expose_secret()
+        );
+        let mail = OutgoingMail {
+            to,
+            subject: "Reset your Warden password".into(),
+            body: format!(
+                "Someone asked to reset the password of this account.\r\n\r\n\
+                 To choose a new password, open this link within {RESET_TOKEN_TTL_MINUTES} minutes:\r\n\
+                 {link}\r\n\r\n\
+                 If it was not you, ignore this message; your password stays as it is.\r\n"
+            ),
+        };
+        if let Err(error) = self.mailer.send(mail).await {
+            tracing::error!(%error, request_id = %ctx.request_id, "password reset mail not sent");
+        } else {
+            tracing::info!(request_id = %ctx.request_id, "password reset mail sent");
+        }
+    }
+
+    pub async fn confirm_password_reset(
+        &self,
+        token: SecretString,
+        new: SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let invalid = || AppError::new(ProblemCode::ResetTokenInvalid);
+        let hash = tokens::hash_presented(&token, RESET_PREFIX).ok_or_else(invalid)?;
+        let account_id = queries::credentials::reset_token_account(&self.pool, &hash.0)
+            .await?
+            .map(AccountId)
+            .ok_or_else(invalid)?;
+        check_new_password(&new, &[])?;
+        let new_hash = self
+            .passwords
+            .hash(&new)
+            .await
+            .map_err(AppError::internal)?;
+        let key = self.directory.key(account_id).await?;
+        let metadata = metadata(ctx, key.as_ref(), None);
+        let command = || {
+            AccountCommand::from(PasswordCommand::Reset {
+                token_hash: hash.clone(),
+                new_password_hash: new_hash.clone(),
+            })
+        };
+        self.commands
+            .account(account_id, command, &metadata, Settle::Revocation)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The workspaces of `account_id` whose policy requires MFA.
+pub async fn workspaces_requiring_mfa(
+    pool: &PgPool,
+    account_id: AccountId,
+) -> Result<Vec<WorkspaceId>, AppError> {
+    let ids = queries::workspaces::requiring_mfa(pool, account_id.0).await?;
+    Ok(ids.into_iter().map(WorkspaceId).collect())
+}
+
+/// NIST 800-63B: 8 to 128 characters, no composition rules, never truncated, and not guessable
+/// (zxcvbn's frequency lists of common passwords, names and words, plus the user's own details).
+pub fn check_new_password(password: &SecretString, user_inputs: &[&str]) -> Result<(), AppError> {
+    let password = password.expose_secret();
+    let length = password.chars().count();
+    if length < 8 {
+        return Err(AppError::new(ProblemCode::PasswordTooShort));
+    }
+    if length > 128 {
+        return Err(AppError::new(ProblemCode::PasswordTooLong));
+    }
+    let estimate = zxcvbn::zxcvbn(password, user_inputs);
+    if u8::from(estimate.score()) < 2 {
+        return Err(AppError::new(ProblemCode::PasswordTooCommon));
+    }
+    Ok(())
+}

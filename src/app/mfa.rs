@@ -1,0 +1,392 @@
+//! Second factors: TOTP enrollment and confirmation, the login's second step, turning factors
+//! off, new recovery codes, and emailed codes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use uuid::Uuid;
+use warden_aggregates::account::{
+    AccountCommand, AccountError, AuthMethod, MfaCommand, MfaMethod, MfaProof, NewSession, Outcome,
+    Reauthentication,
+};
+use warden_aggregates::shared::{AccountId, SessionId, TokenHash, TotpCode};
+use warden_projections::queries;
+
+use super::command::{CommandError, Commands, Settle};
+use super::context::{metadata, Authenticated, RequestContext};
+use super::directory::Directory;
+use super::error::AppError;
+use super::personal::Personal;
+use super::problem::ProblemCode;
+use super::sessions::LoggedIn;
+use crate::adapters::mail::{Mailer, OutgoingMail};
+use crate::adapters::tokens::{self, CHALLENGE_PREFIX, SESSION_PREFIX};
+use crate::adapters::totp::{otpauth_uri, qr_svg, RfcTotp};
+
+pub const RECOVERY_CODES: usize = 10;
+const EMAIL_CODE_MINUTES: i64 = 10;
+
+/// What an emailed code is bound to: the account, and the challenge (or enrollment).
+fn email_code_scope(account_id: AccountId, challenge_hash: Option<&str>) -> String {
+    format!("{account_id}:{}", challenge_hash.unwrap_or("enrolment"))
+}
+
+/// Shown once, at enrollment.
+pub struct TotpEnrollment {
+    pub secret: SecretString,
+    pub otpauth_uri: SecretString,
+    pub qr_svg: SecretString,
+    pub recovery_codes: Vec<SecretString>,
+}
+
+fn totp_code(code: &str) -> Result<TotpCode, AppError> {
+    TotpCode::parse(code)
+        .ok_or_else(|| AppError::with(ProblemCode::InvalidCodeFormat, "a TOTP code is six digits"))
+}
+
+fn recovery_code_hash(code: &str) -> Result<String, AppError> {
+    tokens::recovery_code_hash(code).ok_or_else(|| {
+        AppError::with(
+            ProblemCode::InvalidCodeFormat,
+            "a recovery code is 24 letters and digits, dashes optional",
+        )
+    })
+}
+
+/// A command that re-authenticates or confirms with a code succeeded, or the refusal that was
+/// recorded becomes `refused`.
+fn unless_refused(outcome: Outcome, refused: ProblemCode) -> Result<(), AppError> {
+    match outcome {
+        Outcome::Refused(_) => Err(AppError::new(refused)),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Clone)]
+pub struct Mfa {
+    commands: Commands,
+    directory: Directory,
+    mailer: Arc<dyn Mailer>,
+    totp: Arc<RfcTotp>,
+    totp_issuer: String,
+    pool: PgPool,
+}
+
+impl Mfa {
+    pub fn new(
+        commands: Commands,
+        directory: Directory,
+        mailer: Arc<dyn Mailer>,
+        totp: Arc<RfcTotp>,
+        totp_issuer: String,
+        pool: PgPool,
+    ) -> Self {
+        Self {
+            commands,
+            directory,
+            mailer,
+            totp,
+            totp_issuer,
+            pool,
+        }
+    }
+
+    /// Runs a second-factor command of the caller's own account.
+    async fn own(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+        command: impl Fn() -> MfaCommand,
+    ) -> Result<Outcome, AppError> {
+        let command = || AccountCommand::from(command());
+        let committed = self
+            .commands
+            .by(who, ctx, who.account_id, command, Settle::Views)
+            .await?;
+        Ok(Outcome::of(&committed.events))
+    }
+
+    pub async fn complete(
+        &self,
+        challenge: SecretString,
+        method: MfaMethod,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<LoggedIn, AppError> {
+        let (challenge_hash, account_id) = self.open_challenge(&challenge).await?;
+        let proof = match method {
+            MfaMethod::Totp => MfaProof::Totp(totp_code(code)?),
+            MfaMethod::Email => {
+                let code = totp_code(code)?;
+                let scope = email_code_scope(account_id, Some(&challenge_hash.0));
+                MfaProof::Email(
+                    self.directory
+                        .keys()
+                        .master()
+                        .code_hash(&scope, code.as_str()),
+                )
+            }
+            MfaMethod::RecoveryCode => MfaProof::RecoveryCode(recovery_code_hash(code)?),
+        };
+        let (token, token_hash) = tokens::mint(SESSION_PREFIX);
+        let session = NewSession {
+            session_id: SessionId(Uuid::now_v7()),
+            token_hash,
+            device: None,
+            method: AuthMethod::Password,
+        };
+        let key = self.directory.key(account_id).await?;
+        let metadata = metadata(ctx, key.as_ref(), Some(account_id));
+        let command = || {
+            AccountCommand::from(MfaCommand::Complete {
+                challenge_hash: challenge_hash.clone(),
+                proof: proof.clone(),
+                session: session.clone(),
+            })
+        };
+        let committed = match self
+            .commands
+            .account(account_id, command, &metadata, Settle::Views)
+            .await
+        {
+            Ok(committed) => committed,
+            Err(CommandError::Refused {
+                refusal: AccountError::NotRegistered | AccountError::Erased,
+                ..
+            }) => return Err(AppError::new(ProblemCode::ChallengeInvalid)),
+            Err(other) => return Err(other.into()),
+        };
+        match Outcome::of(&committed.events) {
+            Outcome::Authenticated {
+                session_id,
+                expires_at,
+            } => Ok(LoggedIn {
+                token,
+                session_id,
+                expires_at,
+            }),
+            _ => Err(AppError::new(ProblemCode::MfaCodeInvalid)),
+        }
+    }
+
+    pub async fn enroll_totp(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<TotpEnrollment, AppError> {
+        who.require_session_while_enrolling()?;
+        let Personal::Open(email) = self.directory.email_of(who.account_id).await? else {
+            return Err(AppError::new(ProblemCode::AccountErased));
+        };
+        let secret = self.totp.new_secret();
+        let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
+        let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
+        self.own(who, ctx, || MfaCommand::StartTotpEnrollment {
+            secret: secret.sealed.clone(),
+            recovery_code_hashes: hashes.clone(),
+        })
+        .await?;
+        let uri = otpauth_uri(&self.totp_issuer, &email, &secret.base32);
+        let svg =
+            qr_svg(&uri).ok_or_else(|| AppError::internal(anyhow::anyhow!("QR code too long")))?;
+        Ok(TotpEnrollment {
+            secret: SecretString::from(secret.base32),
+            otpauth_uri: SecretString::from(uri),
+            qr_svg: SecretString::from(svg),
+            recovery_codes: codes.into_iter().map(|(code, _)| code).collect(),
+        })
+    }
+
+    pub async fn confirm_totp(
+        &self,
+        who: &Authenticated,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session_while_enrolling()?;
+        let code = totp_code(code)?;
+        let outcome = self
+            .own(who, ctx, || MfaCommand::ConfirmTotp { code: code.clone() })
+            .await?;
+        unless_refused(outcome, ProblemCode::ConfirmationCodeInvalid)
+    }
+
+    pub async fn disable_totp(
+        &self,
+        who: &Authenticated,
+        password: Option<SecretString>,
+        code: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let proof = match (password, code) {
+            (Some(password), _) => Reauthentication::Password(password),
+            (None, Some(code)) => Reauthentication::Totp(totp_code(&code)?),
+            (None, None) => return Err(AppError::new(ProblemCode::ReauthenticationRequired)),
+        };
+        let outcome = self
+            .own(who, ctx, || MfaCommand::DisableTotp {
+                proof: proof.clone(),
+            })
+            .await?;
+        unless_refused(outcome, ProblemCode::ReauthenticationFailed)
+    }
+
+    pub async fn replace_recovery_codes(
+        &self,
+        who: &Authenticated,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Vec<SecretString>, AppError> {
+        who.require_session()?;
+        let code = totp_code(code)?;
+        let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
+        let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
+        let outcome = self
+            .own(who, ctx, || MfaCommand::ReplaceRecoveryCodes {
+                code: code.clone(),
+                recovery_code_hashes: hashes.clone(),
+            })
+            .await?;
+        unless_refused(outcome, ProblemCode::ReauthenticationFailed)?;
+        Ok(codes.into_iter().map(|(code, _)| code).collect())
+    }
+
+    /// Mails a code that turns emailed codes on once confirmed.
+    pub async fn start_email(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session_while_enrolling()?;
+        let scope = email_code_scope(who.account_id, None);
+        let metadata = self.commands.metadata_for(who, ctx).await?;
+        self.send_email_code(who.account_id, None, &scope, &metadata, ctx)
+            .await
+    }
+
+    pub async fn confirm_email(
+        &self,
+        who: &Authenticated,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session_while_enrolling()?;
+        let code = totp_code(code)?;
+        let scope = email_code_scope(who.account_id, None);
+        let code_hash = self
+            .directory
+            .keys()
+            .master()
+            .code_hash(&scope, code.as_str());
+        let outcome = self
+            .own(who, ctx, || MfaCommand::ConfirmEmail {
+                code_hash: code_hash.clone(),
+            })
+            .await?;
+        unless_refused(outcome, ProblemCode::ConfirmationCodeInvalid)
+    }
+
+    pub async fn disable_email(
+        &self,
+        who: &Authenticated,
+        password: SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let outcome = self
+            .own(who, ctx, || MfaCommand::DisableEmail {
+                password: password.clone(),
+            })
+            .await?;
+        unless_refused(outcome, ProblemCode::ReauthenticationFailed)
+    }
+
+    /// Mails a code for an open login challenge.
+    pub async fn send_challenge_code(
+        &self,
+        challenge: SecretString,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let (challenge_hash, account_id) = self.open_challenge(&challenge).await?;
+        let key = self.directory.key(account_id).await?;
+        let metadata = metadata(ctx, key.as_ref(), Some(account_id));
+        let scope = email_code_scope(account_id, Some(&challenge_hash.0));
+        self.send_email_code(account_id, Some(challenge_hash), &scope, &metadata, ctx)
+            .await
+    }
+
+    async fn send_email_code(
+        &self,
+        account_id: AccountId,
+        challenge_hash: Option<TokenHash>,
+        scope: &str,
+        metadata: &HashMap<String, String>,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let code = tokens::mint_email_code();
+        let code_hash = self
+            .directory
+            .keys()
+            .master()
+            .code_hash(scope, code.expose_secret());
+        let expires_at =
+            self.commands.clock().now() + chrono::Duration::minutes(EMAIL_CODE_MINUTES);
+        let command = || {
+            AccountCommand::from(MfaCommand::SendEmailCode {
+                challenge_hash: challenge_hash.clone(),
+                code_hash: code_hash.clone(),
+                expires_at,
+            })
+        };
+        self.commands
+            .account(account_id, command, metadata, Settle::Views)
+            .await?;
+        let Personal::Open(email) = self.directory.email_of(account_id).await? else {
+            return Err(AppError::with(
+                ProblemCode::NotFound,
+                "the account has no address to mail",
+            ));
+        };
+        let mail = OutgoingMail {
+            to: email,
+            subject: "Your Warden code".into(),
+            body: format!(
+                "Your Warden code is:\r\n\r\n{}\r\n\r\nIt works once, within {EMAIL_CODE_MINUTES} minutes. \
+                 If you did not ask for it, someone may know your password: change it.\r\n",
+                code.expose_secret()
+            ),
+        };
+        if let Err(error) = self.mailer.send(mail).await {
+            tracing::error!(%error, request_id = %ctx.request_id, "code mail not sent");
+            return Err(AppError::new(ProblemCode::MailUnavailable));
+        }
+        Ok(())
+    }
+
+    /// The hash of a presented challenge token and the account it belongs to.
+    async fn open_challenge(
+        &self,
+        challenge: &SecretString,
+    ) -> Result<(TokenHash, AccountId), AppError> {
+        let invalid = || AppError::new(ProblemCode::ChallengeInvalid);
+        let hash = tokens::hash_presented(challenge, CHALLENGE_PREFIX).ok_or_else(invalid)?;
+        let account_id = queries::credentials::challenge_account(&self.pool, &hash.0)
+            .await?
+            .ok_or_else(invalid)?;
+        Ok((hash, AccountId(account_id)))
+    }
+}
+
+impl std::fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrollment(..)")
+    }
+}
+
+/// For responses only: the enrollment's secrets in the clear.
+pub fn reveal(secret: &SecretString) -> String {
+    secret.expose_secret().to_string()
+}

@@ -1,0 +1,30 @@
+//! The use cases: everything between a parsed request and the aggregates. One module per use
+//! case, each holding only what it uses; every command goes through `command::Commands`.
+
+pub mod accounts;
+pub mod admin;
+pub mod api_tokens;
+pub mod archival;
+pub mod audit;
+pub mod authentication;
+pub mod command;
+pub mod context;
+pub mod directory;
+pub mod error;
+pub mod history;
+pub mod introspection;
+pub mod mfa;
+pub mod personal;
+pub mod pin;
+pub mod policy_sweep;
+pub mod problem;
+pub mod sessions;
+pub mod stream;
+pub mod wiring;
+pub mod workspaces;
+
+pub use context::{Authenticated, Credential, RequestContext};
+pub use error::AppError;
+pub use personal::Personal;
+pub use problem::ProblemCode;
+pub use wiring::{App, Deps};

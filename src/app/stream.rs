@@ -1,0 +1,160 @@
+//! The global event stream for data teams: every stored event in commit order, as CloudEvents
+//! 1.0 JSON, with secrets' stored forms redacted and personal data opened for the reader
+//! (`erased` once the owner's key is destroyed). `docs/events.md` documents the envelope.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use warden_aggregates::shared::Scope;
+use warden_projections::{events_after, Cursor, StoredEvent};
+
+use super::command::Commands;
+use super::context::{Authenticated, Credential};
+use super::directory::Directory;
+use super::error::AppError;
+use super::history::{event_time, redact};
+use super::problem::ProblemCode;
+use crate::adapters::sealing::DataKey;
+use sqlx::PgPool;
+use warden_projections::event_body;
+
+pub const PAGE_MAX: i64 = 1000;
+pub const SOURCE: &str = "/warden";
+
+/// One event as the stream shows it (CloudEvents 1.0, structured JSON mode).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CloudEvent {
+    /// Always `1.0`.
+    pub specversion: &'static str,
+    /// Unique and stable: `<aggregate type>:<aggregate id>:<sequence>`. Consumers de-duplicate
+    /// on it.
+    pub id: String,
+    /// `/warden/accounts` or `/warden/workspaces`.
+    pub source: String,
+    /// The stable dotted event name, e.g. `account.session.started`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub time: Option<DateTime<Utc>>,
+    /// The account or workspace id the event belongs to.
+    pub subject: String,
+    /// Always `application/json`.
+    pub datacontenttype: &'static str,
+    /// The event's fields.
+    pub data: Value,
+    /// Where the event stands in commit order; pass as `after` to read on from it.
+    pub position: String,
+    /// The payload's schema version.
+    pub dataversion: String,
+    /// Who caused the event: an account id, or `anonymous`.
+    pub actor: Option<String>,
+    pub requestid: Option<String>,
+    /// `password`, `session`, `api_token`, ... when the request was authenticated.
+    pub authmethod: Option<String>,
+    pub ip: Option<String>,
+    pub useragent: Option<String>,
+}
+
+pub fn parse_cursor(text: &str) -> Result<Cursor, AppError> {
+    text.parse()
+        .map_err(|_| AppError::new(ProblemCode::InvalidCursor))
+}
+
+/// An event in the stream's envelope. Sealed personal data is opened with `keys` (`erased` when
+/// none opens it); with `None` it reads `[sealed]`, which is what may leave Warden for a consumer
+/// that cannot be asked to forget (a message broker).
+pub fn envelope(event: &StoredEvent, keys: Option<&[&DataKey]>) -> CloudEvent {
+    let mut data = event_body(&event.payload)
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    redact(&mut data, keys);
+    let mut metadata = event.metadata.clone();
+    redact(&mut metadata, keys);
+    let text = |key: &str| {
+        metadata
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    CloudEvent {
+        specversion: "1.0",
+        id: format!(
+            "{}:{}:{}",
+            event.aggregate_type, event.aggregate_id, event.sequence
+        ),
+        source: format!("{SOURCE}/{}s", event.aggregate_type),
+        event_type: event.event_type.clone(),
+        time: event_time(&event.payload),
+        subject: event.aggregate_id.clone(),
+        datacontenttype: "application/json",
+        data,
+        position: event.cursor.to_string(),
+        dataversion: event.event_version.clone(),
+        actor: text("actor"),
+        requestid: text("request_id"),
+        authmethod: text("auth_method"),
+        ip: text("ip"),
+        useragent: text("user_agent"),
+    }
+}
+
+#[derive(Clone)]
+pub struct Stream {
+    commands: Commands,
+    directory: Directory,
+    pool: PgPool,
+}
+
+impl Stream {
+    pub fn new(commands: Commands, directory: Directory, pool: PgPool) -> Self {
+        Self {
+            commands,
+            directory,
+            pool,
+        }
+    }
+
+    /// Platform admins and API tokens with `events:read`.
+    pub async fn require_reader(&self, who: &Authenticated) -> Result<(), AppError> {
+        match &who.credential {
+            Credential::ApiToken { scopes, .. } if scopes.contains(&Scope::EventsRead) => Ok(()),
+            _ => self.commands.require_admin(who).await,
+        }
+    }
+
+    /// Up to `limit` events after `after` in commit order, from transactions that have all
+    /// ended: a reader that continues from the last position it saw never misses an event that
+    /// commits later with an older transaction.
+    pub async fn page(&self, after: Cursor, limit: i64) -> Result<Vec<CloudEvent>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        let events = events_after(&mut conn, after, None, limit.clamp(1, PAGE_MAX)).await?;
+        drop(conn);
+        // Payloads are sealed under the account's key; request metadata under the actor's, or
+        // the subject's when the actor was anonymous. One query fetches every key a page needs.
+        let owners_of = |event: &StoredEvent| -> Vec<Uuid> {
+            let subject = (event.aggregate_type == "account")
+                .then(|| Uuid::parse_str(&event.aggregate_id).ok())
+                .flatten();
+            let actor = event
+                .metadata_str("actor")
+                .and_then(|a| Uuid::parse_str(a).ok());
+            subject.into_iter().chain(actor).collect()
+        };
+        let mut wanted: Vec<Uuid> = events.iter().flat_map(owners_of).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let keys = self.directory.keys().get_many(&wanted).await?;
+        let page = events
+            .iter()
+            .map(|event| {
+                let usable: Vec<&DataKey> = owners_of(event)
+                    .iter()
+                    .filter_map(|o| keys.get(o).and_then(Option::as_ref))
+                    .collect();
+                envelope(event, Some(&usable))
+            })
+            .collect();
+        Ok(page)
+    }
+}

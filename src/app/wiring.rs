@@ -1,0 +1,118 @@
+//! Every use case of one Warden process, built from the adapters it runs on.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use warden_aggregates::account::AccountServices;
+use warden_projections::Projections;
+
+use super::accounts::Accounts;
+use super::admin::Admin;
+use super::api_tokens::ApiTokens;
+use super::archival::Archival;
+use super::audit::Audit;
+use super::authentication::Authentication;
+use super::command::Commands;
+use super::directory::Directory;
+use super::history::History;
+use super::introspection::Introspection;
+use super::mfa::Mfa;
+use super::pin::Pin;
+use super::sessions::Sessions;
+use super::stream::Stream;
+use super::workspaces::Workspaces;
+use crate::adapters::keys::KeyRing;
+use crate::adapters::mail::Mailer;
+use crate::adapters::password::Argon2Passwords;
+use crate::adapters::store::EventStore;
+use crate::adapters::totp::RfcTotp;
+use crate::metrics::Metrics;
+
+/// What the use cases are built from.
+pub struct Deps {
+    pub pool: PgPool,
+    pub keys: KeyRing,
+    pub passwords: Argon2Passwords,
+    pub services: Arc<AccountServices>,
+    pub mailer: Arc<dyn Mailer>,
+    pub projections: Arc<Projections>,
+    pub metrics: Metrics,
+    pub public_url: String,
+    pub totp: Arc<RfcTotp>,
+    pub totp_issuer: String,
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub commands: Commands,
+    pub accounts: Accounts,
+    pub sessions: Sessions,
+    pub authentication: Authentication,
+    pub mfa: Mfa,
+    pub pin: Pin,
+    pub api_tokens: ApiTokens,
+    pub workspaces: Workspaces,
+    pub archival: Archival,
+    pub admin: Admin,
+    pub audit: Audit,
+    pub history: History,
+    pub stream: Stream,
+    pub introspection: Introspection,
+}
+
+impl App {
+    pub fn new(deps: Deps) -> Self {
+        let pool = deps.pool;
+        let store = EventStore::new(pool.clone());
+        let commands = Commands::new(
+            store.clone(),
+            deps.services.clone(),
+            deps.projections,
+            deps.metrics,
+            deps.keys.clone(),
+        );
+        let directory = Directory::new(pool.clone(), deps.keys, store);
+        let accounts = Accounts::new(
+            commands.clone(),
+            directory.clone(),
+            deps.passwords.clone(),
+            deps.mailer.clone(),
+            pool.clone(),
+            deps.public_url,
+        );
+        let workspaces = Workspaces::new(commands.clone(), directory.clone());
+        Self {
+            sessions: Sessions::new(
+                commands.clone(),
+                directory.clone(),
+                deps.passwords.clone(),
+                pool.clone(),
+            ),
+            authentication: Authentication::new(commands.clone(), directory.clone(), pool.clone()),
+            mfa: Mfa::new(
+                commands.clone(),
+                directory.clone(),
+                deps.mailer,
+                deps.totp,
+                deps.totp_issuer,
+                pool.clone(),
+            ),
+            pin: Pin::new(commands.clone(), deps.passwords),
+            api_tokens: ApiTokens::new(commands.clone(), pool.clone()),
+            archival: Archival::new(commands.clone(), workspaces.clone(), pool.clone()),
+            admin: Admin::new(
+                commands.clone(),
+                directory.clone(),
+                accounts.clone(),
+                pool.clone(),
+            ),
+            audit: Audit::new(commands.clone(), directory.clone(), pool.clone()),
+            history: History::new(commands.clone(), directory.clone(), pool.clone()),
+            stream: Stream::new(commands.clone(), directory, pool.clone()),
+            introspection: Introspection::new(pool, deps.services.clock.clone()),
+            workspaces,
+            accounts,
+            commands,
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Request extractors: the authenticated caller, and the request's context for event metadata.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::app::AppError;
+use crate::app::{Authenticated, RequestContext};
+use crate::startup::AppState;
+
+const MAX_USER_AGENT: usize = 512;
+
+impl FromRequest for RequestContext {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(context_of(req)))
+    }
+}
+
+pub fn context_of(req: &HttpRequest) -> RequestContext {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+    RequestContext {
+        request_id,
+        ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        user_agent,
+    }
+}
+
+/// The bearer token of the request, if it carries one.
+pub fn bearer(req: &HttpRequest) -> Option<SecretString> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| SecretString::from(token.trim().to_string()))
+}
+
+impl FromRequest for Authenticated {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        let ctx = context_of(req);
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("no state")))?;
+            let token = token.ok_or_else(AppError::unauthenticated)?;
+            let (who, rate) = state.app.authentication.authenticate(&token, &ctx).await?;
+            if let Some(rate) = rate {
+                // Read back by the middleware that writes the RateLimit-* headers.
+                req.extensions_mut().insert(rate);
+            }
+            Ok(who)
+        })
+    }
+}

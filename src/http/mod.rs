@@ -1,0 +1,4 @@
+pub mod error;
+pub mod extractors;
+pub mod openapi;
+pub mod routes;
