@@ -71,110 +71,123 @@ enum AdminCommand {
 
 pub async fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve(settings) => {
-            telemetry::init(&settings.log);
-            let app = Application::build(
-                &settings,
-                Overrides {
-                    clock: Arc::new(SystemClock),
-                    master_key: None,
-                    mailer: None,
-                    signing_key: None,
-                },
-            )
-            .await?;
-            tracing::info!(port = app.port(), "warden listening");
-            println!("Warden is listening on http://{}", settings.addr);
-            app.run_until_stopped().await?;
-        }
+        Command::Serve(settings) => serve(settings).await,
         Command::Migrate(settings) => {
             telemetry::init(&settings.log);
             let pool = startup::connect(&settings).await?;
             startup::migrate(&pool).await?;
             println!("migrations applied");
+            Ok(())
         }
-        Command::Openapi => print!("{}", openapi::to_json()?),
-        Command::Problems => print!("{}", crate::app::problem::markdown_table()),
-        Command::Replay(settings) => {
-            telemetry::init_on_stderr(&settings.log);
-            let pool = startup::connect(&settings).await?;
-            startup::migrate(&pool).await?;
-            let options = settings
-                .database_url
-                .parse()
-                .context("DATABASE_URL is not a PostgreSQL URL")?;
-            // No signer: checkpoints are the server's to sign, never a rebuild's.
-            let report = replay(&pool, options, &warden_projections::all(None)).await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            if !report.identical {
-                for table in report.tables.iter().filter(|t| !t.identical()) {
-                    eprintln!(
-                        "{}: {} rows only in the live view, {} only in the rebuild",
-                        table.table, table.only_live, table.only_rebuilt
-                    );
-                }
-                std::process::exit(1);
-            }
+        Command::Openapi => {
+            print!("{}", openapi::to_json()?);
+            Ok(())
         }
+        Command::Problems => {
+            print!("{}", crate::app::problem::markdown_table());
+            Ok(())
+        }
+        Command::Replay(settings) => rebuild_and_compare(settings).await,
         Command::Verify {
             export,
             public_key,
             settings,
-        } => {
-            telemetry::init_on_stderr(&settings.log);
-            let key = match &public_key {
-                Some(path) => read_public_key(path)?,
-                None => settings.load_signing_key()?.verifying_key(),
-            };
-            let verification = match export {
-                Some(path) => {
-                    let file = std::fs::File::open(&path)
-                        .with_context(|| format!("opening {}", path.display()))?;
-                    verify_export(std::io::BufReader::new(file).lines(), key)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-                }
-                None => {
-                    let pool = startup::connect(&settings).await?;
-                    audit_chain::verify(&pool, key).await?
-                }
-            };
-            println!("{}", serde_json::to_string_pretty(&verification)?);
-            if !verification.ok {
-                std::process::exit(1);
-            }
-        }
+        } => verify(export, public_key, settings).await,
         Command::Admin(AdminCommand::Create {
             email,
             password_stdin,
             settings,
-        }) => {
-            telemetry::init(&settings.log);
-            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-            let mut password = String::new();
-            if password_stdin {
-                std::io::stdin().read_line(&mut password)?;
-            }
-            let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
-            let (state, tasks) = startup::build_state(
-                &settings,
-                Overrides {
-                    clock: Arc::new(SystemClock),
-                    master_key: None,
-                    mailer: None,
-                    signing_key: None,
-                },
-            )
-            .await?;
-            let result = state.app.admin.create_admin(email, password).await;
-            for task in tasks {
-                task.abort();
-            }
-            match result {
-                Ok((id, true)) => println!("created admin account {id}"),
-                Ok((id, false)) => println!("account {id} is now an admin"),
-                Err(error) => anyhow::bail!("{}: {error}", error.code()),
-            }
+        }) => create_admin(&email, password_stdin, settings).await,
+    }
+}
+
+fn production() -> Overrides {
+    Overrides {
+        clock: Arc::new(SystemClock),
+        master_key: None,
+        mailer: None,
+        signing_key: None,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(&settings.log);
+    let app = Application::build(&settings, production()).await?;
+    tracing::info!(port = app.port(), "warden listening");
+    println!("Warden is listening on http://{}", settings.addr);
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn rebuild_and_compare(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init_on_stderr(&settings.log);
+    let pool = startup::connect(&settings).await?;
+    startup::migrate(&pool).await?;
+    let options = settings
+        .database_url
+        .parse()
+        .context("DATABASE_URL is not a PostgreSQL URL")?;
+    // No signer: checkpoints are the server's to sign, never a rebuild's.
+    let report = replay(&pool, options, &warden_projections::all(None)).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if !report.identical {
+        for table in report.tables.iter().filter(|t| !t.identical()) {
+            eprintln!(
+                "{}: {} rows only in the live view, {} only in the rebuild",
+                table.table, table.only_live, table.only_rebuilt
+            );
         }
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn verify(
+    export: Option<PathBuf>,
+    public_key: Option<PathBuf>,
+    settings: Settings,
+) -> anyhow::Result<()> {
+    telemetry::init_on_stderr(&settings.log);
+    let key = match &public_key {
+        Some(path) => read_public_key(path)?,
+        None => settings.load_signing_key()?.verifying_key(),
+    };
+    let verification = match export {
+        Some(path) => {
+            let file = std::fs::File::open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            verify_export(std::io::BufReader::new(file).lines(), key)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => {
+            let pool = startup::connect(&settings).await?;
+            audit_chain::verify(&pool, key).await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&verification)?);
+    if !verification.ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn create_admin(email: &str, password_stdin: bool, settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(&settings.log);
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let mut password = String::new();
+    if password_stdin {
+        std::io::stdin().read_line(&mut password)?;
+    }
+    let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
+    let (state, tasks) = startup::build_state(&settings, production()).await?;
+    let result = state.app.admin.create_admin(email, password).await;
+    for task in tasks {
+        task.abort();
+    }
+    match result {
+        Ok((id, true)) => println!("created admin account {id}"),
+        Ok((id, false)) => println!("account {id} is now an admin"),
+        Err(error) => anyhow::bail!("{}: {error}", error.code()),
     }
     Ok(())
 }

@@ -861,3 +861,152 @@ async fn no_secret_of_a_journey_through_every_feature_reaches_the_database_logs_
     );
     server.kill().await;
 }
+
+/// A writing transaction in another database of the same server: while it is open, no view and
+/// no reactor can read past it (the xmin horizon is cluster-wide).
+async fn hold_the_horizon(database_url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let base = database_url
+        .rsplit_once('/')
+        .map_or(database_url, |(b, _)| b);
+    let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .expect("the maintenance database answers");
+    sqlx::query("BEGIN")
+        .execute(&mut conn)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut conn)
+        .await
+        .expect("a transaction id taken");
+    conn
+}
+
+#[tokio::test]
+async fn a_policy_committed_before_a_kill_is_swept_after_the_restart() {
+    use reqwest::Method;
+    let mut server = Server::new(fresh_database().await);
+    server.start().await;
+    let client = reqwest::Client::new();
+    let mut sessions = Vec::new();
+    for who in ["holder", "ana", "ben", "cyd"] {
+        let email = format!("{who}.sweep@example.com");
+        let body = json!({ "email": email, "password": PASSWORD });
+        let (status, _) = call(
+            &client,
+            Method::POST,
+            server.url("/v1/accounts"),
+            None,
+            body,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let body = json!({ "email": email, "password": PASSWORD });
+        let (_, login) = call(
+            &client,
+            Method::POST,
+            server.url("/v1/sessions"),
+            None,
+            body,
+        )
+        .await;
+        sessions.push(login["token"].as_str().expect("a session").to_string());
+    }
+    let holder = sessions[0].clone();
+    let body = json!({ "name": "Strict" });
+    let (_, workspace) = call(
+        &client,
+        Method::POST,
+        server.url("/v1/workspaces"),
+        Some(&holder),
+        body,
+    )
+    .await;
+    let workspace = workspace["id"].as_str().expect("id").to_string();
+    for who in ["ana", "ben", "cyd"] {
+        let body = json!({ "email": format!("{who}.sweep@example.com"), "role": "agent" });
+        let path = server.url(&format!("/v1/workspaces/{workspace}/members"));
+        let (status, _) = call(&client, Method::POST, path, Some(&holder), body).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+
+    // The policy commits while nothing can read it, and the server dies before anything did.
+    let pool = sqlx::PgPool::connect(&server.database_url)
+        .await
+        .expect("pool");
+    let held = hold_the_horizon(&server.database_url).await;
+    let url = server.url(&format!("/v1/workspaces/{workspace}/mfa-policy"));
+    let request = client
+        .put(url)
+        .bearer_auth(&holder)
+        .json(&json!({ "required": true }))
+        .send();
+    let pending = tokio::spawn(request);
+    let committed = async {
+        loop {
+            let policies: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM events WHERE event_type = 'workspace.mfa_policy.changed'",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+            if policies == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), committed)
+        .await
+        .expect("the policy committed");
+    server.kill().await;
+    drop(held);
+    assert!(
+        pending.await.expect("task").is_err(),
+        "the request died with the server"
+    );
+    let swept_before: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE payload -> 'SessionEnded' ->> 'reason' = 'mfa_policy'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(swept_before, 0, "the kill came before the sweep");
+
+    server.start().await;
+    let mut refused = vec![false; sessions.len()];
+    for _ in 0..300 {
+        for (session, refused) in sessions.iter().zip(refused.iter_mut()) {
+            let (status, _) = call(
+                &client,
+                Method::GET,
+                server.url("/v1/me"),
+                Some(session),
+                Value::Null,
+            )
+            .await;
+            *refused = status == StatusCode::UNAUTHORIZED;
+        }
+        if refused.iter().all(|r| *r) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        refused,
+        vec![true; 4],
+        "every password-only session of a member is refused"
+    );
+    let swept: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE payload -> 'SessionEnded' ->> 'reason' = 'mfa_policy'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(swept, 4, "each ended once");
+    println!(
+        "policy sweep: killed after the policy committed, 4 of 4 sessions ended after the restart"
+    );
+    server.kill().await;
+}

@@ -86,97 +86,7 @@ impl Aggregate for Workspace {
         svc: &WorkspaceServices,
         sink: &EventSink<Self>,
     ) -> Result<(), WorkspaceError> {
-        let at = svc.clock.now();
-        if let WorkspaceCommand::Create {
-            workspace_id,
-            name,
-            by,
-        } = command
-        {
-            if self.id.is_some() {
-                return Err(WorkspaceError::AlreadyCreated);
-            }
-            let created = WorkspaceEvent::Created {
-                workspace_id,
-                name,
-                by,
-                at,
-            };
-            sink.write(created, self).await;
-            return Ok(());
-        }
-        if self.id.is_none() {
-            return Err(WorkspaceError::NotFound);
-        }
-        let event = match command {
-            WorkspaceCommand::Create { .. } => return Err(WorkspaceError::AlreadyCreated),
-            WorkspaceCommand::AddMember {
-                account_id,
-                role,
-                by,
-            } => {
-                self.holder(by)?;
-                if self.members.contains_key(&account_id) {
-                    return Err(WorkspaceError::AlreadyMember);
-                }
-                WorkspaceEvent::MemberAdded {
-                    account_id,
-                    role,
-                    by,
-                    at,
-                }
-            }
-            WorkspaceCommand::ChangeRole {
-                account_id,
-                role,
-                by,
-            } => {
-                self.holder(by)?;
-                if !self.members.contains_key(&account_id) {
-                    return Err(WorkspaceError::MemberNotFound);
-                }
-                self.keeps_a_holder(account_id, Some(role))?;
-                WorkspaceEvent::RoleChanged {
-                    account_id,
-                    role,
-                    by,
-                    at,
-                }
-            }
-            WorkspaceCommand::RemoveMember { account_id, by } => {
-                self.holder(by)?;
-                if !self.members.contains_key(&account_id) {
-                    return Err(WorkspaceError::MemberNotFound);
-                }
-                self.keeps_a_holder(account_id, None)?;
-                WorkspaceEvent::MemberRemoved { account_id, by, at }
-            }
-            WorkspaceCommand::RequireMfa { required, by } => {
-                self.holder(by)?;
-                WorkspaceEvent::MfaPolicyChanged { required, by, at }
-            }
-            WorkspaceCommand::SetArchivalDays { days, by } => {
-                self.holder(by)?;
-                if days.is_some_and(|d| !(1..=3650).contains(&d)) {
-                    return Err(WorkspaceError::ArchivalDaysOutOfRange);
-                }
-                WorkspaceEvent::ArchivalDaysSet { days, by, at }
-            }
-            WorkspaceCommand::RecordPurge { cutoff, counts, by } => {
-                if self.archival.days.is_none() {
-                    return Err(WorkspaceError::ArchivalOff);
-                }
-                if cutoff > at {
-                    return Err(WorkspaceError::CutoffInFuture);
-                }
-                WorkspaceEvent::PurgeRecorded {
-                    cutoff,
-                    counts,
-                    by,
-                    at,
-                }
-            }
-        };
+        let event = self.decide(command, svc.clock.now())?;
         sink.write(event, self).await;
         Ok(())
     }
@@ -215,5 +125,133 @@ impl Aggregate for Workspace {
                 self.archival.last_cutoff = Some(cutoff);
             }
         }
+    }
+}
+
+/// Every workspace command records exactly one event, or is refused.
+impl Workspace {
+    fn decide(
+        &self,
+        command: WorkspaceCommand,
+        at: DateTime<Utc>,
+    ) -> Result<WorkspaceEvent, WorkspaceError> {
+        if let WorkspaceCommand::Create {
+            workspace_id,
+            name,
+            by,
+        } = command
+        {
+            if self.id.is_some() {
+                return Err(WorkspaceError::AlreadyCreated);
+            }
+            return Ok(WorkspaceEvent::Created {
+                workspace_id,
+                name,
+                by,
+                at,
+            });
+        }
+        if self.id.is_none() {
+            return Err(WorkspaceError::NotFound);
+        }
+        match command {
+            WorkspaceCommand::Create { .. } => Err(WorkspaceError::AlreadyCreated),
+            WorkspaceCommand::AddMember { .. }
+            | WorkspaceCommand::ChangeRole { .. }
+            | WorkspaceCommand::RemoveMember { .. } => self.decide_membership(command, at),
+            other => self.decide_settings(other, at),
+        }
+    }
+
+    /// Members and roles: only an account holder changes them, and one always remains.
+    fn decide_membership(
+        &self,
+        command: WorkspaceCommand,
+        at: DateTime<Utc>,
+    ) -> Result<WorkspaceEvent, WorkspaceError> {
+        match command {
+            WorkspaceCommand::AddMember {
+                account_id,
+                role,
+                by,
+            } => {
+                self.holder(by)?;
+                if self.members.contains_key(&account_id) {
+                    return Err(WorkspaceError::AlreadyMember);
+                }
+                Ok(WorkspaceEvent::MemberAdded {
+                    account_id,
+                    role,
+                    by,
+                    at,
+                })
+            }
+            WorkspaceCommand::ChangeRole {
+                account_id,
+                role,
+                by,
+            } => {
+                self.holder(by)?;
+                self.existing_member(account_id)?;
+                self.keeps_a_holder(account_id, Some(role))?;
+                Ok(WorkspaceEvent::RoleChanged {
+                    account_id,
+                    role,
+                    by,
+                    at,
+                })
+            }
+            WorkspaceCommand::RemoveMember { account_id, by } => {
+                self.holder(by)?;
+                self.existing_member(account_id)?;
+                self.keeps_a_holder(account_id, None)?;
+                Ok(WorkspaceEvent::MemberRemoved { account_id, by, at })
+            }
+            other => self.decide_settings(other, at),
+        }
+    }
+
+    /// The MFA policy and archival.
+    fn decide_settings(
+        &self,
+        command: WorkspaceCommand,
+        at: DateTime<Utc>,
+    ) -> Result<WorkspaceEvent, WorkspaceError> {
+        match command {
+            WorkspaceCommand::RequireMfa { required, by } => {
+                self.holder(by)?;
+                Ok(WorkspaceEvent::MfaPolicyChanged { required, by, at })
+            }
+            WorkspaceCommand::SetArchivalDays { days, by } => {
+                self.holder(by)?;
+                if days.is_some_and(|d| !(1..=3650).contains(&d)) {
+                    return Err(WorkspaceError::ArchivalDaysOutOfRange);
+                }
+                Ok(WorkspaceEvent::ArchivalDaysSet { days, by, at })
+            }
+            WorkspaceCommand::RecordPurge { cutoff, counts, by } => {
+                if self.archival.days.is_none() {
+                    return Err(WorkspaceError::ArchivalOff);
+                }
+                if cutoff > at {
+                    return Err(WorkspaceError::CutoffInFuture);
+                }
+                Ok(WorkspaceEvent::PurgeRecorded {
+                    cutoff,
+                    counts,
+                    by,
+                    at,
+                })
+            }
+            // Creation and membership are decided before this is asked.
+            _ => Err(WorkspaceError::AlreadyCreated),
+        }
+    }
+
+    fn existing_member(&self, account_id: AccountId) -> Result<(), WorkspaceError> {
+        self.members
+            .contains_key(&account_id)
+            .then_some(())
+            .ok_or(WorkspaceError::MemberNotFound)
     }
 }

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use uuid::Uuid;
 use warden_aggregates::account::AccountEvent;
 
 use crate::runtime::projector::{decode, ProjectionError, Projector, StoredEvent};
@@ -98,135 +99,171 @@ impl Projector for Credentials {
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
         let account_id = account_id(event)?;
-        match decode::<AccountEvent>(event)? {
-            AccountEvent::SessionStarted {
-                session_id,
-                token_hash,
-                started_at,
-                expires_at,
-                idle_timeout_secs,
-                enrollment_only,
-                ..
-            } => {
-                sqlx::query(
-                    "INSERT INTO session_credentials_v1 (token_hash, session_id, account_id,
-                         started_at, expires_at, idle_timeout_secs, enrolment_only)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (token_hash) DO NOTHING",
-                )
-                .bind(token_hash.0)
-                .bind(session_id.as_uuid())
-                .bind(account_id)
-                .bind(started_at)
-                .bind(expires_at)
-                .bind(idle_timeout_secs)
-                .bind(enrollment_only)
-                .execute(&mut *conn)
-                .await?;
-            }
-            AccountEvent::SessionEnded { session_id, at, .. } => {
-                sqlx::query(
-                    "UPDATE session_credentials_v1 SET ended_at = $2
-                     WHERE session_id = $1 AND ended_at IS NULL",
-                )
-                .bind(session_id.as_uuid())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            AccountEvent::PasswordResetRequested { token_hash, .. } => {
-                sqlx::query(
-                    "INSERT INTO reset_tokens_v1 (token_hash, account_id) VALUES ($1, $2)
-                     ON CONFLICT (token_hash) DO NOTHING",
-                )
-                .bind(token_hash.0)
-                .bind(account_id)
-                .execute(&mut *conn)
-                .await?;
-            }
-            AccountEvent::ApiTokenCreated {
-                token_id,
-                name,
-                token_hash,
-                scopes,
-                expires_at,
-                at,
-            } => {
-                let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-                sqlx::query(
-                    "INSERT INTO api_tokens_v1 (token_hash, token_id, account_id, name, scopes,
-                         created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (token_hash) DO NOTHING",
-                )
-                .bind(token_hash.0)
-                .bind(token_id.as_uuid())
-                .bind(account_id)
-                .bind(name)
-                .bind(scopes)
-                .bind(at)
-                .bind(expires_at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            AccountEvent::ApiTokenFirstUsed { token_id, at } => {
-                sqlx::query(
-                    "UPDATE api_tokens_v1 SET first_used_at = $2
-                     WHERE token_id = $1 AND first_used_at IS NULL",
-                )
-                .bind(token_id.as_uuid())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            AccountEvent::ApiTokenExpired { token_id, .. } => {
-                sqlx::query("UPDATE api_tokens_v1 SET expiry_recorded = true WHERE token_id = $1")
-                    .bind(token_id.as_uuid())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            AccountEvent::ApiTokenRevoked { token_id, at } => {
-                sqlx::query(
-                    "UPDATE api_tokens_v1 SET revoked_at = $2
-                     WHERE token_id = $1 AND revoked_at IS NULL",
-                )
-                .bind(token_id.as_uuid())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            AccountEvent::MfaChallengeIssued {
-                challenge_hash,
-                expires_at,
-                ..
-            } => {
-                sqlx::query(
-                    "INSERT INTO mfa_challenges_v1 (challenge_hash, account_id, expires_at)
-                     VALUES ($1, $2, $3) ON CONFLICT (challenge_hash) DO NOTHING",
-                )
-                .bind(challenge_hash.0)
-                .bind(account_id)
-                .bind(expires_at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            AccountEvent::PinVerified {
-                session_id,
-                unlocked_until,
-                ..
-            } => {
-                sqlx::query(
-                    "UPDATE session_credentials_v1 SET pin_unlocked_until = $2 WHERE session_id = $1",
-                )
-                .bind(session_id.as_uuid())
-                .bind(unlocked_until)
-                .execute(&mut *conn)
-                .await?;
-            }
-            _ => {}
-        }
+        let event = decode::<AccountEvent>(event)?;
+        write_session(conn, account_id, &event).await?;
+        write_api_token(conn, account_id, &event).await?;
+        write_lookup(conn, account_id, &event).await?;
         Ok(())
     }
+}
+
+/// Session credentials: started, ended, unlocked by the PIN.
+async fn write_session(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    event: &AccountEvent,
+) -> Result<(), sqlx::Error> {
+    match event {
+        AccountEvent::SessionStarted {
+            session_id,
+            token_hash,
+            started_at,
+            expires_at,
+            idle_timeout_secs,
+            enrollment_only,
+            ..
+        } => {
+            sqlx::query(
+                "INSERT INTO session_credentials_v1 (token_hash, session_id, account_id,
+                     started_at, expires_at, idle_timeout_secs, enrolment_only)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (token_hash) DO NOTHING",
+            )
+            .bind(&token_hash.0)
+            .bind(session_id.as_uuid())
+            .bind(account_id)
+            .bind(started_at)
+            .bind(expires_at)
+            .bind(idle_timeout_secs)
+            .bind(enrollment_only)
+            .execute(&mut *conn)
+            .await?;
+        }
+        AccountEvent::SessionEnded { session_id, at, .. } => {
+            sqlx::query(
+                "UPDATE session_credentials_v1 SET ended_at = $2
+                 WHERE session_id = $1 AND ended_at IS NULL",
+            )
+            .bind(session_id.as_uuid())
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        AccountEvent::PinVerified {
+            session_id,
+            unlocked_until,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE session_credentials_v1 SET pin_unlocked_until = $2 WHERE session_id = $1",
+            )
+            .bind(session_id.as_uuid())
+            .bind(unlocked_until)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// API tokens: created, first used, expired, revoked.
+async fn write_api_token(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    event: &AccountEvent,
+) -> Result<(), sqlx::Error> {
+    let (sql, token_id, at) = match event {
+        AccountEvent::ApiTokenCreated {
+            token_id,
+            name,
+            token_hash,
+            scopes,
+            expires_at,
+            at,
+        } => {
+            let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO api_tokens_v1 (token_hash, token_id, account_id, name, scopes,
+                     created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (token_hash) DO NOTHING",
+            )
+            .bind(&token_hash.0)
+            .bind(token_id.as_uuid())
+            .bind(account_id)
+            .bind(name)
+            .bind(scopes)
+            .bind(at)
+            .bind(expires_at)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(());
+        }
+        AccountEvent::ApiTokenFirstUsed { token_id, at } => (
+            "UPDATE api_tokens_v1 SET first_used_at = $2
+             WHERE token_id = $1 AND first_used_at IS NULL",
+            token_id,
+            at,
+        ),
+        AccountEvent::ApiTokenExpired { token_id, .. } => {
+            sqlx::query("UPDATE api_tokens_v1 SET expiry_recorded = true WHERE token_id = $1")
+                .bind(token_id.as_uuid())
+                .execute(&mut *conn)
+                .await?;
+            return Ok(());
+        }
+        AccountEvent::ApiTokenRevoked { token_id, at } => (
+            "UPDATE api_tokens_v1 SET revoked_at = $2
+             WHERE token_id = $1 AND revoked_at IS NULL",
+            token_id,
+            at,
+        ),
+        _ => return Ok(()),
+    };
+    sqlx::query(sql)
+        .bind(token_id.as_uuid())
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What a presented reset token or login challenge belongs to.
+async fn write_lookup(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    event: &AccountEvent,
+) -> Result<(), sqlx::Error> {
+    match event {
+        AccountEvent::PasswordResetRequested { token_hash, .. } => {
+            sqlx::query(
+                "INSERT INTO reset_tokens_v1 (token_hash, account_id) VALUES ($1, $2)
+                 ON CONFLICT (token_hash) DO NOTHING",
+            )
+            .bind(&token_hash.0)
+            .bind(account_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        AccountEvent::MfaChallengeIssued {
+            challenge_hash,
+            expires_at,
+            ..
+        } => {
+            sqlx::query(
+                "INSERT INTO mfa_challenges_v1 (challenge_hash, account_id, expires_at)
+                 VALUES ($1, $2, $3) ON CONFLICT (challenge_hash) DO NOTHING",
+            )
+            .bind(&challenge_hash.0)
+            .bind(account_id)
+            .bind(expires_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Session starts and ends of a run of events, as columns.
