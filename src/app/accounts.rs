@@ -6,9 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
-use warden_aggregates::account::{
-    AccountCommand, MfaMethod, Outcome, PasswordCommand, Refusal as Refused,
-};
+use warden_aggregates::account::{AccountCommand, MfaMethod, PasswordCommand};
 use warden_aggregates::shared::{AccountId, Email, WorkspaceId};
 use warden_projections::queries;
 
@@ -147,23 +145,16 @@ impl Accounts {
             .hash(&new)
             .await
             .map_err(AppError::internal)?;
-        let command = || {
-            AccountCommand::from(PasswordCommand::Change {
-                current_password: current.clone(),
-                new_password_hash: new_hash.clone(),
-                keep_session: who.session_id(),
-            })
+        let command = || PasswordCommand::Change {
+            current_password: current.clone(),
+            new_password_hash: new_hash.clone(),
+            keep_session: who.session_id(),
         };
-        let committed = self
-            .commands
-            .by(who, ctx, who.account_id, command, Settle::Revocation)
-            .await?;
-        match Outcome::of(&committed.events) {
-            Outcome::Refused(Refused::Password) => {
-                Err(AppError::new(ProblemCode::CurrentPasswordInvalid))
-            }
-            _ => Ok(()),
-        }
+        let refused = ProblemCode::CurrentPasswordInvalid;
+        self.commands
+            .own(who, ctx, command, Settle::Revocation, refused)
+            .await
+            .map(|_| ())
     }
 
     /// Mails a single-use reset link if the account exists. Callers always answer 202.

@@ -80,17 +80,16 @@ impl ApiTokens {
             scopes,
             expires_at,
         };
-        let command = || {
-            AccountCommand::from(ApiTokenCommand::Create {
-                password: password.clone(),
-                token: new.clone(),
-            })
+        let command = || ApiTokenCommand::Create {
+            password: password.clone(),
+            token: new.clone(),
         };
-        let committed = self
+        let refused = ProblemCode::PasswordInvalid;
+        match self
             .commands
-            .by(who, ctx, who.account_id, command, Settle::Views)
-            .await?;
-        match Outcome::of(&committed.events) {
+            .own(who, ctx, command, Settle::Views, refused)
+            .await?
+        {
             Outcome::TokenCreated { at } => Ok(CreatedToken {
                 id: new.token_id.0,
                 name: new.name,
@@ -99,7 +98,7 @@ impl ApiTokens {
                 created_at: at,
                 expires_at: new.expires_at,
             }),
-            _ => Err(AppError::new(ProblemCode::PasswordInvalid)),
+            _ => Err(AppError::new(refused)),
         }
     }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use warden_aggregates::account::{Account, AccountServices, PasswordVerifier};
+use warden_aggregates::account::{
+    Account, AccountError, AccountServices, Outcome, PasswordVerifier,
+};
 use warden_aggregates::shared::{AccountId, Clock, PasswordHash, WorkspaceId};
 use warden_aggregates::workspace::{Workspace, WorkspaceServices};
 use warden_projections::{Cursor, Projections};
@@ -178,6 +180,24 @@ impl Commands {
         Ok(self.account(target, command, &metadata, settle).await?)
     }
 
+    /// Runs a command on the caller's own account. A check it records as failed (a wrong
+    /// password, code or PIN) answers `refused`; otherwise the outcome says what happened.
+    pub async fn own<C: Into<warden_aggregates::account::AccountCommand>>(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+        command: impl Fn() -> C,
+        settle: Settle,
+        refused: ProblemCode,
+    ) -> Result<Outcome, AppError> {
+        let command = || command().into();
+        let committed = self.by(who, ctx, who.account_id, command, settle).await?;
+        match Outcome::of(&committed.events) {
+            Outcome::Refused(_) => Err(AppError::new(refused)),
+            outcome => Ok(outcome),
+        }
+    }
+
     pub async fn metadata_for(
         &self,
         who: &Authenticated,
@@ -243,6 +263,20 @@ impl Commands {
     /// Position of the newest event, for tests and benchmarks that wait on views.
     pub async fn head(&self) -> Result<Option<Cursor>, AppError> {
         Ok(self.store.head().await?)
+    }
+}
+
+impl CommandError<AccountError> {
+    /// The account vanished (never registered, or erased) between the lookup of a credential
+    /// and its command: answered as `code`, like any credential that names nothing.
+    pub fn gone_as(self, code: ProblemCode) -> AppError {
+        match self {
+            Self::Refused {
+                refusal: AccountError::NotRegistered | AccountError::Erased,
+                ..
+            } => AppError::new(code),
+            other => other.into(),
+        }
     }
 }
 

@@ -8,13 +8,13 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::account::{
-    AccountCommand, AccountError, AuthMethod, MfaCommand, MfaMethod, MfaProof, NewSession, Outcome,
+    AccountCommand, AuthMethod, MfaCommand, MfaMethod, MfaProof, NewSession, Outcome,
     Reauthentication,
 };
 use warden_aggregates::shared::{AccountId, SessionId, TokenHash, TotpCode};
 use warden_projections::queries;
 
-use super::command::{CommandError, Commands, Settle};
+use super::command::{Commands, Settle};
 use super::context::{metadata, Authenticated, RequestContext};
 use super::directory::Directory;
 use super::error::AppError;
@@ -55,15 +55,6 @@ fn recovery_code_hash(code: &str) -> Result<String, AppError> {
     })
 }
 
-/// A command that re-authenticates or confirms with a code succeeded, or the refusal that was
-/// recorded becomes `refused`.
-fn unless_refused(outcome: Outcome, refused: ProblemCode) -> Result<(), AppError> {
-    match outcome {
-        Outcome::Refused(_) => Err(AppError::new(refused)),
-        _ => Ok(()),
-    }
-}
-
 #[derive(Clone)]
 pub struct Mfa {
     commands: Commands,
@@ -91,21 +82,6 @@ impl Mfa {
             totp_issuer,
             pool,
         }
-    }
-
-    /// Runs a second-factor command of the caller's own account.
-    async fn own(
-        &self,
-        who: &Authenticated,
-        ctx: &RequestContext,
-        command: impl Fn() -> MfaCommand,
-    ) -> Result<Outcome, AppError> {
-        let command = || AccountCommand::from(command());
-        let committed = self
-            .commands
-            .by(who, ctx, who.account_id, command, Settle::Views)
-            .await?;
-        Ok(Outcome::of(&committed.events))
     }
 
     pub async fn complete(
@@ -146,18 +122,11 @@ impl Mfa {
                 session: session.clone(),
             })
         };
-        let committed = match self
+        let committed = self
             .commands
             .account(account_id, command, &metadata, Settle::Views)
             .await
-        {
-            Ok(committed) => committed,
-            Err(CommandError::Refused {
-                refusal: AccountError::NotRegistered | AccountError::Erased,
-                ..
-            }) => return Err(AppError::new(ProblemCode::ChallengeInvalid)),
-            Err(other) => return Err(other.into()),
-        };
+            .map_err(|e| e.gone_as(ProblemCode::ChallengeInvalid))?;
         match Outcome::of(&committed.events) {
             Outcome::Authenticated {
                 session_id,
@@ -183,11 +152,14 @@ impl Mfa {
         let secret = self.totp.new_secret();
         let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
         let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
-        self.own(who, ctx, || MfaCommand::StartTotpEnrollment {
+        let command = || MfaCommand::StartTotpEnrollment {
             secret: secret.sealed.clone(),
             recovery_code_hashes: hashes.clone(),
-        })
-        .await?;
+        };
+        let refused = ProblemCode::ConfirmationCodeInvalid;
+        self.commands
+            .own(who, ctx, command, Settle::Views, refused)
+            .await?;
         let uri = otpauth_uri(&self.totp_issuer, &email, &secret.base32);
         let svg =
             qr_svg(&uri).ok_or_else(|| AppError::internal(anyhow::anyhow!("QR code too long")))?;
@@ -207,10 +179,16 @@ impl Mfa {
     ) -> Result<(), AppError> {
         who.require_session_while_enrolling()?;
         let code = totp_code(code)?;
-        let outcome = self
-            .own(who, ctx, || MfaCommand::ConfirmTotp { code: code.clone() })
-            .await?;
-        unless_refused(outcome, ProblemCode::ConfirmationCodeInvalid)
+        self.commands
+            .own(
+                who,
+                ctx,
+                || MfaCommand::ConfirmTotp { code: code.clone() },
+                Settle::Views,
+                ProblemCode::ConfirmationCodeInvalid,
+            )
+            .await
+            .map(|_| ())
     }
 
     pub async fn disable_totp(
@@ -226,12 +204,18 @@ impl Mfa {
             (None, Some(code)) => Reauthentication::Totp(totp_code(&code)?),
             (None, None) => return Err(AppError::new(ProblemCode::ReauthenticationRequired)),
         };
-        let outcome = self
-            .own(who, ctx, || MfaCommand::DisableTotp {
-                proof: proof.clone(),
-            })
-            .await?;
-        unless_refused(outcome, ProblemCode::ReauthenticationFailed)
+        self.commands
+            .own(
+                who,
+                ctx,
+                || MfaCommand::DisableTotp {
+                    proof: proof.clone(),
+                },
+                Settle::Views,
+                ProblemCode::ReauthenticationFailed,
+            )
+            .await
+            .map(|_| ())
     }
 
     pub async fn replace_recovery_codes(
@@ -244,13 +228,18 @@ impl Mfa {
         let code = totp_code(code)?;
         let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
         let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
-        let outcome = self
-            .own(who, ctx, || MfaCommand::ReplaceRecoveryCodes {
-                code: code.clone(),
-                recovery_code_hashes: hashes.clone(),
-            })
+        self.commands
+            .own(
+                who,
+                ctx,
+                || MfaCommand::ReplaceRecoveryCodes {
+                    code: code.clone(),
+                    recovery_code_hashes: hashes.clone(),
+                },
+                Settle::Views,
+                ProblemCode::ReauthenticationFailed,
+            )
             .await?;
-        unless_refused(outcome, ProblemCode::ReauthenticationFailed)?;
         Ok(codes.into_iter().map(|(code, _)| code).collect())
     }
 
@@ -281,12 +270,18 @@ impl Mfa {
             .keys()
             .master()
             .code_hash(&scope, code.as_str());
-        let outcome = self
-            .own(who, ctx, || MfaCommand::ConfirmEmail {
-                code_hash: code_hash.clone(),
-            })
-            .await?;
-        unless_refused(outcome, ProblemCode::ConfirmationCodeInvalid)
+        self.commands
+            .own(
+                who,
+                ctx,
+                || MfaCommand::ConfirmEmail {
+                    code_hash: code_hash.clone(),
+                },
+                Settle::Views,
+                ProblemCode::ConfirmationCodeInvalid,
+            )
+            .await
+            .map(|_| ())
     }
 
     pub async fn disable_email(
@@ -296,12 +291,18 @@ impl Mfa {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require_session()?;
-        let outcome = self
-            .own(who, ctx, || MfaCommand::DisableEmail {
-                password: password.clone(),
-            })
-            .await?;
-        unless_refused(outcome, ProblemCode::ReauthenticationFailed)
+        self.commands
+            .own(
+                who,
+                ctx,
+                || MfaCommand::DisableEmail {
+                    password: password.clone(),
+                },
+                Settle::Views,
+                ProblemCode::ReauthenticationFailed,
+            )
+            .await
+            .map(|_| ())
     }
 
     /// Mails a code for an open login challenge.

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use warden_aggregates::account::{AccountCommand, AccountEvent, Outcome, PinCommand};
+use warden_aggregates::account::{Outcome, PinCommand};
 
 use super::command::{Commands, Settle};
 use super::context::{Authenticated, RequestContext};
@@ -33,20 +33,6 @@ impl Pin {
         }
     }
 
-    async fn own(
-        &self,
-        who: &Authenticated,
-        ctx: &RequestContext,
-        command: impl Fn() -> PinCommand,
-    ) -> Result<Vec<AccountEvent>, AppError> {
-        let command = || AccountCommand::from(command());
-        let committed = self
-            .commands
-            .by(who, ctx, who.account_id, command, Settle::Views)
-            .await?;
-        Ok(committed.events)
-    }
-
     pub async fn set(
         &self,
         who: &Authenticated,
@@ -61,13 +47,11 @@ impl Pin {
             .hash(&pin)
             .await
             .map_err(AppError::internal)?;
-        let events = self
-            .own(who, ctx, || PinCommand::Set {
-                password: password.clone(),
-                pin_hash: pin_hash.clone(),
-            })
-            .await?;
-        reauthenticated(&events)
+        let command = || PinCommand::Set {
+            password: password.clone(),
+            pin_hash: pin_hash.clone(),
+        };
+        self.reauthenticated(who, ctx, command).await
     }
 
     pub async fn remove(
@@ -77,12 +61,10 @@ impl Pin {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require_session()?;
-        let events = self
-            .own(who, ctx, || PinCommand::Remove {
-                password: password.clone(),
-            })
-            .await?;
-        reauthenticated(&events)
+        let command = || PinCommand::Remove {
+            password: password.clone(),
+        };
+        self.reauthenticated(who, ctx, command).await
     }
 
     /// Unlocks reporting history for the caller's session; answers until when.
@@ -93,25 +75,32 @@ impl Pin {
         ctx: &RequestContext,
     ) -> Result<DateTime<Utc>, AppError> {
         let session_id = who.require_session()?;
-        let events = self
-            .own(who, ctx, || PinCommand::Verify {
-                pin: pin.clone(),
-                session_id,
-            })
-            .await?;
-        match Outcome::of(&events) {
+        let command = || PinCommand::Verify {
+            pin: pin.clone(),
+            session_id,
+        };
+        let refused = ProblemCode::PinInvalid;
+        match self
+            .commands
+            .own(who, ctx, command, Settle::Views, refused)
+            .await?
+        {
             Outcome::PinUnlocked { until } => Ok(until),
-            _ => Err(AppError::new(ProblemCode::PinInvalid)),
+            _ => Err(AppError::new(refused)),
         }
     }
-}
 
-fn reauthenticated(events: &[AccountEvent]) -> Result<(), AppError> {
-    if Outcome::of(events).is_refused() {
-        return Err(AppError::with(
-            ProblemCode::ReauthenticationFailed,
-            "the password is wrong",
-        ));
+    /// A PIN command behind the password.
+    async fn reauthenticated(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+        command: impl Fn() -> PinCommand,
+    ) -> Result<(), AppError> {
+        let refused = ProblemCode::ReauthenticationFailed;
+        self.commands
+            .own(who, ctx, command, Settle::Views, refused)
+            .await
+            .map(|_| ())
     }
-    Ok(())
 }

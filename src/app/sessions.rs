@@ -6,14 +6,13 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::account::{
-    AccountCommand, AccountError, AuthMethod, MfaMethod, NewSession, Outcome, SessionCommand,
-    SessionEndReason,
+    AccountCommand, AuthMethod, MfaMethod, NewSession, Outcome, SessionCommand, SessionEndReason,
 };
 use warden_aggregates::shared::{Scope, SessionId};
 use warden_projections::queries;
 
 use super::accounts::workspaces_requiring_mfa;
-use super::command::{CommandError, Commands, Settle};
+use super::command::{Commands, Settle};
 use super::context::{metadata, Authenticated, RequestContext};
 use super::directory::Directory;
 use super::error::AppError;
@@ -155,19 +154,11 @@ impl Sessions {
                 mfa_required_by: mfa_required_by.clone(),
             })
         };
-        let committed = match self
+        let committed = self
             .commands
             .account(account_id, command, &metadata, Settle::Views)
             .await
-        {
-            Ok(committed) => committed,
-            // Erased between the lookup and the command: as unknown as any other address.
-            Err(CommandError::Refused {
-                refusal: AccountError::NotRegistered | AccountError::Erased,
-                ..
-            }) => return Err(AppError::new(ProblemCode::InvalidCredentials)),
-            Err(other) => return Err(other.into()),
-        };
+            .map_err(|e| e.gone_as(ProblemCode::InvalidCredentials))?;
         LoginOutcome::of(Outcome::of(&committed.events), token, challenge)
             .ok_or_else(|| AppError::new(ProblemCode::InvalidCredentials))
     }

@@ -46,14 +46,24 @@ pub(crate) fn parse_xid8(text: &str) -> Result<u64, sqlx::Error> {
 /// Locks the projector's checkpoint row for the rest of the transaction, so that one projector
 /// runs in one place at a time across every Warden process, and returns where it stands.
 pub(crate) async fn lock(conn: &mut PgConnection, name: &str) -> Result<Cursor, sqlx::Error> {
+    read(conn, name, "FOR UPDATE").await
+}
+
+/// Where a reader stands, without locking (reactors may run in two places at once).
+pub(crate) async fn current(pool: &sqlx::PgPool, name: &str) -> Result<Cursor, sqlx::Error> {
+    read(&mut *pool.acquire().await?, name, "").await
+}
+
+/// The checkpoint row of `name` (made at the start of the log if there is none).
+async fn read(conn: &mut PgConnection, name: &str, lock: &str) -> Result<Cursor, sqlx::Error> {
     sqlx::query("INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(name)
         .execute(&mut *conn)
         .await?;
-    let (tx, pos): (String, i64) = sqlx::query_as(
+    let (tx, pos): (String, i64) = sqlx::query_as(&format!(
         "SELECT transaction_id::text, global_position FROM projector_checkpoints
-         WHERE name = $1 FOR UPDATE",
-    )
+         WHERE name = $1 {lock}"
+    ))
     .bind(name)
     .fetch_one(&mut *conn)
     .await?;
@@ -97,24 +107,6 @@ pub(crate) async fn record_error(
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// Where a reader stands, without locking (reactors may run in two places at once).
-pub(crate) async fn current(pool: &sqlx::PgPool, name: &str) -> Result<Cursor, sqlx::Error> {
-    sqlx::query("INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(name)
-        .execute(pool)
-        .await?;
-    let (tx, pos): (String, i64) = sqlx::query_as(
-        "SELECT transaction_id::text, global_position FROM projector_checkpoints WHERE name = $1",
-    )
-    .bind(name)
-    .fetch_one(pool)
-    .await?;
-    Ok(Cursor {
-        transaction_id: parse_xid8(&tx)?,
-        global_position: pos,
-    })
 }
 
 /// Moves the checkpoint to `to` unless it is there or further already.

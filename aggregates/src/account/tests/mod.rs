@@ -1,2 +1,8 @@
+mod api_tokens;
+mod fixtures;
+mod mfa;
 mod outcome;
-mod rules;
+mod password;
+mod pin;
+mod sessions;
+mod support;
