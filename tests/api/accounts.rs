@@ -1,6 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::client::ChangePassword;
 use crate::helpers::{assert_problem, count, reset_token_in, spawn_app, statuses_of, PASSWORD};
 
 #[tokio::test]
@@ -163,20 +164,20 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     let elsewhere = app.log_in("pw@example.com").await;
 
     let wrong = app
-        .put(
-            "/v1/me/password",
-            json!({ "current_password": "not it at all", "new_password": "a brand new passphrase" }),
-            &here,
-        )
+        .api_as(&here)
+        .change_password(&ChangePassword {
+            current_password: "not it at all",
+            new_password: "a brand new passphrase",
+        })
         .await;
     assert_problem(wrong, StatusCode::FORBIDDEN, "current_password_invalid").await;
 
     let weak = app
-        .put(
-            "/v1/me/password",
-            json!({ "current_password": PASSWORD, "new_password": "password" }),
-            &here,
-        )
+        .api_as(&here)
+        .change_password(&ChangePassword {
+            current_password: PASSWORD,
+            new_password: "password",
+        })
         .await;
     assert_problem(
         weak,
@@ -186,11 +187,11 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
     .await;
 
     let changed = app
-        .put(
-            "/v1/me/password",
-            json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" }),
-            &here,
-        )
+        .api_as(&here)
+        .change_password(&ChangePassword {
+            current_password: PASSWORD,
+            new_password: "a brand new passphrase",
+        })
         .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
     assert_eq!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 use warden::adapters::clock::ManualClock;
@@ -262,23 +262,25 @@ impl TestApp {
 
     pub async fn register(&self, email: &str) -> Value {
         let response = self
-            .post(
-                "/v1/accounts",
-                json!({ "email": email, "password": PASSWORD, "display_name": "Ada" }),
-                None,
-            )
+            .api()
+            .register(&crate::client::Register {
+                email,
+                password: PASSWORD,
+                display_name: Some("Ada"),
+            })
             .await;
         assert_eq!(response.status(), StatusCode::CREATED);
         response.json().await.expect("json")
     }
 
     pub async fn log_in_with(&self, email: &str, password: &str) -> Response {
-        self.post(
-            "/v1/sessions",
-            json!({ "email": email, "password": password, "device_name": "test laptop" }),
-            None,
-        )
-        .await
+        self.api()
+            .log_in(&crate::client::LogIn {
+                email,
+                password,
+                device_name: Some("test laptop"),
+            })
+            .await
     }
 
     /// Logs in with the right password and returns the session token.

@@ -1,15 +1,18 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::client::CreateToken;
 use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
 
-async fn api_token(app: &TestApp, session: &str, name: &str, scopes: Value) -> String {
+async fn api_token(app: &TestApp, session: &str, name: &str, scopes: &[&str]) -> String {
     let response = app
-        .post(
-            "/v1/me/tokens",
-            json!({ "name": name, "password": PASSWORD, "scopes": scopes }),
-            Some(session),
-        )
+        .api_as(session)
+        .create_token(&CreateToken {
+            name,
+            password: PASSWORD,
+            scopes: Some(scopes.to_vec()),
+            ..CreateToken::default()
+        })
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.expect("json");
@@ -20,7 +23,7 @@ async fn api_token(app: &TestApp, session: &str, name: &str, scopes: Value) -> S
 async fn services_ask_warden_about_a_credential() {
     let app = spawn_app().await;
     let service_owner = app.signed_up("reports@example.com").await;
-    let service = api_token(&app, &service_owner, "reports", json!(["introspect"])).await;
+    let service = api_token(&app, &service_owner, "reports", &["introspect"]).await;
     let user = app.signed_up("agent@example.com").await;
     let workspace: Value = app
         .post("/v1/workspaces", json!({ "name": "Desk" }), Some(&user))
@@ -56,7 +59,7 @@ async fn services_ask_warden_about_a_credential() {
         .expect("json");
     assert_eq!(session["account_id"], me["id"]);
 
-    let reader = api_token(&app, &user, "reader", json!(["read"])).await;
+    let reader = api_token(&app, &user, "reader", &["read"]).await;
     let token: Value = ask(reader.clone()).await.json().await.expect("json");
     assert_eq!(token["kind"], "api_token");
     assert_eq!(token["scopes"], json!(["read"]));

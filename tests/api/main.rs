@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod chain;
+mod client;
 mod events;
 mod faults;
 mod helpers;

@@ -117,12 +117,13 @@ async fn second_step(
     method: &str,
     code: &str,
 ) -> reqwest::Response {
-    app.post(
-        "/v1/sessions/mfa",
-        json!({ "challenge": challenge, "method": method, "code": code }),
-        None,
-    )
-    .await
+    app.api()
+        .second_step(&crate::client::SecondStep {
+            challenge,
+            method,
+            code,
+        })
+        .await
 }
 
 #[tokio::test]
