@@ -19,7 +19,7 @@ export async function signIn(email: string, password: string, code: () => Promis
     return answer.token;
   }
   if (answer.status === "mfa_enrollment_required") {
-    // A workspace requires MFA: this session may only enrol a factor (see enrolTotp).
+    // A workspace requires MFA: this session may only enroll a factor (see enrollTotp).
     return answer.token;
   }
   const method: components["schemas"]["MfaMethodName"] = answer.methods.includes("totp")
@@ -34,13 +34,13 @@ export async function signIn(email: string, password: string, code: () => Promis
   return second.data.token;
 }
 
-export async function enrolTotp(token: string) {
+export async function enrollTotp(token: string) {
   const headers = { Authorization: `Bearer ${token}` };
-  const enrolment = await warden.POST("/v1/me/mfa/totp", { headers });
-  if (enrolment.error) {
-    throw new Error(enrolment.error.code);
+  const enrollment = await warden.POST("/v1/me/mfa/totp", { headers });
+  if (enrollment.error) {
+    throw new Error(enrollment.error.code);
   }
-  const { otpauth_uri, qr_svg, recovery_codes } = enrolment.data;
+  const { otpauth_uri, qr_svg, recovery_codes } = enrollment.data;
   return { otpauth_uri, qr_svg, recoveryCodes: recovery_codes.length };
 }
 

@@ -30,6 +30,7 @@ const EMAIL_CODE_MINUTES: i64 = 10;
 
 /// What an emailed code is bound to: the account, and the challenge (or enrollment).
 fn email_code_scope(account_id: AccountId, challenge_hash: Option<&str>) -> String {
+    // The spelling of the first codes: changing it would void codes mailed before.
     format!("{account_id}:{}", challenge_hash.unwrap_or("enrolment"))
 }
 

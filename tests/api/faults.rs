@@ -679,7 +679,7 @@ async fn no_secret_of_a_journey_through_every_feature_reaches_the_database_logs_
     )
     .await;
     let second_session = login["token"].as_str().expect("session").to_string();
-    let (_, enrolment) = call(
+    let (_, enrollment) = call(
         &client,
         Method::POST,
         url("/v1/me/mfa/totp"),
@@ -687,8 +687,8 @@ async fn no_secret_of_a_journey_through_every_feature_reaches_the_database_logs_
         json!({}),
     )
     .await;
-    let totp_secret = enrolment["secret"].as_str().expect("secret").to_string();
-    let recovery: Vec<String> = enrolment["recovery_codes"]
+    let totp_secret = enrollment["secret"].as_str().expect("secret").to_string();
+    let recovery: Vec<String> = enrollment["recovery_codes"]
         .as_array()
         .expect("codes")
         .iter()

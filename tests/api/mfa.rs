@@ -1,4 +1,4 @@
-//! Multi-factor authentication end to end: enrolment checked by real authenticator
+//! Multi-factor authentication end to end: enrollment checked by real authenticator
 //! implementations (oathtool, pyotp) and a real QR decoder, the second step, replay and
 //! single use under concurrency, lock-out and support unblock.
 
@@ -15,7 +15,7 @@ use crate::helpers::{assert_problem, count, spawn_app, statuses_of, TestApp, PAS
 struct Enrolled {
     secret: String,
     recovery_codes: Vec<String>,
-    enrolment: Value,
+    enrollment: Value,
 }
 
 pub fn code(secret: &str, at: DateTime<Utc>) -> String {
@@ -60,25 +60,25 @@ fn pyotp(secret: &str, at: DateTime<Utc>) -> String {
         .to_string()
 }
 
-async fn enrol(app: &TestApp, session: &str) -> Enrolled {
+async fn enroll(app: &TestApp, session: &str) -> Enrolled {
     let response = app.post("/v1/me/mfa/totp", json!({}), Some(session)).await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    let enrolment: Value = response.json().await.expect("json");
+    let enrollment: Value = response.json().await.expect("json");
     Enrolled {
-        secret: enrolment["secret"].as_str().expect("secret").to_string(),
-        recovery_codes: enrolment["recovery_codes"]
+        secret: enrollment["secret"].as_str().expect("secret").to_string(),
+        recovery_codes: enrollment["recovery_codes"]
             .as_array()
             .expect("codes")
             .iter()
             .map(|c| c.as_str().expect("code").to_string())
             .collect(),
-        enrolment,
+        enrollment,
     }
 }
 
 /// Enrols TOTP for the session's account and confirms it with the current code.
 async fn turn_totp_on(app: &TestApp, session: &str) -> Enrolled {
-    let enrolled = enrol(app, session).await;
+    let enrolled = enroll(app, session).await;
     let confirm = app
         .post(
             "/v1/me/mfa/totp/confirm",
@@ -127,14 +127,14 @@ async fn second_step(
 }
 
 #[tokio::test]
-async fn enrolment_is_confirmed_by_an_authenticator_app_and_then_required_at_login() {
+async fn enrollment_is_confirmed_by_an_authenticator_app_and_then_required_at_login() {
     let app = spawn_app().await;
     let session = app.signed_up("totp@example.com").await;
-    let enrolled = enrol(&app, &session).await;
+    let enrolled = enroll(&app, &session).await;
     assert_eq!(enrolled.secret.len(), 32, "160 bits in base32");
     assert_eq!(enrolled.recovery_codes.len(), 10);
     assert_eq!(
-        enrolled.enrolment["otpauth_uri"],
+        enrolled.enrollment["otpauth_uri"],
         format!(
             "otpauth://totp/Warden:totp%40example.com?secret={}&issuer=Warden&algorithm=SHA1&digits=6&period=30",
             enrolled.secret
@@ -201,7 +201,7 @@ async fn enrolment_is_confirmed_by_an_authenticator_app_and_then_required_at_log
         json!({ "methods": ["totp"], "totp_pending": false, "recovery_codes_remaining": 10, "required_by": [] })
     );
 
-    // The code that confirmed enrolment is spent.
+    // The code that confirmed enrollment is spent.
     let first = challenge(&app, "totp@example.com").await;
     let replay = second_step(&app, &first, "totp", &from_oathtool).await;
     assert_problem(replay, StatusCode::UNAUTHORIZED, "mfa_code_invalid").await;
@@ -233,12 +233,12 @@ async fn enrolment_is_confirmed_by_an_authenticator_app_and_then_required_at_log
 async fn the_qr_code_decodes_to_the_exact_otpauth_uri() {
     let app = spawn_app().await;
     let session = app.signed_up("qr@example.com").await;
-    let enrolled = enrol(&app, &session).await;
+    let enrolled = enroll(&app, &session).await;
     let dir = std::env::temp_dir().join(format!("warden-qr-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
     let svg = dir.join("qr.svg");
     let png = dir.join("qr.png");
-    std::fs::write(&svg, enrolled.enrolment["qr_svg"].as_str().expect("svg")).expect("written");
+    std::fs::write(&svg, enrolled.enrollment["qr_svg"].as_str().expect("svg")).expect("written");
     let converted = Command::new("rsvg-convert")
         .args(["-w", "400", "-o"])
         .arg(&png)
@@ -254,7 +254,7 @@ async fn the_qr_code_decodes_to_the_exact_otpauth_uri() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         String::from_utf8(decoded.stdout).expect("utf8").trim(),
-        enrolled.enrolment["otpauth_uri"].as_str().expect("uri")
+        enrolled.enrollment["otpauth_uri"].as_str().expect("uri")
     );
 }
 
@@ -462,7 +462,7 @@ async fn support_removes_a_lost_authenticator_and_the_user_enrols_again() {
         .await
         .expect("json");
     assert_eq!(me["mfa"]["methods"], json!([]));
-    let enrolled = enrol(&app, &token).await;
+    let enrolled = enroll(&app, &token).await;
     assert_eq!(enrolled.recovery_codes.len(), 10);
 }
 
@@ -618,7 +618,7 @@ async fn emailed_codes_are_turned_on_with_a_mailed_code_and_used_at_login() {
 }
 
 #[tokio::test]
-async fn an_emailed_enrolment_code_allows_five_tries_and_ten_minutes() {
+async fn an_emailed_enrollment_code_allows_five_tries_and_ten_minutes() {
     let app = spawn_app().await;
     let session = app.signed_up("tries@example.com").await;
     app.post("/v1/me/mfa/email", json!({}), Some(&session))

@@ -156,7 +156,7 @@ async fn every_workspace_endpoint_checks_the_callers_role() {
 }
 
 #[tokio::test]
-async fn a_workspace_requiring_mfa_walks_its_members_through_enrolment() {
+async fn a_workspace_requiring_mfa_walks_its_members_through_enrollment() {
     let app = spawn_app().await;
     let holder = app.signed_up("boss@example.com").await;
     let strict = create(&app, &holder, "Strict").await;
@@ -233,14 +233,14 @@ async fn a_workspace_requiring_mfa_walks_its_members_through_enrolment() {
         assert_eq!(problem["code"], "mfa_enrollment_required", "{path}");
     }
 
-    // Enrolment is open to the restricted session; after it, logins ask for the code.
-    let enrolment: Value = app
+    // Enrollment is open to the restricted session; after it, logins ask for the code.
+    let enrollment: Value = app
         .post("/v1/me/mfa/totp", json!({}), Some(&restricted))
         .await
         .json()
         .await
         .expect("json");
-    let secret = enrolment["secret"].as_str().expect("secret");
+    let secret = enrollment["secret"].as_str().expect("secret");
     let bytes = totp_rs::Secret::Encoded(secret.to_string())
         .to_bytes()
         .expect("base32");

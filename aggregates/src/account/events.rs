@@ -91,7 +91,7 @@ pub enum AccountEvent {
         at: DateTime<Utc>,
     },
     /// A TOTP secret (sealed under the master key) and the hashes of fresh recovery codes,
-    /// waiting for a first code to confirm them. A new enrolment replaces a pending one.
+    /// waiting for a first code to confirm them. A new enrollment replaces a pending one.
     /// Stored as `TotpEnrolmentStarted`, the spelling of the first logs.
     #[serde(rename = "TotpEnrolmentStarted")]
     TotpEnrollmentStarted {
@@ -215,7 +215,7 @@ pub enum AccountEvent {
         by: AccountId,
         at: DateTime<Utc>,
     },
-    /// Support removed every second factor so the user can enrol again.
+    /// Support removed every second factor so the user can enroll again.
     MfaReset {
         by: AccountId,
         at: DateTime<Utc>,

@@ -52,7 +52,7 @@ mod tests {
     }
 
     #[test]
-    fn a_policy_without_a_factor_means_enrolment_first() {
+    fn a_policy_without_a_factor_means_enrollment_first() {
         assert_eq!(
             decide(FirstFactor::Password, vec![], &POLICY),
             LoginDecision::EnrollmentOnly

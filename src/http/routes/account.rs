@@ -91,7 +91,7 @@ pub struct MfaSummary {
     pub methods: Vec<MfaMethodName>,
     /// Workspaces of the account that require MFA.
     pub required_by: Vec<Uuid>,
-    /// An enrolment waits for its confirming code.
+    /// An enrollment waits for its confirming code.
     pub totp_pending: bool,
     pub recovery_codes_remaining: usize,
 }

@@ -48,7 +48,7 @@ pub struct IntrospectResponse {
     /// The session passed a second factor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa_passed: Option<bool>,
-    /// The session may only enrol a second factor.
+    /// The session may only enroll a second factor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa_enrollment_required: Option<bool>,
     /// Until when the reporting PIN unlocked history for this session.

@@ -55,7 +55,7 @@ pub async fn second_step(
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TotpEnrolmentResponse {
+pub struct TotpEnrollmentResponse {
     /// Base32, for typing into an authenticator app.
     pub secret: String,
     pub otpauth_uri: String,
@@ -65,12 +65,12 @@ pub struct TotpEnrolmentResponse {
     pub recovery_codes: Vec<String>,
 }
 
-/// Start TOTP enrolment; MFA is on once a code confirms it.
+/// Start TOTP enrollment; MFA is on once a code confirms it.
 #[utoipa::path(
     tag = "mfa",
     security(("session" = [])),
     responses(
-        (status = 201, body = TotpEnrolmentResponse),
+        (status = 201, body = TotpEnrollmentResponse),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "session_required", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "totp_already_enabled", body = Problem, content_type = "application/problem+json"),
@@ -78,17 +78,17 @@ pub struct TotpEnrolmentResponse {
 )]
 #[post("/v1/me/mfa/totp")]
 #[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
-pub async fn enrol(
+pub async fn enroll(
     state: web::Data<AppState>,
     who: Authenticated,
     ctx: RequestContext,
 ) -> Result<HttpResponse, AppError> {
-    let enrolment = state.app.mfa.enroll_totp(&who, &ctx).await?;
-    Ok(HttpResponse::Created().json(TotpEnrolmentResponse {
-        secret: reveal(&enrolment.secret),
-        otpauth_uri: reveal(&enrolment.otpauth_uri),
-        qr_svg: reveal(&enrolment.qr_svg),
-        recovery_codes: enrolment.recovery_codes.iter().map(reveal).collect(),
+    let enrollment = state.app.mfa.enroll_totp(&who, &ctx).await?;
+    Ok(HttpResponse::Created().json(TotpEnrollmentResponse {
+        secret: reveal(&enrollment.secret),
+        otpauth_uri: reveal(&enrollment.otpauth_uri),
+        qr_svg: reveal(&enrollment.qr_svg),
+        recovery_codes: enrollment.recovery_codes.iter().map(reveal).collect(),
     }))
 }
 
@@ -99,7 +99,7 @@ pub struct CodeRequest {
     pub code: String,
 }
 
-/// Confirm TOTP enrolment with a current code.
+/// Confirm TOTP enrollment with a current code.
 #[utoipa::path(
     tag = "mfa",
     security(("session" = [])),
@@ -209,7 +209,7 @@ pub async fn recovery_codes(
 )]
 #[post("/v1/me/mfa/email")]
 #[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
-pub async fn email_enrol(
+pub async fn email_enroll(
     state: web::Data<AppState>,
     who: Authenticated,
     ctx: RequestContext,

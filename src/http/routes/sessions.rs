@@ -48,7 +48,7 @@ pub enum EnrollmentRequiredStatus {
     MfaEnrollmentRequired,
 }
 
-/// A workspace requires MFA and the account has none: this session may only enrol a factor,
+/// A workspace requires MFA and the account has none: this session may only enroll a factor,
 /// read `GET /v1/me` and log out.
 #[derive(Serialize, ToSchema)]
 pub struct EnrollmentRequiredResponse {
@@ -72,7 +72,7 @@ pub struct LoginResponse {
     request_body = LoginRequest,
     responses(
         (status = 201, body = LoginResponse),
-        (status = 200, description = "a second factor is due (`mfa_required`), or a workspace requires one and the account must enrol first (`mfa_enrollment_required`)", body = inline(LoginStep)),
+        (status = 200, description = "a second factor is due (`mfa_required`), or a workspace requires one and the account must enroll first (`mfa_enrollment_required`)", body = inline(LoginStep)),
         (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "device_name_too_long", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked: with Retry-After while the lock has an end", body = Problem, content_type = "application/problem+json"),

@@ -12,7 +12,7 @@ async fn with_totp_on_the_password_step_issues_a_challenge_not_a_session() {
 }
 
 #[tokio::test]
-async fn enrolment_waits_for_a_current_code_and_cannot_repeat_once_on() {
+async fn enrollment_waits_for_a_current_code_and_cannot_repeat_once_on() {
     let started = AccountEvent::TotpEnrollmentStarted {
         secret: SealedText("totp-secret".into()),
         recovery_codes: vec!["rc-1".into()],
@@ -291,7 +291,7 @@ async fn an_emailed_login_code_is_bound_to_its_challenge_and_expires() {
         registered(),
         AccountEvent::EmailCodeSent {
             challenge_hash: None,
-            code_hash: "enrol".into(),
+            code_hash: "enroll".into(),
             expires_at: now() + Duration::minutes(10),
             at: now(),
         },
