@@ -2,16 +2,15 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::dev::{Server, Service};
-use actix_web::{web, App as ActixApp, HttpMessage, HttpResponse, HttpServer};
+use actix_web::dev::Server;
+use actix_web::web;
+
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
-use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::{Config, SwaggerUi};
 use warden_aggregates::account::AccountServices;
 use warden_aggregates::shared::Clock;
 use warden_projections::{audit_chain, Projections, SigningKey};
@@ -20,13 +19,10 @@ use crate::adapters::keys::KeyRing;
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
 use crate::adapters::nats::NatsPublisher;
 use crate::adapters::password::Argon2Passwords;
-use crate::adapters::rate_limit::RateLimitInfo;
 use crate::adapters::sealing::MasterKey;
 use crate::adapters::totp::RfcTotp;
 use crate::app::policy_sweep::PolicySweep;
-use crate::app::{App, AppError, Deps, ProblemCode};
-use crate::http::error::rate_limit_headers;
-use crate::http::openapi;
+use crate::app::{App, Deps};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 
@@ -161,7 +157,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
-        let server = serve(listener, state.clone())?;
+        let server = crate::http::server::serve(listener, state.clone())?;
         Ok(Self {
             port,
             server,
@@ -204,83 +200,4 @@ fn mailer_from(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
         Some(url) => Arc::new(SmtpMailer::new(url, from).context("WARDEN_SMTP_URL")?),
         None => Arc::new(FileOutbox::new(settings.mail_dir.clone(), from)),
     })
-}
-
-/// No route took the request: a known path with another method is 405 with `Allow`, anything
-/// else 404.
-async fn unrouted(
-    req: actix_web::HttpRequest,
-    methods: web::Data<openapi::MethodsByPath>,
-) -> Result<HttpResponse, AppError> {
-    match methods.allowed(req.path()) {
-        Some(allowed) => Err(AppError::MethodNotAllowed { allowed }),
-        None => Err(AppError::new(ProblemCode::NotFound)),
-    }
-}
-
-fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
-    let server = HttpServer::new(move || {
-        let (app, api) = ActixApp::new()
-            .into_utoipa_app()
-            .openapi(openapi::base())
-            .configure(openapi::routes)
-            .split_for_parts();
-        let api = openapi::finish(api);
-        let methods = web::Data::new(openapi::MethodsByPath::from(&api));
-        app.app_data(state.clone())
-            .app_data(methods)
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(64 * 1024)
-                    .error_handler(|error, _| {
-                        AppError::with(ProblemCode::MalformedJson, error.to_string()).into()
-                    }),
-            )
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|_, _| AppError::new(ProblemCode::NotFound).into()),
-            )
-            .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                AppError::with(ProblemCode::MalformedQuery, error.to_string()).into()
-            }))
-            .service(
-                SwaggerUi::new("/docs/{_:.*}")
-                    .url("/openapi.json", api)
-                    .config(Config::default().validator_url("none")),
-            )
-            .default_service(web::to(unrouted))
-            .wrap_fn(|req, srv| {
-                let started = Instant::now();
-                let method = req.method().to_string();
-                let route = req
-                    .match_pattern()
-                    .unwrap_or_else(|| "unmatched".to_string());
-                let metrics = req
-                    .app_data::<web::Data<AppState>>()
-                    .map(|s| s.metrics.clone());
-                let response = srv.call(req);
-                async move {
-                    let mut response = response.await?;
-                    let rate = response
-                        .request()
-                        .extensions()
-                        .get::<RateLimitInfo>()
-                        .copied();
-                    if let Some(rate) = rate {
-                        let headers = response.headers_mut();
-                        rate_limit_headers(&rate, |name, value| {
-                            headers.insert(name, value);
-                        });
-                    }
-                    if let Some(metrics) = metrics {
-                        let seconds = started.elapsed().as_secs_f64();
-                        metrics.request(&method, &route, response.status().as_u16(), seconds);
-                    }
-                    Ok(response)
-                }
-            })
-    })
-    .listen(listener)?
-    .run();
-    Ok(server)
 }
