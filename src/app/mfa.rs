@@ -85,6 +85,20 @@ impl Mfa {
         }
     }
 
+    /// A second-factor command of the caller's own account; a recorded failure is `refused`.
+    async fn checked(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+        command: impl Fn() -> MfaCommand,
+        refused: ProblemCode,
+    ) -> Result<(), AppError> {
+        self.commands
+            .own(who, ctx, command, Settle::Views, refused)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn complete(
         &self,
         challenge: SecretString,
@@ -180,16 +194,9 @@ impl Mfa {
     ) -> Result<(), AppError> {
         who.require_session_while_enrolling()?;
         let code = totp_code(code)?;
-        self.commands
-            .own(
-                who,
-                ctx,
-                || MfaCommand::ConfirmTotp { code: code.clone() },
-                Settle::Views,
-                ProblemCode::ConfirmationCodeInvalid,
-            )
+        let command = || MfaCommand::ConfirmTotp { code: code.clone() };
+        self.checked(who, ctx, command, ProblemCode::ConfirmationCodeInvalid)
             .await
-            .map(|_| ())
     }
 
     pub async fn disable_totp(
@@ -205,18 +212,11 @@ impl Mfa {
             (None, Some(code)) => Reauthentication::Totp(totp_code(&code)?),
             (None, None) => return Err(AppError::new(ProblemCode::ReauthenticationRequired)),
         };
-        self.commands
-            .own(
-                who,
-                ctx,
-                || MfaCommand::DisableTotp {
-                    proof: proof.clone(),
-                },
-                Settle::Views,
-                ProblemCode::ReauthenticationFailed,
-            )
+        let command = || MfaCommand::DisableTotp {
+            proof: proof.clone(),
+        };
+        self.checked(who, ctx, command, ProblemCode::ReauthenticationFailed)
             .await
-            .map(|_| ())
     }
 
     pub async fn replace_recovery_codes(
@@ -271,18 +271,11 @@ impl Mfa {
             .keys()
             .master()
             .code_hash(&scope, code.as_str());
-        self.commands
-            .own(
-                who,
-                ctx,
-                || MfaCommand::ConfirmEmail {
-                    code_hash: code_hash.clone(),
-                },
-                Settle::Views,
-                ProblemCode::ConfirmationCodeInvalid,
-            )
+        let command = || MfaCommand::ConfirmEmail {
+            code_hash: code_hash.clone(),
+        };
+        self.checked(who, ctx, command, ProblemCode::ConfirmationCodeInvalid)
             .await
-            .map(|_| ())
     }
 
     pub async fn disable_email(
@@ -292,18 +285,11 @@ impl Mfa {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require_session()?;
-        self.commands
-            .own(
-                who,
-                ctx,
-                || MfaCommand::DisableEmail {
-                    password: password.clone(),
-                },
-                Settle::Views,
-                ProblemCode::ReauthenticationFailed,
-            )
+        let command = || MfaCommand::DisableEmail {
+            password: password.clone(),
+        };
+        self.checked(who, ctx, command, ProblemCode::ReauthenticationFailed)
             .await
-            .map(|_| ())
     }
 
     /// Mails a code for an open login challenge.
