@@ -137,7 +137,7 @@ async fn me_shows_the_account() {
     let app = spawn_app().await;
     let registered = app.register("me@example.com").await;
     let token = app.log_in("me@example.com").await;
-    let response = app.get("/v1/me", Some(&token)).await;
+    let response = app.api_as(&token).me().await;
     assert_eq!(response.status(), StatusCode::OK);
     let me: Value = response.json().await.expect("json");
     assert_eq!(me["id"], registered["id"]);
@@ -194,12 +194,9 @@ async fn changing_the_password_needs_the_current_one_and_ends_other_sessions() {
         })
         .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.get("/v1/me", Some(&here)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.api_as(&here).me().await.status(), StatusCode::OK);
     assert_problem(
-        app.get("/v1/me", Some(&elsewhere)).await,
+        app.api_as(&elsewhere).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
@@ -270,7 +267,7 @@ async fn a_mailed_reset_link_sets_a_new_password_once_and_ends_every_session() {
         StatusCode::NO_CONTENT
     );
     assert_problem(
-        app.get("/v1/me", Some(&token)).await,
+        app.api_as(&token).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )

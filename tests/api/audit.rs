@@ -67,12 +67,7 @@ async fn every_recorded_event_is_in_the_audit_log_with_who_what_and_from_where()
     assert_eq!(failed["reason"], "login");
     assert_eq!(failed["ip"], "127.0.0.1");
     assert_eq!(failed["user_agent"], "warden-tests/1.0");
-    let me: Value = app
-        .get("/v1/me", Some(&user))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&user).me().await.json().await.expect("json");
     assert_eq!(failed["subject"], me["id"]);
     let mine = entries(
         &app,
@@ -180,12 +175,7 @@ async fn auditors_read_an_accounts_history_and_its_state_at_any_instant() {
         Some(&session),
     )
     .await;
-    let me: Value = app
-        .get("/v1/me", Some(&session))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&session).me().await.json().await.expect("json");
     let id = me["id"].as_str().expect("id");
     let admin = app.admin("historian@example.com").await;
 
@@ -285,12 +275,7 @@ async fn erasure_shreds_personal_data_and_keeps_the_log_whole() {
         .await
         .expect("json");
     let token = token["token"].as_str().expect("token").to_string();
-    let me: Value = app
-        .get("/v1/me", Some(&session))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&session).me().await.json().await.expect("json");
     let id = me["id"].as_str().expect("id").to_string();
     let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&app.pool)
@@ -317,7 +302,7 @@ async fn erasure_shreds_personal_data_and_keeps_the_log_whole() {
 
     for credential in [&session, &token] {
         assert_problem(
-            app.get("/v1/me", Some(credential)).await,
+            app.api_as(credential).me().await,
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
         )

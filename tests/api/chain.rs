@@ -42,7 +42,7 @@ async fn busy_app() -> (TestApp, String) {
 }
 
 async fn verify(app: &TestApp, token: &str) -> Value {
-    let response = app.get("/v1/audit/verify", Some(token)).await;
+    let response = app.api_as(token).verify_chain().await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.expect("json")
 }
@@ -75,7 +75,7 @@ async fn an_untouched_log_verifies_and_only_auditors_may_ask() {
     let (app, admin) = busy_app().await;
     let user = app.log_in("chained@example.com").await;
     assert_problem(
-        app.get("/v1/audit/verify", Some(&user)).await,
+        app.api_as(&user).verify_chain().await,
         StatusCode::FORBIDDEN,
         "admin_required",
     )

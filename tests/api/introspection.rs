@@ -51,12 +51,7 @@ async fn services_ask_warden_about_a_credential() {
         json!([{ "id": workspace["id"], "role": "account_holder" }])
     );
     assert!(session["pin_unlocked_until"].is_string());
-    let me: Value = app
-        .get("/v1/me", Some(&user))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&user).me().await.json().await.expect("json");
     assert_eq!(session["account_id"], me["id"]);
 
     let reader = api_token(&app, &user, "reader", &["read"]).await;
@@ -65,7 +60,7 @@ async fn services_ask_warden_about_a_credential() {
     assert_eq!(token["scopes"], json!(["read"]));
 
     assert_eq!(
-        app.delete("/v1/sessions/current", &user).await.status(),
+        app.api_as(&user).log_out().await.status(),
         StatusCode::NO_CONTENT
     );
     let ended: Value = ask(user.clone()).await.json().await.expect("json");

@@ -374,7 +374,7 @@ async fn write_the_legacy_log_fixture() {
     .await;
     let enrolling = app.log_in_with("legacy.cy@example.com", PASSWORD).await;
     assert_eq!(enrolling.status(), StatusCode::OK);
-    let swept = app.get("/v1/me", Some(&cy)).await;
+    let swept = app.api_as(&cy).me().await;
     assert_eq!(
         swept.status(),
         StatusCode::UNAUTHORIZED,

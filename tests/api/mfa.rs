@@ -140,12 +140,7 @@ async fn enrollment_is_confirmed_by_an_authenticator_app_and_then_required_at_lo
             enrolled.secret
         )
     );
-    let me: Value = app
-        .get("/v1/me", Some(&session))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&session).me().await.json().await.expect("json");
     assert_eq!(
         me["mfa"],
         json!({ "methods": [], "totp_pending": true, "recovery_codes_remaining": 0, "required_by": [] })
@@ -190,12 +185,7 @@ async fn enrollment_is_confirmed_by_an_authenticator_app_and_then_required_at_lo
         )
         .await;
     assert_eq!(confirmed.status(), StatusCode::NO_CONTENT);
-    let me: Value = app
-        .get("/v1/me", Some(&session))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&session).me().await.json().await.expect("json");
     assert_eq!(
         me["mfa"],
         json!({ "methods": ["totp"], "totp_pending": false, "recovery_codes_remaining": 10, "required_by": [] })
@@ -268,12 +258,7 @@ async fn a_recovery_code_logs_in_once() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.expect("json");
     let token = body["token"].as_str().expect("token");
-    let me: Value = app
-        .get("/v1/me", Some(token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(token).me().await.json().await.expect("json");
     assert_eq!(me["mfa"]["recovery_codes_remaining"], 9);
 
     let again = challenge(&app, "recover@example.com").await;
@@ -432,12 +417,7 @@ async fn new_recovery_codes_replace_the_old_ones() {
 async fn support_removes_a_lost_authenticator_and_the_user_enrols_again() {
     let app = spawn_app().await;
     let (session, _) = totp_account(&app, "lost@example.com").await;
-    let me: Value = app
-        .get("/v1/me", Some(&session))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&session).me().await.json().await.expect("json");
     let id = me["id"].as_str().expect("id").to_string();
     let admin = app.admin("help@example.com").await;
     let reset = app
@@ -449,18 +429,13 @@ async fn support_removes_a_lost_authenticator_and_the_user_enrols_again() {
         .await;
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
     assert_problem(
-        app.get("/v1/me", Some(&session)).await,
+        app.api_as(&session).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
     .await;
     let token = app.log_in("lost@example.com").await;
-    let me: Value = app
-        .get("/v1/me", Some(&token))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&token).me().await.json().await.expect("json");
     assert_eq!(me["mfa"]["methods"], json!([]));
     let enrolled = enroll(&app, &token).await;
     assert_eq!(enrolled.recovery_codes.len(), 10);
@@ -551,12 +526,7 @@ async fn emailed_codes_are_turned_on_with_a_mailed_code_and_used_at_login() {
         )
         .await;
     assert_eq!(right.status(), StatusCode::NO_CONTENT);
-    let me: Value = app
-        .get("/v1/me", Some(&session))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&session).me().await.json().await.expect("json");
     assert_eq!(me["mfa"]["methods"], json!(["email"]));
 
     let response = app.log_in_with("mailcode@example.com", PASSWORD).await;
@@ -762,12 +732,7 @@ async fn a_locked_out_user_asks_support_and_an_approval_unlocks() {
 async fn the_state_at_an_instant_shows_mfa_only_from_when_it_was_turned_on() {
     let app = spawn_app().await;
     let session = app.signed_up("later.mfa@example.com").await;
-    let me: Value = app
-        .get("/v1/me", Some(&session))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&session).me().await.json().await.expect("json");
     let id = me["id"].as_str().expect("id").to_string();
     app.clock.advance(Duration::seconds(60));
     let before_mfa = app.clock_now();

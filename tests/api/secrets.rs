@@ -30,7 +30,7 @@ async fn no_password_token_or_address_is_stored_in_plaintext() {
         .await
         .expect("json");
     let api_token = created["token"].as_str().expect("token").to_string();
-    assert_eq!(app.get("/v1/me", Some(&api_token)).await.status(), 200);
+    assert_eq!(app.api_as(&api_token).me().await.status(), 200);
     app.post("/v1/password-resets", json!({ "email": email }), None)
         .await;
     let reset = reset_token_in(&app.mails()[0]);

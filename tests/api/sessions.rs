@@ -13,15 +13,12 @@ async fn login_issues_a_session_token_and_logout_ends_it() {
     assert_eq!(body["status"], "authenticated");
     let token = body["token"].as_str().expect("token").to_string();
     assert!(token.starts_with("wss_") && token.len() >= 4 + 43);
-    assert_eq!(
-        app.get("/v1/me", Some(&token)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.api_as(&token).me().await.status(), StatusCode::OK);
 
-    let out = app.delete("/v1/sessions/current", &token).await;
+    let out = app.api_as(&token).log_out().await;
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
     assert_problem(
-        app.get("/v1/me", Some(&token)).await,
+        app.api_as(&token).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
@@ -103,7 +100,7 @@ async fn the_session_list_shows_current_and_ended_sessions_newest_first() {
     app.clock.advance(chrono::Duration::seconds(5));
     let third = app.log_in("list@example.com").await;
     assert_eq!(
-        app.delete("/v1/sessions/current", &first).await.status(),
+        app.api_as(&first).log_out().await.status(),
         StatusCode::NO_CONTENT
     );
 
@@ -153,7 +150,7 @@ async fn the_session_list_shows_current_and_ended_sessions_newest_first() {
         .await;
     assert_eq!(ended.status(), StatusCode::NO_CONTENT);
     assert_problem(
-        app.get("/v1/me", Some(&third)).await,
+        app.api_as(&third).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
@@ -182,10 +179,7 @@ async fn another_accounts_session_cannot_be_ended() {
         .delete(&format!("/v1/me/sessions/{their_id}"), &mine)
         .await;
     assert_problem(response, StatusCode::NOT_FOUND, "session_not_found").await;
-    assert_eq!(
-        app.get("/v1/me", Some(&theirs)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.api_as(&theirs).me().await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -202,7 +196,7 @@ async fn revoke_all_ends_every_session_including_the_callers() {
     assert_eq!(body["revoked"], 3);
     for token in [&a, &b, &c] {
         assert_problem(
-            app.get("/v1/me", Some(token)).await,
+            app.api_as(token).me().await,
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
         )
@@ -260,19 +254,16 @@ async fn sessions_end_after_thirty_idle_minutes_and_twelve_hours_in_all() {
     let app = spawn_app().await;
     let token = app.signed_up("idle@example.com").await;
     app.clock.advance(chrono::Duration::minutes(29));
-    assert_eq!(
-        app.get("/v1/me", Some(&token)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.api_as(&token).me().await.status(), StatusCode::OK);
     app.clock.advance(chrono::Duration::minutes(29));
     assert_eq!(
-        app.get("/v1/me", Some(&token)).await.status(),
+        app.api_as(&token).me().await.status(),
         StatusCode::OK,
         "use keeps it alive"
     );
     app.clock.advance(chrono::Duration::minutes(31));
     assert_problem(
-        app.get("/v1/me", Some(&token)).await,
+        app.api_as(&token).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
@@ -282,14 +273,11 @@ async fn sessions_end_after_thirty_idle_minutes_and_twelve_hours_in_all() {
     // 24 × 29 minutes: busy, never idle, and still inside the 12 hours.
     for _ in 0..24 {
         app.clock.advance(chrono::Duration::minutes(29));
-        assert_eq!(
-            app.get("/v1/me", Some(&busy)).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.api_as(&busy).me().await.status(), StatusCode::OK);
     }
     app.clock.advance(chrono::Duration::minutes(25));
     assert_problem(
-        app.get("/v1/me", Some(&busy)).await,
+        app.api_as(&busy).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )

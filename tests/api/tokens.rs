@@ -75,10 +75,7 @@ async fn a_token_is_created_after_reentering_the_password_and_shown_once() {
     );
 
     // Used once: the list shows when.
-    assert_eq!(
-        app.get("/v1/me", Some(token)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.api_as(token).me().await.status(), StatusCode::OK);
     let listed: Value = app
         .get("/v1/me/tokens", Some(&session))
         .await
@@ -156,12 +153,9 @@ async fn a_token_acts_only_within_its_scopes_and_never_mints_tokens() {
     let (_, reader) = token_with(&app, &session, "reader", json!(["read"])).await;
     let (_, writer) = token_with(&app, &session, "writer", json!(["write"])).await;
 
+    assert_eq!(app.api_as(&reader).me().await.status(), StatusCode::OK);
     assert_eq!(
-        app.get("/v1/me", Some(&reader)).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get("/v1/me/sessions", Some(&reader)).await.status(),
+        app.api_as(&reader).sessions().await.status(),
         StatusCode::OK
     );
     let revoke_all = app
@@ -169,7 +163,7 @@ async fn a_token_acts_only_within_its_scopes_and_never_mints_tokens() {
         .await;
     assert_problem(revoke_all, StatusCode::FORBIDDEN, "insufficient_scope").await;
     assert_problem(
-        app.get("/v1/me", Some(&writer)).await,
+        app.api_as(&writer).me().await,
         StatusCode::FORBIDDEN,
         "insufficient_scope",
     )
@@ -191,14 +185,11 @@ async fn a_token_acts_only_within_its_scopes_and_never_mints_tokens() {
             )
             .await;
         assert_problem(password, StatusCode::FORBIDDEN, "session_required").await;
-        let logout = app.delete("/v1/sessions/current", token).await;
+        let logout = app.api_as(token).log_out().await;
         assert_problem(logout, StatusCode::FORBIDDEN, "session_required").await;
     }
     // The session was never touched by any of that.
-    assert_eq!(
-        app.get("/v1/me", Some(&session)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.api_as(&session).me().await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -284,27 +275,24 @@ async fn sixty_requests_a_minute_pass_and_the_sixty_first_waits() {
     let session = app.signed_up("limit@example.com").await;
     let (_, token) = token_with(&app, &session, "busy", json!(["read"])).await;
     for n in 1..=60u64 {
-        let response = app.get("/v1/me", Some(&token)).await;
+        let response = app.api_as(&token).me().await;
         assert_eq!(response.status(), StatusCode::OK, "request {n}");
         assert_eq!(header(&response, "ratelimit-limit"), Some(60));
         assert_eq!(header(&response, "ratelimit-remaining"), Some(60 - n));
         assert!(header(&response, "ratelimit-reset").is_some_and(|r| (1..=60).contains(&r)));
     }
-    let refused = app.get("/v1/me", Some(&token)).await;
+    let refused = app.api_as(&token).me().await;
     let retry_after = header(&refused, "retry-after").expect("Retry-After");
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     assert_eq!(header(&refused, "ratelimit-remaining"), Some(0));
     assert_problem(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     for _ in 0..5 {
-        let refused = app.get("/v1/me", Some(&token)).await;
+        let refused = app.api_as(&token).me().await;
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     }
     // Sessions are not limited by this rule.
     for _ in 0..70 {
-        assert_eq!(
-            app.get("/v1/me", Some(&session)).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.api_as(&session).me().await.status(), StatusCode::OK);
     }
     let recorded: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE event_type = 'account.api_token.rate_limited'",
@@ -316,7 +304,7 @@ async fn sixty_requests_a_minute_pass_and_the_sixty_first_waits() {
 
     // The window refills: after a minute the token is let in again.
     app.clock.advance(chrono::Duration::seconds(61));
-    let response = app.get("/v1/me", Some(&token)).await;
+    let response = app.api_as(&token).me().await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "ratelimit-remaining"), Some(59));
 }
@@ -329,7 +317,7 @@ async fn two_processes_share_one_limit() {
     let (_, token) = token_with(&one, &session, "shared", json!(["read"])).await;
     let requests = (0..80).map(|n| {
         let app = if n % 2 == 0 { &one } else { &two };
-        app.get("/v1/me", Some(&token))
+        app.api_as(&token).me()
     });
     let statuses = statuses_of(requests).await;
     let passed = count(&statuses, StatusCode::OK);

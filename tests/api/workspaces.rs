@@ -122,12 +122,7 @@ async fn every_workspace_endpoint_checks_the_callers_role() {
             .status(),
         StatusCode::NO_CONTENT
     );
-    let me: Value = app
-        .get("/v1/me", Some(&holder))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let me: Value = app.api_as(&holder).me().await.json().await.expect("json");
     let holder_id = me["id"].as_str().expect("id");
     let step_down = patch(
         &app,
@@ -178,21 +173,18 @@ async fn a_workspace_requiring_mfa_walks_its_members_through_enrollment() {
     assert_eq!(on["settings"]["mfa_required"], true);
     // Sessions that skipped MFA end at once; a member of only the relaxed workspace keeps hers.
     assert_problem(
-        app.get("/v1/me", Some(&member)).await,
+        app.api_as(&member).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
     .await;
     assert_problem(
-        app.get("/v1/me", Some(&holder)).await,
+        app.api_as(&holder).me().await,
         StatusCode::UNAUTHORIZED,
         "unauthenticated",
     )
     .await;
-    assert_eq!(
-        app.get("/v1/me", Some(&outsider)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.api_as(&outsider).me().await.status(), StatusCode::OK);
     assert_eq!(
         app.log_in_with("outsider@example.com", PASSWORD)
             .await
@@ -207,21 +199,16 @@ async fn a_workspace_requiring_mfa_walks_its_members_through_enrollment() {
     let restricted = body["token"].as_str().expect("token").to_string();
 
     let me: Value = app
-        .get("/v1/me", Some(&restricted))
+        .api_as(&restricted)
+        .me()
         .await
         .json()
         .await
         .expect("json");
     assert_eq!(me["mfa"]["required_by"], json!([strict]));
     for (path, response) in [
-        (
-            "/v1/me/sessions",
-            app.get("/v1/me/sessions", Some(&restricted)).await,
-        ),
-        (
-            "/v1/me/tokens",
-            app.get("/v1/me/tokens", Some(&restricted)).await,
-        ),
+        ("/v1/me/sessions", app.api_as(&restricted).sessions().await),
+        ("/v1/me/tokens", app.api_as(&restricted).tokens().await),
         (
             "/v1/workspaces",
             app.post("/v1/workspaces", json!({ "name": "x" }), Some(&restricted))
@@ -264,9 +251,7 @@ async fn a_workspace_requiring_mfa_walks_its_members_through_enrollment() {
     let next: Value = next.json().await.expect("json");
     assert_eq!(next["status"], "mfa_required");
     assert_eq!(
-        app.delete("/v1/sessions/current", &restricted)
-            .await
-            .status(),
+        app.api_as(&restricted).log_out().await.status(),
         StatusCode::NO_CONTENT
     );
 
