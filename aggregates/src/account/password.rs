@@ -178,22 +178,19 @@ impl Account {
             consecutive_failures: failures,
             at: now,
         };
-        sink.write(failed, self).await;
-        let lock = if failures >= svc.policy.hard_lock_threshold {
+        let until = if failures >= svc.policy.hard_lock_threshold {
             Some(None)
         } else {
             svc.policy
                 .lockout_window(failures)
                 .map(|window| Some(now + window))
         };
-        if let Some(until) = lock {
-            let locked = AccountEvent::LockedOut {
-                until,
-                consecutive_failures: failures,
-                at: now,
-            };
-            sink.write(locked, self).await;
-        }
+        let lock = until.map(|until| AccountEvent::LockedOut {
+            until,
+            consecutive_failures: failures,
+            at: now,
+        });
+        self.record_refusal(failed, lock, sink).await;
         Ok(false)
     }
 

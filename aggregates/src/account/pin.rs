@@ -125,14 +125,11 @@ impl Account {
             consecutive_failures: failures,
             at: now,
         };
-        sink.write(failed, self).await;
-        if failures >= svc.policy.pin_attempts {
-            let locked = AccountEvent::PinLocked {
-                until: now + svc.policy.pin_lockout,
-                at: now,
-            };
-            sink.write(locked, self).await;
-        }
+        let lock = (failures >= svc.policy.pin_attempts).then(|| AccountEvent::PinLocked {
+            until: now + svc.policy.pin_lockout,
+            at: now,
+        });
+        self.record_refusal(failed, lock, sink).await;
         Ok(())
     }
 }

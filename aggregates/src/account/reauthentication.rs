@@ -13,6 +13,20 @@ use super::events::{AccountEvent, MfaMethod, PasswordCheckPurpose};
 use super::services::AccountServices;
 
 impl Account {
+    /// A failed check and, when it crossed a threshold, the lock it brings: the one way every
+    /// check (password, second factor, PIN) records a refusal. Both land in the same commit.
+    pub(super) async fn record_refusal(
+        &mut self,
+        failed: AccountEvent,
+        lock: Option<AccountEvent>,
+        sink: &EventSink<Self>,
+    ) {
+        sink.write(failed, self).await;
+        if let Some(lock) = lock {
+            sink.write(lock, self).await;
+        }
+    }
+
     pub(super) async fn reauthenticate(
         &mut self,
         proof: Reauthentication,

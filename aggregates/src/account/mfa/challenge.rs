@@ -123,14 +123,12 @@ impl Account {
             consecutive_failures: failures,
             at: now,
         };
-        sink.write(failed, self).await;
-        if failures >= svc.policy.mfa_lock_threshold && !self.is_hard_locked() {
-            let locked = AccountEvent::MfaLockedOut {
-                consecutive_failures: failures,
-                at: now,
-            };
-            sink.write(locked, self).await;
-        }
+        let crossed = failures >= svc.policy.mfa_lock_threshold && !self.is_hard_locked();
+        let lock = crossed.then_some(AccountEvent::MfaLockedOut {
+            consecutive_failures: failures,
+            at: now,
+        });
+        self.record_refusal(failed, lock, sink).await;
     }
 
     /// Checks `proof` against the open challenge: the method it is for, and the TOTP step it
