@@ -167,13 +167,14 @@ impl Mfa {
         let secret = self.totp.new_secret();
         let codes = tokens::mint_recovery_codes(RECOVERY_CODES);
         let hashes: Vec<String> = codes.iter().map(|(_, hash)| hash.clone()).collect();
-        let command = || MfaCommand::StartTotpEnrollment {
-            secret: secret.sealed.clone(),
-            recovery_code_hashes: hashes.clone(),
+        let command = || {
+            AccountCommand::from(MfaCommand::StartTotpEnrollment {
+                secret: secret.sealed.clone(),
+                recovery_code_hashes: hashes.clone(),
+            })
         };
-        let refused = ProblemCode::ConfirmationCodeInvalid;
         self.commands
-            .own(who, ctx, command, Settle::Views, refused)
+            .by(who, ctx, who.account_id, command, Settle::Views)
             .await?;
         let uri = otpauth_uri(&self.totp_issuer, &email, &secret.base32);
         let svg =
