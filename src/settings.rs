@@ -64,6 +64,14 @@ pub struct Settings {
         default_value = "http://127.0.0.1:8080"
     )]
     pub public_url: String,
+    /// Frontend origins whose browsers may call `/v1` (CORS), comma-separated, e.g.
+    /// `https://app.example.com`. None by default.
+    #[arg(
+        long = "cors-origin",
+        env = "WARDEN_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// The issuer shown in authenticator apps.
     #[arg(long, env = "WARDEN_TOTP_ISSUER", default_value = "Warden")]
     pub totp_issuer: String,

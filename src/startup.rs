@@ -157,7 +157,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
-        let server = crate::http::server::serve(listener, state.clone())?;
+        let server = crate::http::server::serve(listener, state.clone(), &settings.cors_origins)?;
         Ok(Self {
             port,
             server,

@@ -267,12 +267,16 @@ impl Commands {
 }
 
 impl CommandError<AccountError> {
-    /// The account vanished (never registered, or erased) between the lookup of a credential
-    /// and its command: answered as `code`, like any credential that names nothing.
-    pub fn gone_as(self, code: ProblemCode) -> AppError {
+    /// Refusals that must not tell an account from none — it vanished (never registered, or
+    /// erased) between the lookup of a credential and its command, or it is locked and the
+    /// password was wrong: answered as `code`, exactly as a credential that names nothing.
+    pub fn as_unknown(self, code: ProblemCode) -> AppError {
         match self {
             Self::Refused {
-                refusal: AccountError::NotRegistered | AccountError::Erased,
+                refusal:
+                    AccountError::NotRegistered
+                    | AccountError::Erased
+                    | AccountError::WrongPasswordWhileLocked,
                 ..
             } => AppError::new(code),
             other => other.into(),

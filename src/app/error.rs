@@ -87,6 +87,7 @@ impl Refusal for AccountError {
             Self::NotRegistered => ProblemCode::AccountNotFound,
             Self::Erased => ProblemCode::AccountErased,
             Self::Locked { .. } => ProblemCode::AccountLocked,
+            Self::WrongPasswordWhileLocked => ProblemCode::InvalidCredentials,
             Self::SessionNotFound => ProblemCode::SessionNotFound,
             Self::ResetTokenInvalid => ProblemCode::ResetTokenInvalid,
             Self::TokenNameTaken => ProblemCode::TokenNameTaken,

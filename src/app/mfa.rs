@@ -141,7 +141,7 @@ impl Mfa {
             .commands
             .account(account_id, command, &metadata, Settle::Views)
             .await
-            .map_err(|e| e.gone_as(ProblemCode::ChallengeInvalid))?;
+            .map_err(|e| e.as_unknown(ProblemCode::ChallengeInvalid))?;
         match Outcome::of(&committed.events) {
             Outcome::Authenticated {
                 session_id,

@@ -57,6 +57,7 @@ problem_codes! {
     CurrentPasswordInvalid = "current_password_invalid", 403, "The current password is wrong.";
     PasswordInvalid = "password_invalid", 403, "The password is wrong.";
     ReauthenticationFailed = "reauthentication_failed", 403, "The password or code is wrong.";
+    OriginNotAllowed = "origin_not_allowed", 403, "This origin may not call Warden from a browser.";
     PinInvalid = "pin_invalid", 403, "The PIN is wrong.";
     // 404
     NotFound = "not_found", 404, "There is nothing here.";
@@ -69,6 +70,8 @@ problem_codes! {
     MemberNotFound = "member_not_found", 404, "No such member.";
     // 405
     MethodNotAllowed = "method_not_allowed", 405, "This path does not answer to this method.";
+    // 413
+    PayloadTooLarge = "payload_too_large", 413, "The body is larger than this operation takes.";
     // 409: the state of things does not allow it.
     EmailTaken = "email_taken", 409, "An account with this email already exists.";
     TokenNameTaken = "token_name_taken", 409, "A live API token of this account already has this name.";

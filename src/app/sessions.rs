@@ -158,7 +158,7 @@ impl Sessions {
             .commands
             .account(account_id, command, &metadata, Settle::Views)
             .await
-            .map_err(|e| e.gone_as(ProblemCode::InvalidCredentials))?;
+            .map_err(|e| e.as_unknown(ProblemCode::InvalidCredentials))?;
         LoginOutcome::of(Outcome::of(&committed.events), token, challenge)
             .ok_or_else(|| AppError::new(ProblemCode::InvalidCredentials))
     }

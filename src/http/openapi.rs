@@ -222,6 +222,9 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     "malformed_json, malformed_query: the request cannot be read",
                 );
             }
+            if operation.request_body.is_some() {
+                add(responses, "413", "payload_too_large: the body is too large");
+            }
             if in_path {
                 add(responses, "404", "not_found: the path names nothing");
             }

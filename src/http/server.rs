@@ -4,8 +4,13 @@
 use std::net::TcpListener;
 use std::time::Instant;
 
-use actix_web::dev::{Server, Service};
-use actix_web::{web, App as ActixApp, HttpMessage, HttpResponse, HttpServer};
+use actix_cors::Cors;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
+use actix_web::{web, App as ActixApp, HttpMessage, HttpResponse, HttpServer, ResponseError};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -27,7 +32,15 @@ async fn unrouted(
     }
 }
 
-pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+/// A JSON body larger than this is refused before it is read whole.
+const MAX_BODY: usize = 64 * 1024;
+
+pub fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    cors_origins: &[String],
+) -> anyhow::Result<Server> {
+    let cors_origins = cors_origins.to_vec();
     let server = HttpServer::new(move || {
         let (app, api) = ActixApp::new()
             .into_utoipa_app()
@@ -40,10 +53,8 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Resul
             .app_data(methods)
             .app_data(
                 web::JsonConfig::default()
-                    .limit(64 * 1024)
-                    .error_handler(|error, _| {
-                        AppError::with(ProblemCode::MalformedJson, error.to_string()).into()
-                    }),
+                    .limit(MAX_BODY)
+                    .error_handler(|error, _| json_problem(error).into()),
             )
             .app_data(
                 web::PathConfig::default()
@@ -58,6 +69,7 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Resul
                     .config(Config::default().validator_url("none")),
             )
             .default_service(web::to(unrouted))
+            .wrap(cors(&cors_origins))
             .wrap_fn(|req, srv| {
                 let started = Instant::now();
                 let method = req.method().to_string();
@@ -67,20 +79,11 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Resul
                 let metrics = req
                     .app_data::<web::Data<AppState>>()
                     .map(|s| s.metrics.clone());
+                let preflight = is_preflight(&req);
+                let api = req.path().starts_with("/v1");
                 let response = srv.call(req);
                 async move {
-                    let mut response = response.await?;
-                    let rate = response
-                        .request()
-                        .extensions()
-                        .get::<RateLimitInfo>()
-                        .copied();
-                    if let Some(rate) = rate {
-                        let headers = response.headers_mut();
-                        rate_limit_headers(&rate, |name, value| {
-                            headers.insert(name, value);
-                        });
-                    }
+                    let response = decorate(response.await?, preflight, api);
                     if let Some(metrics) = metrics {
                         let seconds = started.elapsed().as_secs_f64();
                         metrics.request(&method, &route, response.status().as_u16(), seconds);
@@ -92,4 +95,84 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Resul
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Browsers on the configured origins may call the API: bearer tokens only (no cookies, so no
+/// credentials mode), the headers a client sends and reads, preflights cached for an hour.
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("ratelimit-limit"),
+            header::HeaderName::from_static("ratelimit-remaining"),
+            header::HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+fn is_preflight(req: &ServiceRequest) -> bool {
+    req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// What every response gets on its way out: a refused preflight as a problem, the rate-limit
+/// headers of a token request, `no-store` on the API (its answers carry tokens, secrets and
+/// personal data), and `nosniff` everywhere.
+fn decorate<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+    preflight: bool,
+    api: bool,
+) -> ServiceResponse<BoxBody> {
+    let mut response = if preflight && !response.status().is_success() {
+        let (req, _) = response.into_parts();
+        let refused = AppError::new(ProblemCode::OriginNotAllowed).error_response();
+        ServiceResponse::new(req, refused)
+    } else {
+        response.map_into_boxed_body()
+    };
+    let rate = response
+        .request()
+        .extensions()
+        .get::<RateLimitInfo>()
+        .copied();
+    let headers = response.headers_mut();
+    if let Some(rate) = rate {
+        rate_limit_headers(&rate, |name, value| {
+            headers.insert(name, value);
+        });
+    }
+    if api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// A JSON body that cannot be taken: too large (refused before it is read whole), or not JSON
+/// of the operation's shape.
+fn json_problem(error: JsonPayloadError) -> AppError {
+    match error {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            AppError::with(
+                ProblemCode::PayloadTooLarge,
+                format!("a body has at most {MAX_BODY} bytes"),
+            )
+        }
+        other => AppError::with(ProblemCode::MalformedJson, other.to_string()),
+    }
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod browsers;
 mod chain;
 mod client;
 mod events;

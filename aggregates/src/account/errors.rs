@@ -13,6 +13,10 @@ pub enum AccountError {
     Erased,
     #[error("the account is locked")]
     Locked { until: Option<DateTime<Utc>> },
+    /// A wrong password at login while the account is locked: nothing is recorded, and the
+    /// caller is told no more than for an unknown address.
+    #[error("the email or password is wrong")]
+    WrongPasswordWhileLocked,
     #[error("no such live session")]
     SessionNotFound,
     #[error("the password reset token is invalid, used or expired")]

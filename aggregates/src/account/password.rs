@@ -165,10 +165,19 @@ impl Account {
         svc: &AccountServices,
         sink: &EventSink<Self>,
     ) -> Result<bool, AccountError> {
-        self.ensure_unlocked(now)?;
         let Some(hash) = self.password.hash.as_ref() else {
             return Err(AccountError::NotRegistered);
         };
+        if let Err(locked) = self.ensure_unlocked(now) {
+            // At login only the right password learns of the lock: a wrong one is answered as
+            // for an address nobody has, so the lock tells nobody that the account exists.
+            if purpose == PasswordCheckPurpose::Login
+                && !svc.passwords.verify(hash, candidate).await
+            {
+                return Err(AccountError::WrongPasswordWhileLocked);
+            }
+            return Err(locked);
+        }
         if svc.passwords.verify(hash, candidate).await {
             return Ok(true);
         }

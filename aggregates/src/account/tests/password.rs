@@ -102,6 +102,23 @@ async fn a_locked_account_refuses_even_the_right_password() {
 }
 
 #[tokio::test]
+async fn a_wrong_password_while_locked_is_answered_as_for_no_account_and_not_counted() {
+    let lock = AccountEvent::LockedOut {
+        until: Some(now() + Duration::seconds(30)),
+        consecutive_failures: 10,
+        at: now(),
+    };
+    let mut given = vec![registered()];
+    given.extend(failures(10));
+    given.push(lock);
+    framework()
+        .given(given)
+        .when_async(log_in("not the password", 1))
+        .await
+        .then_expect_error(AccountError::WrongPasswordWhileLocked);
+}
+
+#[tokio::test]
 async fn an_expired_lock_lets_the_right_password_in_and_resets_the_count() {
     let lock = AccountEvent::LockedOut {
         until: Some(now() - Duration::seconds(1)),
