@@ -1,6 +1,7 @@
 //! Who has which address: the email reservation (a set constraint no aggregate can hold), and
 //! each account's data key for opening its personal data.
 
+use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::shared::{AccountId, Email};
 
@@ -9,7 +10,6 @@ use super::personal::Personal;
 use crate::adapters::keys::KeyRing;
 use crate::adapters::sealing::DataKey;
 use crate::adapters::store::EventStore;
-use sqlx::PgPool;
 
 #[derive(Clone)]
 pub struct Directory {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde_json::{Map, Value};
+use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::account::{Account, AccountEvent};
 use warden_aggregates::shared::SealedText;
@@ -18,7 +19,6 @@ use super::error::AppError;
 use super::personal::Personal;
 use super::problem::ProblemCode;
 use crate::adapters::sealing::DataKey;
-use sqlx::PgPool;
 
 /// Payload and metadata fields sealed under the account's key.
 const SEALED_FIELDS: [&str; 6] = [

@@ -5,9 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use warden_aggregates::shared::Scope;
+use warden_projections::event_body;
 use warden_projections::{events_after, Cursor, StoredEvent};
 
 use super::command::Commands;
@@ -17,8 +19,6 @@ use super::error::AppError;
 use super::history::{event_time, redact};
 use super::problem::ProblemCode;
 use crate::adapters::sealing::DataKey;
-use sqlx::PgPool;
-use warden_projections::event_body;
 
 pub const PAGE_MAX: i64 = 1000;
 pub const SOURCE: &str = "/warden";
