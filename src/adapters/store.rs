@@ -1,5 +1,5 @@
-//! The write side's store: postgres-es's event repository for the events, and snapshots of our
-//! own.
+//! The write side's store: postgres-es's event repository reads the events; the append is one
+//! statement of our own on the same table; snapshots are our own too.
 //!
 //! cqrs-es 0.5's snapshot store applies each new event twice and postgres-es can report a
 //! conflict after its snapshot transaction committed, so neither is used. Here a command is
@@ -164,13 +164,10 @@ impl EventStore {
                 });
             }
             let serialized = serialize::<A>(id, sequence, &events, metadata)?;
-            match self.repo.persist::<A>(&serialized, None).await {
-                Ok(()) => {}
-                Err(PersistenceError::OptimisticLockError) => continue,
-                Err(other) => return Err(StoreError::from(other).into()),
-            }
+            let Some(position) = self.append(&serialized).await? else {
+                continue;
+            };
             let last = sequence + events.len();
-            let position = self.position_of::<A>(id, last).await?;
             if last >= snapshot_sequence + SNAPSHOT_EVERY {
                 // A failed snapshot costs only speed: the next load replays a few more events.
                 if let Err(error) = self.write_snapshot(id, &aggregate, last).await {
@@ -202,27 +199,46 @@ impl EventStore {
         }))
     }
 
-    async fn position_of<A: Aggregate>(
-        &self,
-        id: &str,
-        sequence: usize,
-    ) -> Result<Cursor, StoreError> {
-        let (tx, pos): (String, i64) = sqlx::query_as(
-            "SELECT transaction_id::text, global_position FROM events
-             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+    /// Appends one command's events in one statement (one round trip, its own transaction) and
+    /// answers where the last one landed in commit order; `None` when another writer took one
+    /// of their sequence numbers first (the unique `(type, id, sequence)` key). postgres-es's
+    /// `persist` costs a BEGIN, an INSERT per event and a COMMIT, and the position a read more
+    /// (docs/adr/0014).
+    async fn append(&self, events: &[SerializedEvent]) -> Result<Option<Cursor>, StoreError> {
+        let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+        let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
+        let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.payload.clone()).collect();
+        let metadata: Vec<serde_json::Value> = events.iter().map(|e| e.metadata.clone()).collect();
+        let appended: Result<(String, i64), sqlx::Error> = sqlx::query_as(
+            "WITH appended AS (
+                 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                     event_version, payload, metadata)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[],
+                                      $5::text[], $6::jsonb[], $7::jsonb[])
+                 RETURNING transaction_id, global_position)
+             SELECT max(transaction_id)::text, max(global_position) FROM appended",
         )
-        .bind(A::TYPE)
-        .bind(id)
-        .bind(sequence as i64)
+        .bind(column(|e| e.aggregate_type.clone()))
+        .bind(column(|e| e.aggregate_id.clone()))
+        .bind(sequences)
+        .bind(column(|e| e.event_type.clone()))
+        .bind(column(|e| e.event_version.clone()))
+        .bind(payloads)
+        .bind(metadata)
         .fetch_one(&self.pool)
-        .await?;
+        .await;
+        let (tx, position) = match appended {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
         let transaction_id = tx
             .parse()
             .map_err(|_| sqlx::Error::Decode(format!("not an xid8: {tx}").into()))?;
-        Ok(Cursor {
+        Ok(Some(Cursor {
             transaction_id,
-            global_position: pos,
-        })
+            global_position: position,
+        }))
     }
 
     pub async fn write_snapshot<A: Snapshotted>(
