@@ -23,7 +23,7 @@ const MAX_ATTEMPTS: usize = 12;
 
 /// An aggregate whose state may be cached as a snapshot. Bump `SNAPSHOT_VERSION` whenever the
 /// serialized shape changes; older snapshots are then ignored and rebuilt from events.
-pub trait Snapshotted: Aggregate {
+pub trait Snapshotted: Aggregate + Clone + 'static {
     const SNAPSHOT_VERSION: i32;
 }
 
@@ -70,12 +70,30 @@ pub struct Committed<A: Aggregate> {
 pub struct EventStore {
     pool: PgPool,
     repo: std::sync::Arc<PostgresEventRepository>,
+    /// Aggregates as this process last saw them, with their sequence and snapshot sequence. Never
+    /// trusted as current: a load reads the events after the cached sequence, and an append
+    /// decided on a state that was not current is refused by the sequence key.
+    recent: moka::sync::Cache<String, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
+
+/// Aggregates kept in memory per process (a few KiB each).
+const RECENT_AGGREGATES: u64 = 10_000;
 
 impl EventStore {
     pub fn new(pool: PgPool) -> Self {
         let repo = std::sync::Arc::new(PostgresEventRepository::new(pool.clone()));
-        Self { pool, repo }
+        let recent = moka::sync::Cache::new(RECENT_AGGREGATES);
+        Self { pool, repo, recent }
+    }
+
+    fn recent_key<A: Snapshotted>(id: &str) -> String {
+        format!("{}:{id}", A::TYPE)
+    }
+
+    /// The state this process last saw, if it has one.
+    fn recent<A: Snapshotted>(&self, id: &str) -> Option<(A, usize, usize)> {
+        let entry = self.recent.get(&Self::recent_key::<A>(id))?;
+        entry.downcast_ref::<(A, usize, usize)>().cloned()
     }
 
     /// The aggregate as of its latest event, through the snapshot.
@@ -89,6 +107,14 @@ impl EventStore {
         &self,
         id: &str,
     ) -> Result<(A, usize, usize), StoreError> {
+        if let Some((mut aggregate, mut sequence, snapshot_sequence)) = self.recent::<A>(id) {
+            // One read: whatever was appended since, here or by another process.
+            for event in self.repo.get_last_events::<A>(id, sequence).await? {
+                sequence = event.sequence;
+                aggregate.apply(serde_json::from_value(event.payload)?);
+            }
+            return Ok((aggregate, sequence, snapshot_sequence));
+        }
         let snapshot: Option<(serde_json::Value, i64)> = sqlx::query_as(
             "SELECT payload, last_sequence FROM aggregate_snapshots
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema_version = $3",
@@ -168,12 +194,19 @@ impl EventStore {
                 continue;
             };
             let last = sequence + events.len();
+            let mut snapshot_at = snapshot_sequence;
             if last >= snapshot_sequence + SNAPSHOT_EVERY {
                 // A failed snapshot costs only speed: the next load replays a few more events.
-                if let Err(error) = self.write_snapshot(id, &aggregate, last).await {
-                    tracing::warn!(%error, aggregate = A::TYPE, "snapshot not written");
+                match self.write_snapshot(id, &aggregate, last).await {
+                    Ok(()) => snapshot_at = last,
+                    Err(error) => {
+                        tracing::warn!(%error, aggregate = A::TYPE, "snapshot not written")
+                    }
                 }
             }
+            let recent = (aggregate.clone(), last, snapshot_at);
+            self.recent
+                .insert(Self::recent_key::<A>(id), std::sync::Arc::new(recent));
             return Ok(Committed {
                 events,
                 state: aggregate,

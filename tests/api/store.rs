@@ -125,6 +125,9 @@ async fn a_snapshot_load_equals_a_pure_replay_after_a_thousand_events() {
     let (store, pool) = store().await;
     let key = busy_account(&store, 1000).await;
 
+    // A store of its own, as a process that has not seen this account: it loads through the
+    // snapshot, not through the states the writing store keeps in memory.
+    let store = EventStore::new(pool.clone());
     let (through_snapshot, seq_a) = store.load::<Account>(&key).await.expect("load");
     let (replayed, seq_b) = store.replay::<Account>(&key).await.expect("replay");
     assert!(seq_a >= 1000);
@@ -148,7 +151,10 @@ async fn a_snapshot_load_equals_a_pure_replay_after_a_thousand_events() {
         .execute(&pool)
         .await
         .expect("update");
-    let (ignored_snapshot, _) = store.load::<Account>(&key).await.expect("load");
+    let (ignored_snapshot, _) = EventStore::new(pool.clone())
+        .load::<Account>(&key)
+        .await
+        .expect("load");
     assert_eq!(ignored_snapshot, replayed);
 }
 
@@ -166,8 +172,35 @@ async fn a_snapshot_is_never_replaced_by_an_older_one() {
         .await
         .expect("snapshot");
     assert!(last >= 100, "kept the newer snapshot, at {last}");
-    let (again, again_seq) = store.load::<Account>(&key).await.expect("load");
+    let (again, again_seq) = EventStore::new(pool.clone())
+        .load::<Account>(&key)
+        .await
+        .expect("load");
     assert_eq!((again, again_seq), (state, sequence));
+}
+
+/// A process keeps the accounts it wrote in memory, and is never misled by them: what another
+/// process appended since is read before anything is decided.
+#[tokio::test]
+async fn a_remembered_account_sees_what_another_process_appended() {
+    let (one, pool) = store().await;
+    let key = busy_account(&one, 20).await;
+    let (remembered, before) = one.load::<Account>(&key).await.expect("load");
+    let two = EventStore::new(pool.clone());
+    let services = services();
+    for _ in 0..3 {
+        two.execute::<Account>(&key, || log_in("wrong"), &services, &HashMap::new())
+            .await
+            .expect("appended elsewhere");
+    }
+    let (seen, after) = one.load::<Account>(&key).await.expect("load");
+    let (replayed, head) = one.replay::<Account>(&key).await.expect("replay");
+    assert_eq!(after, before + 3);
+    assert_eq!((seen.clone(), after), (replayed, head));
+    assert_ne!(
+        seen, remembered,
+        "the failures another process recorded count"
+    );
 }
 
 #[tokio::test]
