@@ -82,18 +82,22 @@ fn refusal_windows_double_up_to_fifteen_minutes() {
     assert_eq!(minutes(99), Some(15));
 }
 
-#[tokio::test]
-async fn a_locked_account_refuses_even_the_right_password() {
-    let lock = AccountEvent::LockedOut {
+/// Ten failures, and the lock they brought, ending in 30 seconds.
+fn locked_for_thirty_seconds() -> Vec<AccountEvent> {
+    let mut given = vec![registered()];
+    given.extend(failures(10));
+    given.push(AccountEvent::LockedOut {
         until: Some(now() + Duration::seconds(30)),
         consecutive_failures: 10,
         at: now(),
-    };
-    let mut given = vec![registered()];
-    given.extend(failures(10));
-    given.push(lock);
+    });
+    given
+}
+
+#[tokio::test]
+async fn a_locked_account_refuses_even_the_right_password() {
     framework()
-        .given(given)
+        .given(locked_for_thirty_seconds())
         .when_async(log_in("correct horse", 1))
         .await
         .then_expect_error(AccountError::Locked {
@@ -103,16 +107,8 @@ async fn a_locked_account_refuses_even_the_right_password() {
 
 #[tokio::test]
 async fn a_wrong_password_while_locked_is_answered_as_for_no_account_and_not_counted() {
-    let lock = AccountEvent::LockedOut {
-        until: Some(now() + Duration::seconds(30)),
-        consecutive_failures: 10,
-        at: now(),
-    };
-    let mut given = vec![registered()];
-    given.extend(failures(10));
-    given.push(lock);
     framework()
-        .given(given)
+        .given(locked_for_thirty_seconds())
         .when_async(log_in("not the password", 1))
         .await
         .then_expect_error(AccountError::WrongPasswordWhileLocked);
