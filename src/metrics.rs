@@ -6,12 +6,15 @@ use prometheus::{
 use sqlx::PgPool;
 use warden_projections::ProjectorStatus;
 
+use crate::app::credentials::cache::CacheStats;
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
     commands: IntCounterVec,
+    barrier: HistogramVec,
 }
 
 impl Metrics {
@@ -38,8 +41,20 @@ impl Metrics {
             &["aggregate", "outcome"],
         )
         .expect("valid metric");
+        let barrier = HistogramVec::new(
+            HistogramOpts::new(
+                "warden_revocation_barrier_seconds",
+                "how long revocations waited for every process to apply them",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0,
+            ]),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(barrier.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(commands.clone()),
         ] {
@@ -50,7 +65,12 @@ impl Metrics {
             requests,
             latency,
             commands,
+            barrier,
         }
+    }
+
+    pub fn barrier(&self, outcome: &str, seconds: f64) {
+        self.barrier.with_label_values(&[outcome]).observe(seconds);
     }
 
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -67,10 +87,16 @@ impl Metrics {
     }
 
     /// The text exposition, with projector gauges read at scrape time.
-    pub async fn render(&self, pool: &PgPool, projectors: &[ProjectorStatus]) -> String {
+    pub async fn render(
+        &self,
+        pool: &PgPool,
+        projectors: &[ProjectorStatus],
+        credentials: &CacheStats,
+    ) -> String {
         let mut buffer = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
         let mut text = String::from_utf8(buffer).unwrap_or_default();
+        credential_cache(&mut text, credentials);
         text.push_str("# HELP warden_projector_failing 1 while a projector is failing\n");
         text.push_str("# TYPE warden_projector_failing gauge\n");
         for p in projectors {
@@ -118,6 +144,54 @@ impl Metrics {
         }
         text
     }
+}
+
+/// The credential cache's counters, read at scrape time.
+fn credential_cache(text: &mut String, stats: &CacheStats) {
+    let counters = [
+        (
+            "hits_total",
+            "credential checks answered from memory",
+            stats.hits,
+        ),
+        (
+            "misses_total",
+            "credential checks built from the aggregates",
+            stats.misses,
+        ),
+        (
+            "evictions_total",
+            "entries evicted by the size bound or idleness",
+            stats.evictions,
+        ),
+        (
+            "invalidations_total",
+            "accounts whose entries the log invalidated",
+            stats.invalidations,
+        ),
+        (
+            "clears_total",
+            "times the whole cache was dropped",
+            stats.clears,
+        ),
+    ];
+    for (name, help, value) in counters {
+        text.push_str(&format!(
+            "# HELP warden_credential_cache_{name} {help}\n\
+             # TYPE warden_credential_cache_{name} counter\n\
+             warden_credential_cache_{name} {value}\n"
+        ));
+    }
+    text.push_str(&format!(
+        "# HELP warden_credential_cache_entries credentials cached in this process\n\
+         # TYPE warden_credential_cache_entries gauge\n\
+         warden_credential_cache_entries {}\n\
+         # HELP warden_credential_cache_trusted 1 while this process's lease lets it answer from memory\n\
+         # TYPE warden_credential_cache_trusted gauge\n\
+         warden_credential_cache_trusted {}\n",
+        stats.entries,
+        u8::from(stats.trusted)
+    ));
 }
 
 impl Default for Metrics {

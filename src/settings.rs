@@ -11,6 +11,7 @@ use warden_aggregates::account::SecurityPolicy;
 use warden_projections::SigningKey;
 
 use crate::adapters::sealing::MasterKey;
+use crate::app::credentials::cache::CacheLimits as CredentialCacheLimits;
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -87,9 +88,26 @@ pub struct Settings {
     /// Database connections per process.
     #[arg(long, env = "WARDEN_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
+    /// Live credentials each process keeps in memory.
+    #[arg(
+        long,
+        env = "WARDEN_CREDENTIAL_CACHE_ENTRIES",
+        default_value_t = 200_000
+    )]
+    pub credential_cache_entries: u64,
+    /// Memory the credential cache may take, in MiB.
+    #[arg(long, env = "WARDEN_CREDENTIAL_CACHE_MIB", default_value_t = 256)]
+    pub credential_cache_mib: u64,
 }
 
 impl Settings {
+    pub fn credential_cache_limits(&self) -> CredentialCacheLimits {
+        CredentialCacheLimits {
+            max_entries: self.credential_cache_entries.max(1),
+            max_bytes: self.credential_cache_mib.max(1) * 1024 * 1024,
+        }
+    }
+
     pub fn policy(&self) -> SecurityPolicy {
         SecurityPolicy {
             session_idle_timeout: chrono::Duration::minutes(self.session_idle_minutes.max(1)),

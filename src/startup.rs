@@ -15,12 +15,16 @@ use warden_aggregates::account::AccountServices;
 use warden_aggregates::shared::Clock;
 use warden_projections::{audit_chain, Projections, SigningKey};
 
+use crate::adapters::barrier;
 use crate::adapters::keys::KeyRing;
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
 use crate::adapters::nats::NatsPublisher;
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::sealing::MasterKey;
 use crate::adapters::totp::RfcTotp;
+use crate::app::credentials::activity::Activity;
+use crate::app::credentials::cache::CredentialCache;
+use crate::app::credentials::follower::Follower;
 use crate::app::policy_sweep::PolicySweep;
 use crate::app::{App, Deps};
 use crate::metrics::Metrics;
@@ -35,6 +39,8 @@ pub struct AppState {
     pub projections: Arc<Projections>,
     pub pool: PgPool,
     pub metrics: Metrics,
+    /// This process's row in `warden_processes` (the revocation barrier).
+    pub process_id: uuid::Uuid,
 }
 
 pub struct Application {
@@ -110,6 +116,19 @@ pub async fn build_state(
     let sweep = Arc::new(PolicySweep::default());
     let projections = Projections::with_reactors(pool.clone(), projectors, vec![sweep.clone()]);
     let metrics = Metrics::new();
+    let revocation_barrier = revocation_barrier();
+    let credential_cache = Arc::new(CredentialCache::new(
+        settings.credential_cache_limits(),
+        !revocation_barrier,
+    ));
+    let (activity, activity_task) = Activity::start(pool.clone());
+    let process_id = uuid::Uuid::new_v4();
+    let follower = Follower {
+        pool: pool.clone(),
+        cache: credential_cache.clone(),
+        process: process_id,
+        host: format!("{}:{}", hostname(), std::process::id()),
+    };
     let app = App::new(Deps {
         pool: pool.clone(),
         keys: KeyRing::new(pool.clone(), master),
@@ -121,10 +140,15 @@ pub async fn build_state(
         public_url: settings.public_url.clone(),
         totp,
         totp_issuer: settings.totp_issuer.clone(),
+        credential_cache,
+        activity,
+        revocation_barrier,
     });
     // The sweep issues commands through the use cases, which need the projections it runs in.
     sweep.attach(app.commands.clone());
     let mut tasks = projections.start();
+    tasks.push(activity_task);
+    tasks.push(tokio::spawn(follower.run()));
     tasks.push(tokio::spawn(sign_checkpoints(
         pool.clone(),
         signing_key.clone(),
@@ -136,8 +160,26 @@ pub async fn build_state(
         projections,
         pool,
         metrics,
+        process_id,
     });
     Ok((state, tasks))
+}
+
+/// A debug build may be told to run without the revocation barrier, so tests can show what goes
+/// wrong then. A release build always has it.
+fn revocation_barrier() -> bool {
+    let off = cfg!(debug_assertions)
+        && std::env::var("WARDEN_UNSAFE_NO_REVOCATION_BARRIER").is_ok_and(|v| v == "1");
+    if off {
+        tracing::warn!("running WITHOUT the revocation barrier: for tests only");
+    }
+    !off
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Signs the audit chain's head every `every` when events arrived since the last checkpoint, so
@@ -183,6 +225,10 @@ impl Application {
         let result = self.server.await;
         for task in self.tasks {
             task.abort();
+        }
+        // No revocation should wait for a process that is gone.
+        if let Err(error) = barrier::deregister(&self.state.pool, self.state.process_id).await {
+            tracing::warn!(%error, "process not deregistered; its lease runs out on its own");
         }
         // A projector stopped mid-batch leaves its transaction open on a pooled connection;
         // closing the pool ends it (rolled back) instead of holding every reader's horizon back.

@@ -1,3 +1,4 @@
+pub mod barrier;
 pub mod clock;
 pub mod keys;
 pub mod mail;

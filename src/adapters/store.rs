@@ -31,11 +31,13 @@ impl Snapshotted for warden_aggregates::account::Account {
     // 2: live sessions remember how they were authenticated.
     // 3: a pending password reset remembers when it was asked for.
     // 4: the state is one slice per part of the account.
-    const SNAPSHOT_VERSION: i32 = 4;
+    // 5: a live session remembers until when the PIN unlocked it.
+    const SNAPSHOT_VERSION: i32 = 5;
 }
 
 impl Snapshotted for warden_aggregates::workspace::Workspace {
-    const SNAPSHOT_VERSION: i32 = 1;
+    // 2: the MFA policy remembers when it was turned on.
+    const SNAPSHOT_VERSION: i32 = 2;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,10 @@ impl EventStore {
         let repo = std::sync::Arc::new(PostgresEventRepository::new(pool.clone()));
         let recent = moka::sync::Cache::new(RECENT_AGGREGATES);
         Self { pool, repo, recent }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     fn recent_key<A: Snapshotted>(id: &str) -> String {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
-use warden_aggregates::account::{AccountCommand, MfaMethod, PasswordCommand};
+use warden_aggregates::account::{Account, AccountCommand, MfaMethod, PasswordCommand};
 use warden_aggregates::shared::{AccountId, Email, WorkspaceId};
 use warden_projections::queries;
 
@@ -18,6 +18,7 @@ use super::personal::Personal;
 use super::problem::ProblemCode;
 use crate::adapters::mail::{Mailer, OutgoingMail};
 use crate::adapters::password::Argon2Passwords;
+use crate::adapters::sealing::DataKey;
 use crate::adapters::tokens::{self, RESET_PREFIX};
 
 const RESET_TOKEN_TTL_MINUTES: i64 = 30;
@@ -33,6 +34,41 @@ pub struct Profile {
     pub is_admin: bool,
     /// Workspaces of the account that require MFA.
     pub mfa_required_by: Vec<WorkspaceId>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Profile {
+    /// The profile of `account`, its personal data opened with `key`.
+    pub fn of(
+        account: &Account,
+        id: AccountId,
+        key: Option<&DataKey>,
+        mfa_required_by: Vec<WorkspaceId>,
+    ) -> Self {
+        let open = |sealed| Personal::open(key, sealed);
+        Self {
+            id: id.0,
+            email: account.email().map_or(Personal::Erased, open),
+            display_name: account.display_name().map(open),
+            registered_at: account.registered_at(),
+            mfa_methods: account
+                .mfa_methods()
+                .into_iter()
+                .filter(|m| *m != MfaMethod::RecoveryCode)
+                .collect(),
+            totp_pending: account.totp_pending(),
+            recovery_codes_remaining: account.recovery_codes_remaining(),
+            is_admin: account.is_admin(),
+            mfa_required_by,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -109,26 +145,21 @@ impl Accounts {
         Ok(account_id)
     }
 
-    pub async fn profile(&self, who: &Authenticated) -> Result<Profile, AppError> {
+    /// The caller's profile: as its credential check found it, or read now.
+    pub async fn profile(&self, who: &Authenticated) -> Result<Arc<Profile>, AppError> {
         who.require_read_of_own_account()?;
+        if let Some(profile) = &who.profile {
+            return Ok(profile.clone());
+        }
         let account = self.commands.load_account(who.account_id).await?;
         let key = self.directory.key(who.account_id).await?;
-        let open = |sealed| Personal::open(key.as_ref(), sealed);
-        Ok(Profile {
-            id: who.account_id.0,
-            email: account.email().map_or(Personal::Erased, open),
-            display_name: account.display_name().map(open),
-            registered_at: account.registered_at(),
-            mfa_methods: account
-                .mfa_methods()
-                .into_iter()
-                .filter(|m| *m != MfaMethod::RecoveryCode)
-                .collect(),
-            totp_pending: account.totp_pending(),
-            recovery_codes_remaining: account.recovery_codes_remaining(),
-            is_admin: account.is_admin(),
-            mfa_required_by: workspaces_requiring_mfa(&self.pool, who.account_id).await?,
-        })
+        let required_by = workspaces_requiring_mfa(&self.pool, who.account_id).await?;
+        Ok(Arc::new(Profile::of(
+            &account,
+            who.account_id,
+            key.as_ref(),
+            required_by,
+        )))
     }
 
     pub async fn change_password(

@@ -1,38 +1,45 @@
 //! Who is behind a bearer token: a live session, or a live API token (which also takes a slot of
-//! its rate limit and records its first use, expiry and refusals as events).
+//! its rate limit and records its first use, expiry and refusals as events). Both come from
+//! `Credentials`: this process's cache, or the aggregates.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use std::sync::atomic::Ordering;
+
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use warden_aggregates::account::{AccountCommand, ApiTokenCommand};
-use warden_aggregates::shared::{AccountId, Clock, Scope, SessionId, TokenId};
-use warden_projections::queries::credentials::{self, ApiTokenRecord};
+use warden_aggregates::shared::{AccountId, Clock};
 
 use super::command::{Commands, Settle};
-use super::context::{metadata, Authenticated, Credential, RequestContext};
+use super::context::{metadata, Authenticated, RequestContext};
+use super::credentials::cache::Facts;
+use super::credentials::Credentials;
 use super::directory::Directory;
 use super::error::AppError;
 use crate::adapters::rate_limit::{self, Decision, RateLimitInfo};
 use crate::adapters::tokens::{self, API_PREFIX, SESSION_PREFIX};
 
-/// `last_seen_at` of a session and `last_used_at` of a token are written at most this often.
-const ACTIVITY_RESOLUTION_SECS: i64 = 60;
-
 #[derive(Clone)]
 pub struct Authentication {
     commands: Commands,
+    credentials: Credentials,
     directory: Directory,
     pool: PgPool,
     clock: Arc<dyn Clock>,
 }
 
 impl Authentication {
-    pub fn new(commands: Commands, directory: Directory, pool: PgPool) -> Self {
+    pub fn new(
+        commands: Commands,
+        credentials: Credentials,
+        directory: Directory,
+        pool: PgPool,
+    ) -> Self {
         Self {
             clock: commands.clock().clone(),
             commands,
+            credentials,
             directory,
             pool,
         }
@@ -56,18 +63,13 @@ impl Authentication {
         let hash =
             tokens::hash_presented(token, SESSION_PREFIX).ok_or_else(AppError::unauthenticated)?;
         let now = self.clock.now();
-        let session = credentials::session_by_token(&self.pool, &hash.0)
+        let entry = self
+            .credentials
+            .session(&hash.0, now)
             .await?
-            .filter(|s| s.lifetime.is_live(now))
             .ok_or_else(AppError::unauthenticated)?;
-        if (now - session.lifetime.last_seen_at).num_seconds() >= ACTIVITY_RESOLUTION_SECS {
-            credentials::touch_session(&self.pool, session.session_id, now).await?;
-        }
-        Ok(Authenticated {
-            account_id: AccountId(session.account_id),
-            credential: Credential::Session(SessionId(session.session_id)),
-            enrollment_only: session.enrollment_only,
-        })
+        self.credentials.seen(&entry, now);
+        Ok(entry.authenticated())
     }
 
     /// The account behind a `wat_` token, after taking one slot of its rate limit.
@@ -78,21 +80,25 @@ impl Authentication {
     ) -> Result<(Authenticated, RateLimitInfo), AppError> {
         let hash =
             tokens::hash_presented(token, API_PREFIX).ok_or_else(AppError::unauthenticated)?;
-        let row = credentials::api_token_by_hash(&self.pool, &hash.0)
+        let entry = self
+            .credentials
+            .api_token(&hash.0)
             .await?
-            .filter(|r| r.revoked_at.is_none())
             .ok_or_else(AppError::unauthenticated)?;
-        let account_id = AccountId(row.account_id);
-        let token_id = TokenId(row.token_id);
+        let Facts::ApiToken(facts) = &entry.facts else {
+            return Err(AppError::unauthenticated());
+        };
+        let account_id = AccountId(entry.account_id);
+        let token_id = facts.token_id;
         let now = self.clock.now();
-        if row.is_expired(now) {
-            if !row.expiry_recorded {
+        if facts.expires_at.is_some_and(|e| e <= now) {
+            if !facts.expiry_recorded {
                 let command = ApiTokenCommand::RecordExpired { token_id };
                 self.record(account_id, ctx, command).await;
             }
             return Err(AppError::unauthenticated());
         }
-        let info = match rate_limit::take(&self.pool, row.token_id, now).await? {
+        let info = match rate_limit::take(&self.pool, token_id.0, now).await? {
             Decision::Allowed(info) => info,
             Decision::Refused {
                 info,
@@ -106,35 +112,13 @@ impl Authentication {
                 return Err(AppError::RateLimited { info, retry_after });
             }
         };
-        self.note_use(&row, ctx, now).await?;
-        let scopes = row.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
-        let who = Authenticated {
-            account_id,
-            credential: Credential::ApiToken { token_id, scopes },
-            enrollment_only: false,
-        };
-        Ok((who, info))
-    }
-
-    /// The first use is an event; later ones only move `last_used_at`.
-    async fn note_use(
-        &self,
-        row: &ApiTokenRecord,
-        ctx: &RequestContext,
-        now: DateTime<Utc>,
-    ) -> Result<(), AppError> {
-        let due = row
-            .last_used_at
-            .is_none_or(|last| (now - last).num_seconds() >= ACTIVITY_RESOLUTION_SECS);
-        if row.last_used_at.is_none() {
-            let token_id = TokenId(row.token_id);
-            let command = ApiTokenCommand::RecordUse { token_id };
-            self.record(AccountId(row.account_id), ctx, command).await;
+        // The first use is an event (asked for once per cached entry); later ones are activity.
+        if facts.first_use_pending.swap(false, Ordering::AcqRel) {
+            self.record(account_id, ctx, ApiTokenCommand::RecordUse { token_id })
+                .await;
         }
-        if due {
-            credentials::touch_api_token(&self.pool, row.token_id, now).await?;
-        }
-        Ok(())
+        self.credentials.seen(&entry, now);
+        Ok((entry.authenticated(), info))
     }
 
     /// Records a fact observed while authenticating. The request goes on whether or not it

@@ -18,12 +18,16 @@ use warden_projections::{Cursor, Projections};
 use super::context::{caller_metadata, Authenticated, RequestContext};
 use super::error::{AppError, Refusal};
 use super::problem::ProblemCode;
+use crate::adapters::barrier;
 use crate::adapters::keys::KeyRing;
 use crate::adapters::store::{Committed, EventStore, ExecuteError, Snapshotted};
 use crate::metrics::Metrics;
 
 /// How long a state-changing request waits for the views it affects (read-your-writes).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A process that neither confirms a revocation nor loses its lease within this long is
+/// reported: the revocation answers 503 `revocation_pending`.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(barrier::LEASE.as_secs() + 2);
 
 /// What the caller is told when the views do not catch up in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +36,8 @@ pub enum Settle {
     No,
     /// The answer goes out anyway; the views follow shortly.
     Views,
-    /// A revocation: the caller must not be told it is in force until every view has it, so a
-    /// view that lags turns the answer into a 503.
+    /// A revocation: the caller is told it is in force only once every Warden process has
+    /// applied it (the revocation barrier); the views are then waited for like `Views`.
     Revocation,
 }
 
@@ -83,6 +87,7 @@ pub struct Commands {
     projections: Arc<Projections>,
     metrics: Metrics,
     keys: KeyRing,
+    revocation_barrier: bool,
 }
 
 impl Commands {
@@ -92,8 +97,10 @@ impl Commands {
         projections: Arc<Projections>,
         metrics: Metrics,
         keys: KeyRing,
+        revocation_barrier: bool,
     ) -> Self {
         Self {
+            revocation_barrier,
             clock: account_services.clock.clone(),
             store,
             account_services,
@@ -228,7 +235,10 @@ impl Commands {
         }
     }
 
-    /// Waits until every view that `committed`'s events affect reflects them.
+    /// A revocation first waits until every Warden process has applied it to its credential
+    /// cache (or lost its lease); then, like any change, for the views its events affect. A
+    /// view that lags delays the answer but never stops it: the credential check does not read
+    /// the views' verdicts.
     async fn settle<A: cqrs_es::Aggregate>(
         &self,
         committed: &Committed<A>,
@@ -238,6 +248,9 @@ impl Commands {
             return Ok(());
         };
         self.projections.wake();
+        if settle == Settle::Revocation && self.revocation_barrier {
+            self.revocation_in_force().await?;
+        }
         if settle == Settle::No {
             return Ok(());
         }
@@ -246,18 +259,30 @@ impl Commands {
             .iter()
             .map(cqrs_es::DomainEvent::event_type)
             .collect();
-        if self
+        if !self
             .projections
             .wait_for_views_of(position, Some(&types), SETTLE_TIMEOUT)
             .await
         {
+            tracing::warn!(%position, "views did not catch up in time");
+        }
+        Ok(())
+    }
+
+    /// The revocation barrier (docs/adr/0015).
+    async fn revocation_in_force(&self) -> Result<(), AppError> {
+        let started = std::time::Instant::now();
+        let pool = self.store.pool();
+        let generation = barrier::next_generation(pool).await?;
+        let left = barrier::wait(pool, generation, BARRIER_TIMEOUT).await?;
+        let waited = started.elapsed().as_secs_f64();
+        if left.is_empty() {
+            self.metrics.barrier("confirmed", waited);
             return Ok(());
         }
-        tracing::warn!(%position, "views did not catch up in time");
-        match settle {
-            Settle::Revocation => Err(AppError::new(ProblemCode::ViewsLagging)),
-            Settle::No | Settle::Views => Ok(()),
-        }
+        self.metrics.barrier("unconfirmed", waited);
+        tracing::warn!(generation, processes = ?left, "revocation not confirmed by every process");
+        Err(AppError::new(ProblemCode::RevocationPending))
     }
 
     /// Position of the newest event, for tests and benchmarks that wait on views.

@@ -24,6 +24,8 @@ pub struct Authenticated {
     pub credential: Credential,
     /// A workspace requires MFA and the account has none yet: only enrollment is open.
     pub enrollment_only: bool,
+    /// The account's profile as the credential check found it (opened once, kept in memory).
+    pub profile: Option<std::sync::Arc<crate::app::accounts::Profile>>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,16 +1,17 @@
 //! Token introspection for the services that hold conversations and reports: is this credential
-//! live, whose is it, what may it do. The same liveness rules as authentication.
+//! live, whose is it, what may it do. The same credentials, and the same cache, as
+//! authentication.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::shared::{Clock, Scope};
-use warden_projections::queries::{credentials, workspaces};
 
 use super::context::{Authenticated, Credential};
+use super::credentials::cache::{CachedCredential, Facts};
+use super::credentials::Credentials;
 use super::error::AppError;
 use super::problem::ProblemCode;
 use crate::adapters::tokens::{self, API_PREFIX, SESSION_PREFIX};
@@ -33,13 +34,13 @@ pub struct Introspected {
 
 #[derive(Clone)]
 pub struct Introspection {
-    pool: PgPool,
+    credentials: Credentials,
     clock: Arc<dyn Clock>,
 }
 
 impl Introspection {
-    pub fn new(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
-        Self { pool, clock }
+    pub fn new(credentials: Credentials, clock: Arc<dyn Clock>) -> Self {
+        Self { credentials, clock }
     }
 
     /// `None` when the token is not live (unknown, ended, revoked, expired).
@@ -59,58 +60,51 @@ impl Introspection {
         }
         let now = self.clock.now();
         let found = if let Some(hash) = tokens::hash_presented(token, SESSION_PREFIX) {
-            self.session(&hash.0, now).await?
+            self.credentials.session(&hash.0, now).await?
         } else if let Some(hash) = tokens::hash_presented(token, API_PREFIX) {
-            self.api_token(&hash.0, now).await?
+            self.credentials.api_token(&hash.0).await?
         } else {
             None
         };
-        let Some(mut found) = found else {
-            return Ok(None);
-        };
-        found.workspaces = workspaces::memberships(&self.pool, found.account_id).await?;
-        Ok(Some(found))
+        Ok(found.and_then(|entry| introspected(&entry, now)))
     }
+}
 
-    async fn session(
-        &self,
-        hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Introspected>, AppError> {
-        let session = credentials::session_by_token(&self.pool, hash).await?;
-        Ok(session
-            .filter(|s| s.lifetime.is_live(now))
-            .map(|s| Introspected {
-                account_id: s.account_id,
-                kind: TokenKind::Session,
-                scopes: if s.enrollment_only {
-                    vec![]
-                } else {
-                    vec![Scope::Read, Scope::Write]
-                },
-                workspaces: vec![],
-                mfa_passed: s.method.is_some_and(|m| m != "password"),
-                enrollment_only: s.enrollment_only,
-                pin_unlocked_until: s.pin_unlocked_until.filter(|u| *u > now),
-                expires_at: Some(s.lifetime.expires_at),
-            }))
-    }
-
-    async fn api_token(
-        &self,
-        hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Introspected>, AppError> {
-        let token = credentials::api_token_by_hash(&self.pool, hash).await?;
-        Ok(token.filter(|t| t.is_live(now)).map(|t| Introspected {
-            account_id: t.account_id,
-            kind: TokenKind::ApiToken,
-            scopes: t.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
-            workspaces: vec![],
-            mfa_passed: false,
-            enrollment_only: false,
-            pin_unlocked_until: None,
-            expires_at: t.expires_at,
-        }))
-    }
+fn introspected(entry: &CachedCredential, now: DateTime<Utc>) -> Option<Introspected> {
+    let workspaces = entry
+        .workspaces
+        .iter()
+        .map(|(id, role)| (*id, role.as_str().to_owned()))
+        .collect();
+    Some(match &entry.facts {
+        Facts::Session(s) => Introspected {
+            account_id: entry.account_id,
+            kind: TokenKind::Session,
+            scopes: if entry.enrollment_only {
+                vec![]
+            } else {
+                vec![Scope::Read, Scope::Write]
+            },
+            workspaces,
+            mfa_passed: s.mfa_passed,
+            enrollment_only: entry.enrollment_only,
+            pin_unlocked_until: s.pin_unlocked_until.filter(|u| *u > now),
+            expires_at: Some(s.expires_at),
+        },
+        Facts::ApiToken(t) => {
+            if t.expires_at.is_some_and(|e| e <= now) {
+                return None;
+            }
+            Introspected {
+                account_id: entry.account_id,
+                kind: TokenKind::ApiToken,
+                scopes: t.scopes.clone(),
+                workspaces,
+                mfa_passed: false,
+                enrollment_only: false,
+                pin_unlocked_until: None,
+                expires_at: t.expires_at,
+            }
+        }
+    })
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod authentication;
 pub mod command;
 pub mod context;
+pub mod credentials;
 pub mod directory;
 pub mod error;
 pub mod history;

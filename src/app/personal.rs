@@ -5,11 +5,21 @@ use warden_aggregates::shared::SealedText;
 
 use crate::adapters::sealing::DataKey;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Personal {
     Open(String),
     /// The owner's key is gone (crypto-shredded): nobody can open the value any more.
     Erased,
+}
+
+/// Never the opened value: a `{:?}` may end up in a log line.
+impl std::fmt::Debug for Personal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Open(_) => f.write_str("Open([personal])"),
+            Self::Erased => f.write_str("Erased"),
+        }
+    }
 }
 
 impl Personal {
@@ -30,6 +40,13 @@ impl Personal {
 
     pub fn is_erased(&self) -> bool {
         matches!(self, Self::Erased)
+    }
+
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Open(text) => text,
+            Self::Erased => Self::ERASED,
+        }
     }
 
     pub fn into_text(self) -> String {

@@ -114,6 +114,7 @@ problem_codes! {
     DatabaseUnavailable = "database_unavailable", 503, "The database is unavailable; try again shortly.";
     Contended = "contended", 503, "Too many concurrent changes to this account; retry.";
     ViewsLagging = "views_lagging", 503, "The change is recorded but not yet effective everywhere; retry shortly.";
+    RevocationPending = "revocation_pending", 503, "The change is recorded but a Warden process has not confirmed it yet; retry shortly.";
     MailUnavailable = "mail_unavailable", 503, "The mail could not be sent; try again shortly.";
 }
 

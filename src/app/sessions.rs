@@ -14,6 +14,7 @@ use warden_projections::queries;
 use super::accounts::workspaces_requiring_mfa;
 use super::command::{Commands, Settle};
 use super::context::{metadata, Authenticated, RequestContext};
+use super::credentials::activity::Activity;
 use super::directory::Directory;
 use super::error::AppError;
 use super::personal::Personal;
@@ -101,6 +102,7 @@ pub struct Sessions {
     commands: Commands,
     directory: Directory,
     passwords: Argon2Passwords,
+    activity: Activity,
     pool: PgPool,
 }
 
@@ -109,12 +111,14 @@ impl Sessions {
         commands: Commands,
         directory: Directory,
         passwords: Argon2Passwords,
+        activity: Activity,
         pool: PgPool,
     ) -> Self {
         Self {
             commands,
             directory,
             passwords,
+            activity,
             pool,
         }
     }
@@ -224,7 +228,11 @@ impl Sessions {
                 .await?;
         let sessions = rows
             .into_iter()
-            .map(|row| {
+            .map(|mut row| {
+                // Seen here more recently than written down yet.
+                if let Some(seen) = self.activity.unwritten(row.session_id) {
+                    row.lifetime.last_seen_at = row.lifetime.last_seen_at.max(seen);
+                }
                 // A session that timed out before an event ended it (an expiry swept at a later
                 // login, a revocation of a long-idle session) shows when it really stopped.
                 let (times_out_at, why) = row.lifetime.times_out_at();

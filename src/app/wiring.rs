@@ -13,6 +13,9 @@ use super::archival::Archival;
 use super::audit::Audit;
 use super::authentication::Authentication;
 use super::command::Commands;
+use super::credentials::activity::Activity;
+use super::credentials::cache::CredentialCache;
+use super::credentials::Credentials;
 use super::directory::Directory;
 use super::history::History;
 use super::introspection::Introspection;
@@ -40,6 +43,11 @@ pub struct Deps {
     pub public_url: String,
     pub totp: Arc<RfcTotp>,
     pub totp_issuer: String,
+    pub credential_cache: Arc<CredentialCache>,
+    pub activity: Activity,
+    /// Whether revoking commands wait for every process (always, except to demonstrate in a
+    /// debug build what goes wrong without it).
+    pub revocation_barrier: bool,
 }
 
 #[derive(Clone)]
@@ -58,6 +66,7 @@ pub struct App {
     pub history: History,
     pub stream: Stream,
     pub introspection: Introspection,
+    pub credentials: Credentials,
 }
 
 impl App {
@@ -70,6 +79,7 @@ impl App {
             deps.projections,
             deps.metrics,
             deps.keys.clone(),
+            deps.revocation_barrier,
         );
         let directory = Directory::new(pool.clone(), deps.keys, store);
         let accounts = Accounts::new(
@@ -81,14 +91,27 @@ impl App {
             deps.public_url,
         );
         let workspaces = Workspaces::new(commands.clone(), directory.clone());
+        let credentials = Credentials::new(
+            deps.credential_cache,
+            commands.clone(),
+            directory.clone(),
+            deps.activity.clone(),
+            pool.clone(),
+        );
         Self {
             sessions: Sessions::new(
                 commands.clone(),
                 directory.clone(),
                 deps.passwords.clone(),
+                deps.activity.clone(),
                 pool.clone(),
             ),
-            authentication: Authentication::new(commands.clone(), directory.clone(), pool.clone()),
+            authentication: Authentication::new(
+                commands.clone(),
+                credentials.clone(),
+                directory.clone(),
+                pool.clone(),
+            ),
             mfa: Mfa::new(
                 commands.clone(),
                 directory.clone(),
@@ -109,7 +132,8 @@ impl App {
             audit: Audit::new(commands.clone(), directory.clone(), pool.clone()),
             history: History::new(commands.clone(), directory.clone(), pool.clone()),
             stream: Stream::new(commands.clone(), directory, pool.clone()),
-            introspection: Introspection::new(pool, deps.services.clock.clone()),
+            introspection: Introspection::new(credentials.clone(), deps.services.clock.clone()),
+            credentials,
             workspaces,
             accounts,
             commands,

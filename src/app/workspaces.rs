@@ -151,7 +151,7 @@ impl Workspaces {
             role,
             by,
         };
-        self.run(who, id, ctx, command, Settle::Views).await?;
+        self.run(who, id, ctx, command, Settle::Revocation).await?;
         Ok(())
     }
 
@@ -165,7 +165,7 @@ impl Workspaces {
         who.require(Scope::Write)?;
         let by = who.account_id;
         let command = || WorkspaceCommand::RemoveMember { account_id, by };
-        self.run(who, id, ctx, command, Settle::Views).await?;
+        self.run(who, id, ctx, command, Settle::Revocation).await?;
         Ok(())
     }
 

@@ -25,6 +25,9 @@ pub struct LiveSession {
     /// It may only enroll a second factor: it was decided under a policy already.
     #[serde(default)]
     pub enrollment_only: bool,
+    /// The reporting PIN unlocked reporting history in this session until then.
+    #[serde(default)]
+    pub pin_unlocked_until: Option<DateTime<Utc>>,
 }
 
 /// The sessions not yet ended by an event.
@@ -76,8 +79,18 @@ impl Sessions {
                     expires_at: *expires_at,
                     method: *method,
                     enrollment_only: *enrollment_only,
+                    pin_unlocked_until: None,
                 };
                 self.0.insert(*session_id, session);
+            }
+            AccountEvent::PinVerified {
+                session_id,
+                unlocked_until,
+                ..
+            } => {
+                if let Some(session) = self.0.get_mut(session_id) {
+                    session.pin_unlocked_until = Some(*unlocked_until);
+                }
             }
             AccountEvent::SessionEnded { session_id, .. } => {
                 self.0.remove(session_id);

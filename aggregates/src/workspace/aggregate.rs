@@ -18,6 +18,10 @@ pub struct Workspace {
     pub name: String,
     pub members: BTreeMap<AccountId, Role>,
     pub mfa_required: bool,
+    /// When the policy that requires MFA was last turned on: password-only sessions started by
+    /// then are ended by it.
+    #[serde(default)]
+    pub mfa_required_since: Option<DateTime<Utc>>,
     pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub archival: Archival,
@@ -115,7 +119,10 @@ impl Aggregate for Workspace {
             WorkspaceEvent::MemberRemoved { account_id, .. } => {
                 self.members.remove(&account_id);
             }
-            WorkspaceEvent::MfaPolicyChanged { required, .. } => self.mfa_required = required,
+            WorkspaceEvent::MfaPolicyChanged { required, at, .. } => {
+                self.mfa_required = required;
+                self.mfa_required_since = required.then_some(at);
+            }
             WorkspaceEvent::ArchivalDaysSet { days, at, .. } => {
                 self.archival.days = days;
                 self.archival.since = Some(at);

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use warden_aggregates::shared::Email;
 
-use crate::app::{AppError, Personal, ProblemCode};
+use crate::app::{AppError, ProblemCode};
 use crate::app::{Authenticated, RequestContext};
 use crate::http::error::Problem;
 use crate::http::routes::sessions::MfaMethodName;
@@ -111,16 +111,17 @@ pub async fn me(state: web::Data<AppState>, who: Authenticated) -> Result<HttpRe
     let profile = state.app.accounts.profile(&who).await?;
     Ok(HttpResponse::Ok().json(MeResponse {
         id: profile.id,
-        email: profile.email.into_text(),
-        display_name: profile.display_name.map(Personal::into_text),
+        email: profile.email.text().to_owned(),
+        display_name: profile.display_name.as_ref().map(|n| n.text().to_owned()),
         registered_at: profile.registered_at,
         mfa: MfaSummary {
             methods: profile
                 .mfa_methods
-                .into_iter()
+                .iter()
+                .copied()
                 .map(MfaMethodName::from)
                 .collect(),
-            required_by: profile.mfa_required_by.into_iter().map(|w| w.0).collect(),
+            required_by: profile.mfa_required_by.iter().map(|w| w.0).collect(),
             totp_pending: profile.totp_pending,
             recovery_codes_remaining: profile.recovery_codes_remaining,
         },

@@ -55,7 +55,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let text = state
         .metrics
-        .render(&state.pool, &state.projections.statuses())
+        .render(
+            &state.pool,
+            &state.projections.statuses(),
+            &state.app.credentials.cache().stats(),
+        )
         .await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

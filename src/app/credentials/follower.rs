@@ -1,0 +1,161 @@
+//! Each process follows the log for its credential cache: woken by the commits' notification,
+//! it reads every event committed since its last read (in commit order, nothing skipped: it
+//! re-reads from the xmin horizon, so a transaction that commits late is still seen), drops the
+//! entries of the accounts concerned, then renews its lease with the barrier generation it has
+//! applied (docs/adr/0015). Any failure clears the cache and loses the lease until the follower
+//! has read again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+use warden_aggregates::workspace::WorkspaceEvent;
+
+use super::cache::CredentialCache;
+use crate::adapters::barrier::{self, RENEW_EVERY};
+
+/// How often the follower reads without being woken (a lost notification costs at most this).
+const POLL: Duration = Duration::from_millis(500);
+
+/// Workspace events that change a member's credentials: the cache is cleared for them.
+const NARROWING_WORKSPACE_EVENTS: [&str; 4] = [
+    WorkspaceEvent::MEMBER_ADDED,
+    WorkspaceEvent::ROLE_CHANGED,
+    WorkspaceEvent::MEMBER_REMOVED,
+    WorkspaceEvent::MFA_POLICY_CHANGED,
+];
+
+pub struct Follower {
+    pub pool: PgPool,
+    pub cache: Arc<CredentialCache>,
+    pub process: Uuid,
+    pub host: String,
+}
+
+/// Where the follower is in the log: every transaction below `horizon` is read; the events of
+/// later ones already applied are remembered so they are applied once.
+#[derive(Default)]
+struct Position {
+    horizon: Option<i64>,
+    seen: HashMap<i64, i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Appended {
+    aggregate_type: String,
+    aggregate_id: String,
+    event_type: String,
+    global_position: i64,
+    transaction_id: i64,
+}
+
+impl Follower {
+    pub async fn run(self) {
+        loop {
+            if let Err(error) = self.follow().await {
+                self.cache.lease().lose();
+                self.cache.clear();
+                tracing::warn!(%error, "credential cache cleared: the log cannot be followed");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+
+    async fn follow(&self) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen("warden_events").await?;
+        let mut conn = PgConnection::connect_with(&self.pool.connect_options()).await?;
+        barrier::register(&self.pool, self.process, &self.host).await?;
+        // Nothing before this read matters: the cache is empty and every entry is built from
+        // the aggregates as they are now.
+        self.cache.clear();
+        let mut position = Position::default();
+        let mut reported: Option<(i64, Instant)> = None;
+        loop {
+            let sent = Instant::now();
+            let generation = self.read(&mut conn, &mut position).await?;
+            let due = reported.is_none_or(|(g, at)| g < generation || at.elapsed() >= RENEW_EVERY);
+            if due {
+                if !barrier::renew(&mut conn, self.process, generation).await? {
+                    // Others may have stopped waiting for this process: forget everything.
+                    self.cache.clear();
+                    barrier::register(&self.pool, self.process, &self.host).await?;
+                }
+                self.cache.lease().renewed(sent);
+                reported = Some((generation, sent));
+            }
+            tokio::select! {
+                notified = listener.try_recv() => {
+                    if notified?.is_none() {
+                        return Err(sqlx::Error::Protocol("the log's notifications stopped".into()));
+                    }
+                }
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    /// Applies every event committed since the last read; the generation read before it.
+    async fn read(
+        &self,
+        conn: &mut PgConnection,
+        position: &mut Position,
+    ) -> Result<i64, sqlx::Error> {
+        let generation = barrier::current_generation(conn).await?;
+        let xmin: i64 =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                .fetch_one(&mut *conn)
+                .await?;
+        let Some(horizon) = position.horizon else {
+            position.horizon = Some(xmin);
+            return Ok(generation);
+        };
+        let appended: Vec<Appended> = sqlx::query_as(
+            "SELECT aggregate_type, aggregate_id, event_type, global_position,
+                    transaction_id::text::bigint AS transaction_id
+             FROM events WHERE transaction_id >= $1::text::xid8
+             ORDER BY events.transaction_id, events.global_position",
+        )
+        .bind(horizon.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        self.apply(&appended, position);
+        position.horizon = Some(xmin.max(horizon));
+        let kept = position.horizon.unwrap_or(xmin);
+        position.seen.retain(|_, tx| *tx >= kept);
+        Ok(generation)
+    }
+
+    fn apply(&self, appended: &[Appended], position: &mut Position) {
+        let mut accounts = HashSet::new();
+        let mut clear = false;
+        for event in appended {
+            if position
+                .seen
+                .insert(event.global_position, event.transaction_id)
+                .is_some()
+            {
+                continue;
+            }
+            match event.aggregate_type.as_str() {
+                "account" => {
+                    if let Ok(id) = event.aggregate_id.parse::<Uuid>() {
+                        accounts.insert(id);
+                    }
+                }
+                "workspace" => {
+                    clear |= NARROWING_WORKSPACE_EVENTS.contains(&event.event_type.as_str());
+                }
+                _ => {}
+            }
+        }
+        if clear {
+            self.cache.clear();
+        } else {
+            self.cache.invalidate_accounts(&accounts);
+        }
+    }
+}

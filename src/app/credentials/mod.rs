@@ -1,0 +1,276 @@
+//! "Is this credential live, and whose is it": answered from this process's cache, or built
+//! from the aggregates (never from a view that may lag behind a revocation) and then cached.
+//! The views only say which account a token hash belongs to, which never changes.
+
+pub mod activity;
+pub mod cache;
+pub mod follower;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+use warden_aggregates::account::{Account, AuthMethod, LiveSession};
+use warden_aggregates::shared::{AccountId, WorkspaceId};
+use warden_aggregates::workspace::Role;
+use warden_projections::queries::credentials::{self as views, SessionLifetime};
+use warden_projections::queries::workspaces;
+
+use self::activity::{Activity, Seen, RESOLUTION_SECS};
+use self::cache::{CachedCredential, CredentialCache, Facts, SessionFacts, TokenFacts};
+use super::accounts::Profile;
+use super::command::Commands;
+use super::directory::Directory;
+use super::error::AppError;
+
+/// A workspace the account belongs to, as its aggregate says now.
+struct Membership {
+    id: Uuid,
+    role: Role,
+    mfa_required_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    cache: Arc<CredentialCache>,
+    commands: Commands,
+    directory: Directory,
+    activity: Activity,
+    pool: PgPool,
+}
+
+impl Credentials {
+    pub fn new(
+        cache: Arc<CredentialCache>,
+        commands: Commands,
+        directory: Directory,
+        activity: Activity,
+        pool: PgPool,
+    ) -> Self {
+        Self {
+            cache,
+            commands,
+            directory,
+            activity,
+            pool,
+        }
+    }
+
+    pub fn cache(&self) -> &Arc<CredentialCache> {
+        &self.cache
+    }
+
+    /// The live session whose token hashes to `hash`.
+    pub async fn session(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Arc<CachedCredential>>, AppError> {
+        if let Some(entry) = self.cache.get(hash) {
+            if let Facts::Session(facts) = &entry.facts {
+                if session_is_live(facts, now) {
+                    return Ok(Some(entry));
+                }
+            }
+        }
+        // Not cached, or idle as far as this process knows: another process may have seen it.
+        self.fill_session(hash, now).await
+    }
+
+    /// The unrevoked API token whose secret hashes to `hash` (it may have expired).
+    pub async fn api_token(&self, hash: &str) -> Result<Option<Arc<CachedCredential>>, AppError> {
+        if let Some(entry) = self.cache.get(hash) {
+            if matches!(entry.facts, Facts::ApiToken(_)) {
+                return Ok(Some(entry));
+            }
+        }
+        self.fill_api_token(hash).await
+    }
+
+    /// Notes that the session was used at `now`; written behind, once per resolution.
+    pub fn seen(&self, entry: &CachedCredential, now: DateTime<Utc>) {
+        let at = now.timestamp();
+        match &entry.facts {
+            Facts::Session(facts) => {
+                facts.last_seen.fetch_max(at, Ordering::AcqRel);
+                if due(&facts.last_written, at) {
+                    self.activity.note(Seen::Session(facts.session_id.0, now));
+                }
+            }
+            Facts::ApiToken(facts) => {
+                if due(&facts.last_written, at) {
+                    self.activity.note(Seen::ApiToken(facts.token_id.0, now));
+                }
+            }
+        }
+    }
+
+    async fn fill_session(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Arc<CachedCredential>>, AppError> {
+        let epoch = self.cache.epoch();
+        let Some(row) = views::session_by_token(&self.pool, hash).await? else {
+            return Ok(None);
+        };
+        let account_id = AccountId(row.account_id);
+        let account = self.commands.load_account(account_id).await?;
+        let Some(live) = account
+            .sessions()
+            .find(|(id, s)| id.0 == row.session_id && s.token_hash.0 == hash)
+            .map(|(_, s)| s.clone())
+        else {
+            return Ok(None);
+        };
+        let last_seen_here = self.activity.unwritten(row.session_id);
+        let lifetime = SessionLifetime {
+            expires_at: live.expires_at,
+            idle_timeout_secs: row.lifetime.idle_timeout_secs,
+            last_seen_at: row
+                .lifetime
+                .last_seen_at
+                .max(last_seen_here.unwrap_or_default()),
+            ended_at: None,
+        };
+        let memberships = self.memberships(account_id).await?;
+        if !lifetime.is_live(now) || ended_by_policy(&live, &memberships) {
+            return Ok(None);
+        }
+        let facts = Facts::Session(SessionFacts {
+            session_id: warden_aggregates::shared::SessionId(row.session_id),
+            started_at: live.started_at,
+            expires_at: live.expires_at,
+            idle_timeout_secs: lifetime.idle_timeout_secs,
+            mfa_passed: live.method != AuthMethod::Password,
+            pin_unlocked_until: live.pin_unlocked_until,
+            last_seen: lifetime.last_seen_at.timestamp().into(),
+            last_written: lifetime.last_seen_at.timestamp().into(),
+        });
+        let entry = self
+            .entry(
+                &account,
+                account_id,
+                live.enrollment_only,
+                facts,
+                memberships,
+            )
+            .await?;
+        self.cache.insert(hash.to_owned(), entry.clone(), epoch);
+        Ok(Some(entry))
+    }
+
+    async fn fill_api_token(&self, hash: &str) -> Result<Option<Arc<CachedCredential>>, AppError> {
+        let epoch = self.cache.epoch();
+        let Some(row) = views::api_token_by_hash(&self.pool, hash).await? else {
+            return Ok(None);
+        };
+        let account_id = AccountId(row.account_id);
+        let account = self.commands.load_account(account_id).await?;
+        let Some((token_id, token)) = account
+            .api_tokens()
+            .find(|(id, _)| id.0 == row.token_id)
+            .map(|(id, t)| (*id, t.clone()))
+        else {
+            return Ok(None);
+        };
+        let memberships = self.memberships(account_id).await?;
+        let facts = Facts::ApiToken(TokenFacts {
+            token_id,
+            scopes: token.scopes,
+            expires_at: token.expires_at,
+            expiry_recorded: token.expiry_recorded,
+            first_use_pending: (!token.first_used).into(),
+            last_written: row.last_used_at.map_or(0, |t| t.timestamp()).into(),
+        });
+        let entry = self
+            .entry(&account, account_id, false, facts, memberships)
+            .await?;
+        self.cache.insert(hash.to_owned(), entry.clone(), epoch);
+        Ok(Some(entry))
+    }
+
+    async fn entry(
+        &self,
+        account: &Account,
+        account_id: AccountId,
+        enrollment_only: bool,
+        facts: Facts,
+        memberships: Vec<Membership>,
+    ) -> Result<Arc<CachedCredential>, AppError> {
+        let key = self.directory.key(account_id).await?;
+        let required_by = memberships
+            .iter()
+            .filter(|m| m.mfa_required_since.is_some())
+            .map(|m| WorkspaceId(m.id))
+            .collect();
+        let profile = Profile::of(account, account_id, key.as_ref(), required_by);
+        Ok(Arc::new(CachedCredential {
+            account_id: account_id.0,
+            enrollment_only,
+            facts,
+            workspaces: memberships.iter().map(|m| (m.id, m.role)).collect(),
+            profile: Arc::new(profile),
+        }))
+    }
+
+    /// The account's workspaces as their aggregates say now. The membership view may lag: the
+    /// workspaces it names, and those that events beyond it name, are each read from the log.
+    async fn memberships(&self, account_id: AccountId) -> Result<Vec<Membership>, AppError> {
+        let mut ids: BTreeSet<Uuid> = workspaces::memberships(&self.pool, account_id.0)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        ids.extend(workspaces::joined_beyond_the_view(&self.pool, account_id.0).await?);
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let workspace = self.commands.load_workspace(WorkspaceId(id)).await?;
+            if let Some(role) = workspace.role_of(account_id) {
+                found.push(Membership {
+                    id,
+                    role,
+                    mfa_required_since: workspace
+                        .mfa_required_since
+                        .filter(|_| workspace.mfa_required),
+                });
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether `last_written` is a resolution old; if so it is moved to `now` by this caller only.
+fn due(last_written: &std::sync::atomic::AtomicI64, now: i64) -> bool {
+    let last = last_written.load(Ordering::Acquire);
+    now - last >= RESOLUTION_SECS
+        && last_written
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+}
+
+fn session_is_live(facts: &SessionFacts, now: DateTime<Utc>) -> bool {
+    let last_seen = DateTime::from_timestamp(facts.last_seen.load(Ordering::Acquire), 0)
+        .unwrap_or(facts.started_at);
+    SessionLifetime {
+        expires_at: facts.expires_at,
+        idle_timeout_secs: facts.idle_timeout_secs,
+        last_seen_at: last_seen,
+        ended_at: None,
+    }
+    .is_live(now)
+}
+
+/// A workspace policy requiring MFA ends the password-only sessions started by the time it was
+/// turned on. The sweep records that as events; until it has, the check applies the same rule.
+fn ended_by_policy(session: &LiveSession, memberships: &[Membership]) -> bool {
+    session.method == AuthMethod::Password
+        && !session.enrollment_only
+        && memberships
+            .iter()
+            .filter_map(|m| m.mfa_required_since)
+            .any(|since| session.started_at <= since)
+}
