@@ -86,12 +86,11 @@ pub async fn renew(
     generation: i64,
 ) -> Result<bool, sqlx::Error> {
     let was_live: Option<bool> = sqlx::query_scalar(
-        "WITH old AS (SELECT lease_until > now() AS live FROM warden_processes
-                      WHERE process_id = $1 FOR UPDATE)
-         UPDATE warden_processes
+        "UPDATE warden_processes p
          SET lease_until = now() + $2::interval, applied_generation = $3, applied_at = now()
-         WHERE process_id = $1
-         RETURNING (SELECT live FROM old)",
+         FROM warden_processes old
+         WHERE p.process_id = $1 AND old.process_id = p.process_id
+         RETURNING old.lease_until > now()",
     )
     .bind(process)
     .bind(lease_interval())
@@ -112,9 +111,13 @@ pub async fn deregister(pool: &PgPool, process: Uuid) -> Result<(), sqlx::Error>
 
 /// The generation a follower has at least applied once it has read the log after this call.
 pub async fn current_generation(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT last_value FROM warden_barrier_generation")
-        .fetch_one(&mut *conn)
-        .await
+    // Before the first nextval, last_value is the start value although nobody took it.
+    sqlx::query_scalar(
+        "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+         FROM warden_barrier_generation",
+    )
+    .fetch_one(&mut *conn)
+    .await
 }
 
 /// Taken by a revoking command after its commit; wakes every follower.

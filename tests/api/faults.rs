@@ -22,41 +22,78 @@ use crate::helpers::{fresh_database, PASSWORD};
 use crate::ordering::settle;
 
 /// One `warden serve` process and how to start it again on the same port and keys.
-struct Server {
-    database_url: String,
+pub(crate) struct Server {
+    pub(crate) database_url: String,
     port: u16,
     master_key: String,
     signing_key: String,
     mail_dir: PathBuf,
     /// Where the server's log lines go (JSON lines on stdout), when kept.
     log: Option<PathBuf>,
+    /// More environment for the process.
+    pub(crate) env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 impl Server {
-    fn new(database_url: String) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+    pub(crate) fn new(database_url: String) -> Self {
         Self {
             database_url,
-            port,
+            port: free_port(),
             master_key: MasterKey::generate().to_base64(),
             signing_key: signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng)),
             mail_dir: std::env::temp_dir().join(format!("warden-faults-{}", Uuid::new_v4())),
             log: None,
+            env: Vec::new(),
             child: None,
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    /// Another process of the same deployment (same keys), on its own port, reaching the
+    /// database at `database_url`.
+    pub(crate) fn sibling(&self, database_url: String) -> Self {
+        Self {
+            database_url,
+            port: free_port(),
+            master_key: self.master_key.clone(),
+            signing_key: self.signing_key.clone(),
+            mail_dir: self.mail_dir.clone(),
+            log: None,
+            env: self.env.clone(),
+            child: None,
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    async fn start(&mut self) {
+    /// Sends `signal` (`STOP`, `CONT`) to the process.
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("the process runs");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "signal {signal} sent");
+    }
+
+    pub(crate) async fn start(&mut self) {
         let child = Command::new(env!("CARGO_BIN_EXE_warden"))
             .arg("serve")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("DATABASE_URL", &self.database_url)
             .env("WARDEN_ADDR", format!("127.0.0.1:{}", self.port))
             .env("WARDEN_MASTER_KEY", &self.master_key)
@@ -93,7 +130,7 @@ impl Server {
     }
 
     /// SIGKILL: no shutdown, no flush, nothing.
-    async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().await.expect("killed");
         }
@@ -554,7 +591,7 @@ async fn a_database_restart_answers_503_then_recovers_without_losing_anything() 
 }
 
 /// Posts JSON and answers the status and body.
-async fn call(
+pub(crate) async fn call(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,
@@ -864,7 +901,7 @@ async fn no_secret_of_a_journey_through_every_feature_reaches_the_database_logs_
 
 /// A writing transaction in another database of the same server: while it is open, no view and
 /// no reactor can read past it (the xmin horizon is cluster-wide).
-async fn hold_the_horizon(database_url: &str) -> sqlx::PgConnection {
+pub(crate) async fn hold_the_horizon(database_url: &str) -> sqlx::PgConnection {
     use sqlx::Connection;
     let base = database_url
         .rsplit_once('/')

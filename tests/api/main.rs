@@ -16,6 +16,7 @@ mod nats;
 mod openapi;
 mod ordering;
 mod pin;
+mod revocation;
 mod secrets;
 mod sessions;
 mod store;
