@@ -98,6 +98,10 @@ pub struct Settings {
     /// Memory the credential cache may take, in MiB.
     #[arg(long, env = "WARDEN_CREDENTIAL_CACHE_MIB", default_value_t = 256)]
     pub credential_cache_mib: u64,
+    /// Introspection calls each `introspect` token may make per second on each process (they
+    /// are not charged to the token's 60 requests a minute).
+    #[arg(long, env = "WARDEN_INTROSPECT_PER_SECOND", default_value_t = 5_000)]
+    pub introspect_per_second: u32,
 }
 
 impl Settings {

@@ -143,6 +143,7 @@ pub async fn build_state(
         credential_cache,
         activity,
         revocation_barrier,
+        introspections_per_second: settings.introspect_per_second,
     });
     // The sweep issues commands through the use cases, which need the projections it runs in.
     sweep.attach(app.commands.clone());

@@ -39,7 +39,7 @@ pub struct TokenEntry {
 fn platform_wide(scope: &Scope) -> bool {
     matches!(
         scope,
-        Scope::Admin | Scope::Archival | Scope::AuditRead | Scope::EventsRead
+        Scope::Admin | Scope::Archival | Scope::AuditRead | Scope::EventsRead | Scope::Introspect
     )
 }
 
@@ -69,7 +69,7 @@ impl ApiTokens {
         {
             return Err(AppError::with(
                 ProblemCode::ScopeNotAllowed,
-                "only platform administrators may grant admin, archival, audit:read or events:read",
+                "only platform administrators may grant admin, archival, audit:read, events:read or introspect",
             ));
         }
         let (token, token_hash) = tokens::mint(API_PREFIX);

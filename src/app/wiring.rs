@@ -48,6 +48,7 @@ pub struct Deps {
     /// Whether revoking commands wait for every process (always, except to demonstrate in a
     /// debug build what goes wrong without it).
     pub revocation_barrier: bool,
+    pub introspections_per_second: u32,
 }
 
 #[derive(Clone)]
@@ -111,6 +112,7 @@ impl App {
                 credentials.clone(),
                 directory.clone(),
                 pool.clone(),
+                deps.introspections_per_second,
             ),
             mfa: Mfa::new(
                 commands.clone(),

@@ -74,3 +74,28 @@ impl FromRequest for Authenticated {
         })
     }
 }
+
+/// A service calling `POST /v1/introspect`: an API token with the `introspect` scope, limited
+/// by the introspection limit instead of the token's requests per minute.
+pub struct Introspector(pub Authenticated);
+
+impl FromRequest for Introspector {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        let ctx = context_of(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("no state")))?;
+            let token = token.ok_or_else(AppError::unauthenticated)?;
+            let who = state
+                .app
+                .authentication
+                .authenticate_introspector(&token, &ctx)
+                .await?;
+            Ok(Self(who))
+        })
+    }
+}

@@ -22,7 +22,7 @@ async fn api_token(app: &TestApp, session: &str, name: &str, scopes: &[&str]) ->
 #[tokio::test]
 async fn services_ask_warden_about_a_credential() {
     let app = spawn_app().await;
-    let service_owner = app.signed_up("reports@example.com").await;
+    let service_owner = app.admin("reports@example.com").await;
     let service = api_token(&app, &service_owner, "reports", &["introspect"]).await;
     let user = app.signed_up("agent@example.com").await;
     let workspace: Value = app
@@ -81,4 +81,43 @@ async fn services_ask_warden_about_a_credential() {
         .post("/v1/introspect", json!({ "token": reader }), Some(&reader))
         .await;
     assert_problem(by_reader, StatusCode::FORBIDDEN, "insufficient_scope").await;
+}
+
+#[tokio::test]
+async fn only_platform_admins_grant_introspect_and_its_calls_have_a_limit_of_their_own() {
+    let app = spawn_app().await;
+    let user = app.signed_up("plain@example.com").await;
+    let refused = app
+        .api_as(&user)
+        .create_token(&CreateToken {
+            name: "sneaky",
+            password: PASSWORD,
+            scopes: Some(vec!["introspect"]),
+            ..CreateToken::default()
+        })
+        .await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "scope_not_allowed").await;
+
+    let admin = app.admin("ops@example.com").await;
+    let service = api_token(&app, &admin, "gateway", &["introspect", "read"]).await;
+    // Far more than the 60 requests a minute an API token gets: a gateway introspects on every
+    // request it serves.
+    for _ in 0..100 {
+        let answer: Value = app
+            .post("/v1/introspect", json!({ "token": user }), Some(&service))
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(answer["active"], true);
+    }
+    // None of them took a slot of the token's own limit.
+    let response = app.api_as(&service).me().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let remaining = response
+        .headers()
+        .get("ratelimit-remaining")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(remaining.as_deref(), Some("59"));
 }

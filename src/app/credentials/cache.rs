@@ -60,6 +60,13 @@ pub struct CachedCredential {
 }
 
 impl CachedCredential {
+    pub fn token(&self) -> Option<&TokenFacts> {
+        match &self.facts {
+            Facts::ApiToken(facts) => Some(facts),
+            Facts::Session(_) => None,
+        }
+    }
+
     pub fn authenticated(self: &Arc<Self>) -> Authenticated {
         let credential = match &self.facts {
             Facts::Session(s) => Credential::Session(s.session_id),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::app::introspection::TokenKind;
 use crate::app::AppError;
-use crate::app::Authenticated;
+use crate::http::extractors::Introspector;
 use crate::http::error::Problem;
 use crate::http::routes::tokens::ScopeName;
 use crate::http::routes::workspaces::RoleName;
@@ -73,7 +73,7 @@ pub struct IntrospectResponse {
 #[tracing::instrument(skip_all)]
 pub async fn introspect(
     state: web::Data<AppState>,
-    who: Authenticated,
+    Introspector(who): Introspector,
     body: web::Json<IntrospectRequest>,
 ) -> Result<HttpResponse, AppError> {
     let found = state
