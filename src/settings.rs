@@ -100,7 +100,7 @@ pub struct Settings {
     pub credential_cache_mib: u64,
     /// Introspection calls each `introspect` token may make per second on each process (they
     /// are not charged to the token's 60 requests a minute).
-    #[arg(long, env = "WARDEN_INTROSPECT_PER_SECOND", default_value_t = 5_000)]
+    #[arg(long, env = "WARDEN_INTROSPECT_PER_SECOND", default_value_t = 50_000)]
     pub introspect_per_second: u32,
 }
 

@@ -1,6 +1,8 @@
 //! Shared set-up for Warden's benchmarks: a fresh database on the benchmark server, and an
 //! account with a history of a chosen length.
 
+pub mod load;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -92,7 +92,10 @@ impl Authentication {
     ) -> Result<(Authenticated, RateLimitInfo), AppError> {
         let (entry, now) = self.live_api_token(token, ctx).await?;
         let account_id = AccountId(entry.account_id);
-        let token_id = entry.token().ok_or_else(AppError::unauthenticated)?.token_id;
+        let token_id = entry
+            .token()
+            .ok_or_else(AppError::unauthenticated)?
+            .token_id;
         let info = match rate_limit::take(&self.pool, token_id.0, now).await? {
             Decision::Allowed(info) => info,
             Decision::Refused {

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::app::introspection::TokenKind;
 use crate::app::AppError;
-use crate::http::extractors::Introspector;
 use crate::http::error::Problem;
+use crate::http::extractors::Introspector;
 use crate::http::routes::tokens::ScopeName;
 use crate::http::routes::workspaces::RoleName;
 use crate::startup::AppState;
