@@ -260,7 +260,7 @@ impl CredentialCache {
     /// Keeps the index from growing without bound: accounts with no entry left and an old
     /// invalidation are forgotten (an entry built before then is then refused anyway).
     fn forget_old(index: &mut Index) {
-        if index.accounts.len() < 4 * 1024 || index.epoch % 1024 != 0 {
+        if index.accounts.len() < 4 * 1024 || !index.epoch.is_multiple_of(1024) {
             return;
         }
         let floor = index.epoch.saturating_sub(FORGET_AFTER_EPOCHS);
