@@ -12,6 +12,7 @@ use warden_projections::queries;
 
 use super::command::{Commands, Settle};
 use super::context::{metadata, Authenticated, RequestContext};
+use super::credentials::workspaces_requiring_mfa;
 use super::directory::Directory;
 use super::error::AppError;
 use super::personal::Personal;
@@ -153,7 +154,8 @@ impl Accounts {
         }
         let account = self.commands.load_account(who.account_id).await?;
         let key = self.directory.key(who.account_id).await?;
-        let required_by = workspaces_requiring_mfa(&self.pool, who.account_id).await?;
+        let required_by =
+            workspaces_requiring_mfa(&self.commands, &self.pool, who.account_id).await?;
         Ok(Arc::new(Profile::of(
             &account,
             who.account_id,
@@ -283,14 +285,6 @@ impl Accounts {
 }
 
 /// The workspaces of `account_id` whose policy requires MFA.
-pub async fn workspaces_requiring_mfa(
-    pool: &PgPool,
-    account_id: AccountId,
-) -> Result<Vec<WorkspaceId>, AppError> {
-    let ids = queries::workspaces::requiring_mfa(pool, account_id.0).await?;
-    Ok(ids.into_iter().map(WorkspaceId).collect())
-}
-
 /// NIST 800-63B: 8 to 128 characters, no composition rules, never truncated, and not guessable
 /// (zxcvbn's frequency lists of common passwords, names and words, plus the user's own details).
 pub fn check_new_password(password: &SecretString, user_inputs: &[&str]) -> Result<(), AppError> {

@@ -11,10 +11,10 @@ use warden_aggregates::account::{
 use warden_aggregates::shared::{Scope, SessionId};
 use warden_projections::queries;
 
-use super::accounts::workspaces_requiring_mfa;
 use super::command::{Commands, Settle};
 use super::context::{metadata, Authenticated, RequestContext};
 use super::credentials::activity::Activity;
+use super::credentials::workspaces_requiring_mfa;
 use super::directory::Directory;
 use super::error::AppError;
 use super::personal::Personal;
@@ -149,7 +149,8 @@ impl Sessions {
             method: AuthMethod::Password,
         };
         let metadata = metadata(ctx, Some(&key), Some(account_id));
-        let mfa_required_by = workspaces_requiring_mfa(&self.pool, account_id).await?;
+        let mfa_required_by =
+            workspaces_requiring_mfa(&self.commands, &self.pool, account_id).await?;
         let command = || {
             AccountCommand::from(SessionCommand::LogIn {
                 password: password.clone(),

@@ -347,3 +347,99 @@ async fn concurrent_failures_through_two_processes_lock_after_exactly_ten() {
         assert_problem(locked, StatusCode::LOCKED, "account_locked").await;
     }
 }
+
+/// Last-seen times are written behind (at most once a minute per session per process, flushed
+/// each second): a session kept busy on one process is not idle on another, and one left alone
+/// still times out on both.
+#[tokio::test]
+async fn a_session_used_on_one_process_stays_alive_on_another_and_idles_out_on_both() {
+    let one = spawn_app().await;
+    let two = one.spawn_sibling().await;
+    let token = one.signed_up("busy.elsewhere@example.com").await;
+    assert_eq!(one.api_as(&token).me().await.status(), StatusCode::OK);
+    one.clock.advance(chrono::Duration::minutes(29));
+    // PostgreSQL keeps microseconds.
+    let written = one.clock_now() - chrono::Duration::milliseconds(1);
+    assert_eq!(two.api_as(&token).me().await.status(), StatusCode::OK);
+    // Written behind by `two` within a second or so.
+    let mut seen: Option<chrono::DateTime<chrono::Utc>> = None;
+    for _ in 0..50 {
+        seen = sqlx::query_scalar("SELECT max(last_seen_at) FROM session_activity")
+            .fetch_one(&one.pool)
+            .await
+            .expect("activity");
+        if seen.is_some_and(|s| s >= written) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen.is_some_and(|s| s >= written),
+        "written behind: {seen:?}"
+    );
+    // 58 minutes after login but 29 after the use on `two`: `one` still accepts it.
+    one.clock.advance(chrono::Duration::minutes(29));
+    assert_eq!(one.api_as(&token).me().await.status(), StatusCode::OK);
+    // Left alone past the idle timeout: refused by both.
+    one.clock.advance(chrono::Duration::minutes(31));
+    for app in [&one, &two] {
+        assert_problem(
+            app.api_as(&token).me().await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        )
+        .await;
+    }
+}
+
+/// A token's requests are not events: only its first use is recorded in the account's stream.
+#[tokio::test]
+async fn token_requests_append_one_event_for_the_first_use_and_none_after() {
+    let app = spawn_app().await;
+    let session = app.signed_up("quiet.token@example.com").await;
+    let created: Value = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": "ci", "password": PASSWORD, "scopes": ["read"] }),
+            Some(&session),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let token = created["token"].as_str().expect("token");
+    let count = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE event_type = 'account.api_token.first_used'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("count")
+    };
+    for _ in 0..20 {
+        assert_eq!(app.api_as(token).me().await.status(), StatusCode::OK);
+    }
+    let all: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(count().await, 1, "the first use, once");
+    for _ in 0..20 {
+        assert_eq!(app.api_as(token).me().await.status(), StatusCode::OK);
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(after, all, "twenty more requests, no event");
+    let metrics = app.get("/metrics", None).await.text().await.expect("text");
+    let hits = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("warden_credential_cache_hits_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("hits counted");
+    assert!(
+        hits >= 30,
+        "most of those checks were answered from memory: {hits}"
+    );
+}

@@ -3,19 +3,6 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// The workspaces of `account_id` whose policy requires MFA.
-pub async fn requiring_mfa(pool: &PgPool, account_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT w.workspace_id FROM workspace_members_v1 m
-         JOIN workspaces_v1 w ON w.workspace_id = m.workspace_id
-         WHERE m.account_id = $1 AND w.mfa_required
-         ORDER BY w.workspace_id",
-    )
-    .bind(account_id)
-    .fetch_all(pool)
-    .await
-}
-
 /// The account's workspaces and its role in each.
 pub async fn memberships(
     pool: &PgPool,

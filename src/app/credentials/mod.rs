@@ -27,7 +27,7 @@ use super::directory::Directory;
 use super::error::AppError;
 
 /// A workspace the account belongs to, as its aggregate says now.
-struct Membership {
+pub struct Membership {
     id: Uuid,
     role: Role,
     mfa_required_since: Option<DateTime<Utc>>,
@@ -136,7 +136,7 @@ impl Credentials {
                 .max(last_seen_here.unwrap_or_default()),
             ended_at: None,
         };
-        let memberships = self.memberships(account_id).await?;
+        let memberships = memberships(&self.commands, &self.pool, account_id).await?;
         if !lifetime.is_live(now) || ended_by_policy(&live, &memberships) {
             return Ok(None);
         }
@@ -177,7 +177,7 @@ impl Credentials {
         else {
             return Ok(None);
         };
-        let memberships = self.memberships(account_id).await?;
+        let memberships = memberships(&self.commands, &self.pool, account_id).await?;
         let facts = Facts::ApiToken(TokenFacts {
             token_id,
             scopes: token.scopes,
@@ -202,11 +202,7 @@ impl Credentials {
         memberships: Vec<Membership>,
     ) -> Result<Arc<CachedCredential>, AppError> {
         let key = self.directory.key(account_id).await?;
-        let required_by = memberships
-            .iter()
-            .filter(|m| m.mfa_required_since.is_some())
-            .map(|m| WorkspaceId(m.id))
-            .collect();
+        let required_by = requiring_mfa(&memberships);
         let profile = Profile::of(account, account_id, key.as_ref(), required_by);
         Ok(Arc::new(CachedCredential {
             account_id: account_id.0,
@@ -216,31 +212,54 @@ impl Credentials {
             profile: Arc::new(profile),
         }))
     }
+}
 
-    /// The account's workspaces as their aggregates say now. The membership view may lag: the
-    /// workspaces it names, and those that events beyond it name, are each read from the log.
-    async fn memberships(&self, account_id: AccountId) -> Result<Vec<Membership>, AppError> {
-        let mut ids: BTreeSet<Uuid> = workspaces::memberships(&self.pool, account_id.0)
-            .await?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        ids.extend(workspaces::joined_beyond_the_view(&self.pool, account_id.0).await?);
-        let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            let workspace = self.commands.load_workspace(WorkspaceId(id)).await?;
-            if let Some(role) = workspace.role_of(account_id) {
-                found.push(Membership {
-                    id,
-                    role,
-                    mfa_required_since: workspace
-                        .mfa_required_since
-                        .filter(|_| workspace.mfa_required),
-                });
-            }
+/// The account's workspaces as their aggregates say now. The membership view may lag: the
+/// workspaces it names, and those that events beyond it name, are each read from the log.
+pub async fn memberships(
+    commands: &Commands,
+    pool: &PgPool,
+    account_id: AccountId,
+) -> Result<Vec<Membership>, AppError> {
+    let mut ids: BTreeSet<Uuid> = workspaces::memberships(pool, account_id.0)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.extend(workspaces::joined_beyond_the_view(pool, account_id.0).await?);
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let workspace = commands.load_workspace(WorkspaceId(id)).await?;
+        if let Some(role) = workspace.role_of(account_id) {
+            found.push(Membership {
+                id,
+                role,
+                mfa_required_since: workspace
+                    .mfa_required_since
+                    .filter(|_| workspace.mfa_required),
+            });
         }
-        Ok(found)
     }
+    Ok(found)
+}
+
+/// The account's workspaces whose policy requires MFA, as their aggregates say now.
+pub async fn workspaces_requiring_mfa(
+    commands: &Commands,
+    pool: &PgPool,
+    account_id: AccountId,
+) -> Result<Vec<WorkspaceId>, AppError> {
+    Ok(requiring_mfa(
+        &memberships(commands, pool, account_id).await?,
+    ))
+}
+
+fn requiring_mfa(memberships: &[Membership]) -> Vec<WorkspaceId> {
+    memberships
+        .iter()
+        .filter(|m| m.mfa_required_since.is_some())
+        .map(|m| WorkspaceId(m.id))
+        .collect()
 }
 
 /// Whether `last_written` is a resolution old; if so it is moved to `now` by this caller only.
