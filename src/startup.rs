@@ -116,19 +116,7 @@ pub async fn build_state(
     let sweep = Arc::new(PolicySweep::default());
     let projections = Projections::with_reactors(pool.clone(), projectors, vec![sweep.clone()]);
     let metrics = Metrics::new();
-    let revocation_barrier = revocation_barrier();
-    let credential_cache = Arc::new(CredentialCache::new(
-        settings.credential_cache_limits(),
-        !revocation_barrier,
-    ));
-    let (activity, activity_task) = Activity::start(pool.clone());
-    let process_id = uuid::Uuid::new_v4();
-    let follower = Follower {
-        pool: pool.clone(),
-        cache: credential_cache.clone(),
-        process: process_id,
-        host: format!("{}:{}", hostname(), std::process::id()),
-    };
+    let credentials = CredentialRuntime::new(settings, &pool);
     let app = App::new(Deps {
         pool: pool.clone(),
         keys: KeyRing::new(pool.clone(), master),
@@ -140,16 +128,17 @@ pub async fn build_state(
         public_url: settings.public_url.clone(),
         totp,
         totp_issuer: settings.totp_issuer.clone(),
-        credential_cache,
-        activity,
-        revocation_barrier,
+        credential_cache: credentials.follower.cache.clone(),
+        activity: credentials.activity,
+        revocation_barrier: credentials.revocation_barrier,
         introspections_per_second: settings.introspect_per_second,
     });
     // The sweep issues commands through the use cases, which need the projections it runs in.
     sweep.attach(app.commands.clone());
     let mut tasks = projections.start();
-    tasks.push(activity_task);
-    tasks.push(tokio::spawn(follower.run()));
+    tasks.push(credentials.activity_task);
+    let process_id = credentials.follower.process;
+    tasks.push(tokio::spawn(credentials.follower.run()));
     tasks.push(tokio::spawn(sign_checkpoints(
         pool.clone(),
         signing_key.clone(),
@@ -164,6 +153,38 @@ pub async fn build_state(
         process_id,
     });
     Ok((state, tasks))
+}
+
+/// What checks credentials from memory: the cache with its log follower, and the writer of
+/// activity behind the requests (docs/adr/0015).
+struct CredentialRuntime {
+    follower: Follower,
+    activity: Activity,
+    activity_task: JoinHandle<()>,
+    revocation_barrier: bool,
+}
+
+impl CredentialRuntime {
+    fn new(settings: &Settings, pool: &PgPool) -> Self {
+        let revocation_barrier = revocation_barrier();
+        let cache = Arc::new(CredentialCache::new(
+            settings.credential_cache_limits(),
+            !revocation_barrier,
+        ));
+        let (activity, activity_task) = Activity::start(pool.clone());
+        let follower = Follower {
+            pool: pool.clone(),
+            cache,
+            process: uuid::Uuid::new_v4(),
+            host: format!("{}:{}", hostname(), std::process::id()),
+        };
+        Self {
+            follower,
+            activity,
+            activity_task,
+            revocation_barrier,
+        }
+    }
 }
 
 /// A debug build may be told to run without the revocation barrier, so tests can show what goes
