@@ -202,13 +202,16 @@ impl EventStore {
             let last = sequence + events.len();
             let mut snapshot_at = snapshot_sequence;
             if last >= snapshot_sequence + SNAPSHOT_EVERY {
-                // A failed snapshot costs only speed: the next load replays a few more events.
-                match self.write_snapshot(id, &aggregate, last).await {
-                    Ok(()) => snapshot_at = last,
-                    Err(error) => {
-                        tracing::warn!(%error, aggregate = A::TYPE, "snapshot not written")
+                // Written off the request path; a failed snapshot costs only speed: the next
+                // load replays a few more events.
+                snapshot_at = last;
+                let store = self.clone();
+                let (id, state) = (id.to_owned(), aggregate.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = store.write_snapshot(&id, &state, last).await {
+                        tracing::warn!(%error, aggregate = A::TYPE, "snapshot not written");
                     }
-                }
+                });
             }
             let recent = (aggregate.clone(), last, snapshot_at);
             self.recent
