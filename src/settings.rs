@@ -102,6 +102,18 @@ pub struct Settings {
     /// are not charged to the token's 60 requests a minute).
     #[arg(long, env = "WARDEN_INTROSPECT_PER_SECOND", default_value_t = 50_000)]
     pub introspect_per_second: u32,
+    /// Logins, second-factor steps, registrations and reset requests one client address may
+    /// make per minute on each process.
+    #[arg(long, env = "WARDEN_CLIENT_ATTEMPTS_PER_MINUTE", default_value_t = 60)]
+    pub client_attempts_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client, comma-separated addresses.
+    /// Without them the client is the peer of the connection.
+    #[arg(
+        long = "trusted-proxy",
+        env = "WARDEN_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Settings {

@@ -16,6 +16,7 @@ use warden_aggregates::shared::Clock;
 use warden_projections::{audit_chain, Projections, SigningKey};
 
 use crate::adapters::barrier;
+use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::keys::KeyRing;
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
 use crate::adapters::nats::NatsPublisher;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// This process's row in `warden_processes` (the revocation barrier).
     pub process_id: uuid::Uuid,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 pub struct Application {
@@ -132,6 +135,7 @@ pub async fn build_state(
         activity: credentials.activity,
         revocation_barrier: credentials.revocation_barrier,
         introspections_per_second: settings.introspect_per_second,
+        throttle: ClientThrottle::new(settings.client_attempts_per_minute),
     });
     // The sweep issues commands through the use cases, which need the projections it runs in.
     sweep.attach(app.commands.clone());
@@ -151,6 +155,7 @@ pub async fn build_state(
         pool,
         metrics,
         process_id,
+        trusted_proxies: settings.trusted_proxies.clone(),
     });
     Ok((state, tasks))
 }

@@ -1,4 +1,5 @@
 pub mod barrier;
+pub mod client_throttle;
 pub mod clock;
 pub mod keys;
 pub mod mail;

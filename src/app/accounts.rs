@@ -17,6 +17,7 @@ use super::directory::Directory;
 use super::error::AppError;
 use super::personal::Personal;
 use super::problem::ProblemCode;
+use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::mail::{Mailer, OutgoingMail};
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::sealing::DataKey;
@@ -76,6 +77,7 @@ impl Profile {
 pub struct Accounts {
     commands: Commands,
     directory: Directory,
+    throttle: ClientThrottle,
     passwords: Argon2Passwords,
     mailer: Arc<dyn Mailer>,
     pool: PgPool,
@@ -86,6 +88,7 @@ impl Accounts {
     pub fn new(
         commands: Commands,
         directory: Directory,
+        throttle: ClientThrottle,
         passwords: Argon2Passwords,
         mailer: Arc<dyn Mailer>,
         pool: PgPool,
@@ -94,6 +97,7 @@ impl Accounts {
         Self {
             commands,
             directory,
+            throttle,
             passwords,
             mailer,
             pool,
@@ -108,6 +112,9 @@ impl Accounts {
         display_name: Option<String>,
         ctx: &RequestContext,
     ) -> Result<AccountId, AppError> {
+        self.throttle
+            .attempt(ctx.ip.as_deref())
+            .map_err(AppError::too_many_attempts)?;
         check_new_password(&password, &[email.as_str()])?;
         let password_hash = self
             .passwords
@@ -196,6 +203,9 @@ impl Accounts {
         email: &str,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
+        self.throttle
+            .attempt(ctx.ip.as_deref())
+            .map_err(AppError::too_many_attempts)?;
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };

@@ -45,6 +45,15 @@ impl AppError {
         }
     }
 
+    /// A client that spent its attempts (`ClientThrottle`).
+    pub fn too_many_attempts(retry_after: u64) -> Self {
+        Self::Problem {
+            code: ProblemCode::TooManyAttempts,
+            detail: ProblemCode::TooManyAttempts.title().to_string(),
+            retry_after: Some(retry_after),
+        }
+    }
+
     pub fn unauthenticated() -> Self {
         Self::new(ProblemCode::Unauthenticated)
     }

@@ -21,6 +21,7 @@ use super::error::AppError;
 use super::personal::Personal;
 use super::problem::ProblemCode;
 use super::sessions::LoggedIn;
+use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::mail::{Mailer, OutgoingMail};
 use crate::adapters::tokens::{self, CHALLENGE_PREFIX, SESSION_PREFIX};
 use crate::adapters::totp::{otpauth_uri, qr_svg, RfcTotp};
@@ -60,6 +61,7 @@ fn recovery_code_hash(code: &str) -> Result<String, AppError> {
 pub struct Mfa {
     commands: Commands,
     directory: Directory,
+    throttle: ClientThrottle,
     mailer: Arc<dyn Mailer>,
     totp: Arc<RfcTotp>,
     totp_issuer: String,
@@ -70,6 +72,7 @@ impl Mfa {
     pub fn new(
         commands: Commands,
         directory: Directory,
+        throttle: ClientThrottle,
         mailer: Arc<dyn Mailer>,
         totp: Arc<RfcTotp>,
         totp_issuer: String,
@@ -78,6 +81,7 @@ impl Mfa {
         Self {
             commands,
             directory,
+            throttle,
             mailer,
             totp,
             totp_issuer,
@@ -106,6 +110,9 @@ impl Mfa {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<LoggedIn, AppError> {
+        self.throttle
+            .attempt(ctx.ip.as_deref())
+            .map_err(AppError::too_many_attempts)?;
         let (challenge_hash, account_id) = self.open_challenge(&challenge).await?;
         let proof = match method {
             MfaMethod::Totp => MfaProof::Totp(totp_code(code)?),

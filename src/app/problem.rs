@@ -108,6 +108,7 @@ problem_codes! {
     PinLocked = "pin_locked", 423, "Too many wrong PINs; try again later.";
     // 429
     RateLimited = "rate_limited", 429, "This API token spent its requests for this minute.";
+    TooManyAttempts = "too_many_attempts", 429, "Too many attempts from this client; retry later.";
     // 500
     InternalError = "internal_error", 500, "An internal error occurred.";
     // 503: try again shortly.

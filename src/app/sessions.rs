@@ -19,6 +19,7 @@ use super::directory::Directory;
 use super::error::AppError;
 use super::personal::Personal;
 use super::problem::ProblemCode;
+use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::tokens::{self, CHALLENGE_PREFIX, SESSION_PREFIX};
 
@@ -101,6 +102,7 @@ pub struct FailedAttempt {
 pub struct Sessions {
     commands: Commands,
     directory: Directory,
+    throttle: ClientThrottle,
     passwords: Argon2Passwords,
     activity: Activity,
     pool: PgPool,
@@ -110,6 +112,7 @@ impl Sessions {
     pub fn new(
         commands: Commands,
         directory: Directory,
+        throttle: ClientThrottle,
         passwords: Argon2Passwords,
         activity: Activity,
         pool: PgPool,
@@ -117,6 +120,7 @@ impl Sessions {
         Self {
             commands,
             directory,
+            throttle,
             passwords,
             activity,
             pool,
@@ -130,6 +134,9 @@ impl Sessions {
         device: Option<String>,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, AppError> {
+        self.throttle
+            .attempt(ctx.ip.as_deref())
+            .map_err(AppError::too_many_attempts)?;
         let account_id = self.directory.find(email).await?;
         let key = match account_id {
             Some(id) => self.directory.key(id).await?,

@@ -24,6 +24,7 @@ use super::pin::Pin;
 use super::sessions::Sessions;
 use super::stream::Stream;
 use super::workspaces::Workspaces;
+use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::keys::KeyRing;
 use crate::adapters::mail::Mailer;
 use crate::adapters::password::Argon2Passwords;
@@ -49,6 +50,7 @@ pub struct Deps {
     /// debug build what goes wrong without it).
     pub revocation_barrier: bool,
     pub introspections_per_second: u32,
+    pub throttle: ClientThrottle,
 }
 
 #[derive(Clone)]
@@ -86,6 +88,7 @@ impl App {
         let accounts = Accounts::new(
             commands.clone(),
             directory.clone(),
+            deps.throttle.clone(),
             deps.passwords.clone(),
             deps.mailer.clone(),
             pool.clone(),
@@ -103,6 +106,7 @@ impl App {
             sessions: Sessions::new(
                 commands.clone(),
                 directory.clone(),
+                deps.throttle.clone(),
                 deps.passwords.clone(),
                 deps.activity.clone(),
                 pool.clone(),
@@ -117,6 +121,7 @@ impl App {
             mfa: Mfa::new(
                 commands.clone(),
                 directory.clone(),
+                deps.throttle,
                 deps.mailer,
                 deps.totp,
                 deps.totp_issuer,

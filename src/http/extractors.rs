@@ -1,6 +1,7 @@
 //! Request extractors: the authenticated caller, and the request's context for event metadata.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
@@ -39,9 +40,36 @@ pub fn context_of(req: &HttpRequest) -> RequestContext {
         .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
     RequestContext {
         request_id,
-        ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        ip: client_address(req).map(|ip| ip.to_string()),
         user_agent,
     }
+}
+
+/// The client: the connection's peer, or — when the peer is a trusted proxy — the nearest
+/// address in `X-Forwarded-For` that is not one of the trusted proxies.
+fn client_address(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|hop| !trusted.contains(hop))
+            .unwrap_or(peer),
+    )
 }
 
 /// The bearer token of the request, if it carries one.

@@ -99,6 +99,7 @@ impl Server {
             .env("WARDEN_MASTER_KEY", &self.master_key)
             .env("WARDEN_SIGNING_KEY", &self.signing_key)
             .env("WARDEN_MAIL_DIR", &self.mail_dir)
+            .env("WARDEN_CLIENT_ATTEMPTS_PER_MINUTE", "1000000")
             .env(
                 "WARDEN_LOG",
                 if self.log.is_some() { "debug" } else { "warn" },

@@ -443,3 +443,67 @@ async fn token_requests_append_one_event_for_the_first_use_and_none_after() {
         "most of those checks were answered from memory: {hits}"
     );
 }
+
+async fn attempt_from(
+    app: &crate::helpers::TestApp,
+    forwarded_for: Option<&str>,
+    n: usize,
+) -> reqwest::Response {
+    let mut request = app.client.post(app.url("/v1/sessions")).json(&json!({
+        "email": format!("stuffed{n}@example.com"),
+        "password": "a guessed password from a leak",
+    }));
+    if let Some(client) = forwarded_for {
+        request = request.header("x-forwarded-for", client);
+    }
+    request.send().await.expect("answered")
+}
+
+/// Credential stuffing: one client trying many accounts meets a limit of its own, whatever
+/// the accounts' lock-outs say; another client is not affected, and `X-Forwarded-For` is only
+/// believed from a trusted proxy.
+#[tokio::test]
+async fn one_client_trying_many_accounts_is_throttled_and_others_are_not() {
+    let app = crate::helpers::spawn_with_args(&[
+        "--client-attempts-per-minute",
+        "5",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ])
+    .await;
+    // Behind the trusted proxy, each client is the address it forwards.
+    for n in 0..5 {
+        let response = attempt_from(&app, Some("203.0.113.7"), n).await;
+        assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    let throttled = attempt_from(&app, Some("203.0.113.7"), 5).await;
+    assert!(throttled.headers().get("retry-after").is_some());
+    assert_problem(
+        throttled,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    )
+    .await;
+    // Registration and reset requests draw on the same attempts.
+    let register = app
+        .client
+        .post(app.url("/v1/accounts"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&json!({ "email": "mass@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("answered");
+    assert_problem(register, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    let other = attempt_from(&app, Some("198.51.100.9"), 6).await;
+    assert_problem(other, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+
+    // Without a trusted proxy the header is the client's own claim: ignored.
+    let direct = crate::helpers::spawn_with_args(&["--client-attempts-per-minute", "5"]).await;
+    for n in 0..5 {
+        let spoofed = format!("192.0.2.{n}");
+        let response = attempt_from(&direct, Some(&spoofed), n).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let spoofed = attempt_from(&direct, Some("192.0.2.99"), 5).await;
+    assert_problem(spoofed, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+}

@@ -47,6 +47,7 @@ impl Deployment {
             .env("WARDEN_SIGNING_KEY", &self.signing_key)
             .env("WARDEN_LOG", "error")
             .env("WARDEN_MAIL_DIR", "/tmp/warden-bench-mail")
+            .env("WARDEN_CLIENT_ATTEMPTS_PER_MINUTE", "100000000")
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()

@@ -39,6 +39,7 @@ pub struct RegisterResponse {
         (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "email_taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_email, password_too_short, password_too_long, password_too_common, display_name_too_long", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/accounts")]
@@ -176,7 +177,10 @@ pub struct PasswordResetRequest {
 #[utoipa::path(
     tag = "accounts",
     request_body = PasswordResetRequest,
-    responses((status = 202, description = "a link is mailed if the account exists"))
+    responses(
+        (status = 202, description = "a link is mailed if the account exists"),
+        (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/v1/password-resets")]
 #[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]

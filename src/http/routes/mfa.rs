@@ -31,6 +31,7 @@ pub struct MfaStepRequest {
         (status = 401, description = "challenge_invalid, mfa_code_invalid", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_code_format", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/sessions/mfa")]

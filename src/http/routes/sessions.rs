@@ -76,6 +76,7 @@ pub struct LoginResponse {
         (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "device_name_too_long", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked: with Retry-After while the lock has an end", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/sessions")]
