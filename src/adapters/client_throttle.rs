@@ -10,9 +10,13 @@ use std::sync::Arc;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::rate_limit::RateLimitInfo;
+use crate::app::AppError;
+
 #[derive(Clone)]
 pub struct ClientThrottle {
     attempts: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    per_minute: u32,
 }
 
 impl ClientThrottle {
@@ -21,12 +25,27 @@ impl ClientThrottle {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             attempts: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            per_minute: per_minute.get(),
         }
     }
 
+    /// Takes one attempt for `client`, or answers 429 `too_many_attempts` with `Retry-After`
+    /// and the `RateLimit-*` headers.
+    pub fn check(&self, client: Option<&str>) -> Result<(), AppError> {
+        self.attempt(client)
+            .map_err(|retry_after| AppError::Throttled {
+                info: RateLimitInfo {
+                    limit: self.per_minute,
+                    remaining: 0,
+                    reset_secs: retry_after,
+                },
+                retry_after,
+            })
+    }
+
     /// Takes one attempt for `client`; when it has none left, the seconds until it has.
-    /// A request without a known address (none in tests over a socket pair) is not throttled.
-    pub fn attempt(&self, client: Option<&str>) -> Result<(), u64> {
+    /// A request without a known address is not throttled.
+    fn attempt(&self, client: Option<&str>) -> Result<(), u64> {
         let Some(ip) = client.and_then(|c| c.parse::<IpAddr>().ok()) else {
             return Ok(());
         };

@@ -105,6 +105,11 @@ impl Accounts {
         }
     }
 
+    /// The throttle of unauthenticated attempts, shared with the support flow.
+    pub fn throttle(&self) -> &ClientThrottle {
+        &self.throttle
+    }
+
     pub async fn register(
         &self,
         email: Email,
@@ -112,9 +117,7 @@ impl Accounts {
         display_name: Option<String>,
         ctx: &RequestContext,
     ) -> Result<AccountId, AppError> {
-        self.throttle
-            .attempt(ctx.ip.as_deref())
-            .map_err(AppError::too_many_attempts)?;
+        self.throttle.check(ctx.ip.as_deref())?;
         check_new_password(&password, &[email.as_str()])?;
         let password_hash = self
             .passwords
@@ -203,9 +206,7 @@ impl Accounts {
         email: &str,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        self.throttle
-            .attempt(ctx.ip.as_deref())
-            .map_err(AppError::too_many_attempts)?;
+        self.throttle.check(ctx.ip.as_deref())?;
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };

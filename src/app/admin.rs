@@ -151,6 +151,7 @@ impl Admin {
         reason: &str,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
+        self.accounts.throttle().check(ctx.ip.as_deref())?;
         let reason = reason.trim();
         if reason.is_empty() || reason.chars().count() > MAX_REASON {
             return Err(AppError::new(ProblemCode::InvalidReason));

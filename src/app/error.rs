@@ -24,6 +24,12 @@ pub enum AppError {
         info: RateLimitInfo,
         retry_after: u64,
     },
+    /// A client address spent its unauthenticated attempts (`ClientThrottle`).
+    #[error("too many attempts from this client; retry in {retry_after} s")]
+    Throttled {
+        info: RateLimitInfo,
+        retry_after: u64,
+    },
     /// The path exists, but not with this method.
     #[error("this path answers to {allowed} only")]
     MethodNotAllowed { allowed: String },
@@ -45,15 +51,6 @@ impl AppError {
         }
     }
 
-    /// A client that spent its attempts (`ClientThrottle`).
-    pub fn too_many_attempts(retry_after: u64) -> Self {
-        Self::Problem {
-            code: ProblemCode::TooManyAttempts,
-            detail: ProblemCode::TooManyAttempts.title().to_string(),
-            retry_after: Some(retry_after),
-        }
-    }
-
     pub fn unauthenticated() -> Self {
         Self::new(ProblemCode::Unauthenticated)
     }
@@ -66,6 +63,7 @@ impl AppError {
         match self {
             Self::Problem { code, .. } => *code,
             Self::RateLimited { .. } => ProblemCode::RateLimited,
+            Self::Throttled { .. } => ProblemCode::TooManyAttempts,
             Self::MethodNotAllowed { .. } => ProblemCode::MethodNotAllowed,
             Self::Internal(_) => ProblemCode::InternalError,
         }

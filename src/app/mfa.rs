@@ -110,9 +110,7 @@ impl Mfa {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<LoggedIn, AppError> {
-        self.throttle
-            .attempt(ctx.ip.as_deref())
-            .map_err(AppError::too_many_attempts)?;
+        self.throttle.check(ctx.ip.as_deref())?;
         let (challenge_hash, account_id) = self.open_challenge(&challenge).await?;
         let proof = match method {
             MfaMethod::Totp => MfaProof::Totp(totp_code(code)?),

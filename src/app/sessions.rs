@@ -134,9 +134,7 @@ impl Sessions {
         device: Option<String>,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, AppError> {
-        self.throttle
-            .attempt(ctx.ip.as_deref())
-            .map_err(AppError::too_many_attempts)?;
+        self.throttle.check(ctx.ip.as_deref())?;
         let account_id = self.directory.find(email).await?;
         let key = match account_id {
             Some(id) => self.directory.key(id).await?,

@@ -51,7 +51,7 @@ impl ResponseError for AppError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         let retry_after = match self {
             Self::Problem { retry_after, .. } => *retry_after,
-            Self::RateLimited { retry_after, info } => {
+            Self::RateLimited { retry_after, info } | Self::Throttled { retry_after, info } => {
                 rate_limit_headers(info, |name, value| {
                     response.insert_header((name, value));
                 });

@@ -471,19 +471,38 @@ async fn one_client_trying_many_accounts_is_throttled_and_others_are_not() {
         "127.0.0.1",
     ])
     .await;
-    // Behind the trusted proxy, each client is the address it forwards.
-    for n in 0..5 {
-        let response = attempt_from(&app, Some("203.0.113.7"), n).await;
-        assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    // Behind the trusted proxy, each client is the address it forwards. One sprays 200
+    // accounts with wrong passwords: 5 are tried, the rest are throttled before any lookup.
+    let mut answers = Vec::new();
+    for n in 0..200 {
+        answers.push(attempt_from(&app, Some("203.0.113.7"), n).await.status());
     }
-    let throttled = attempt_from(&app, Some("203.0.113.7"), 5).await;
+    assert_eq!(count(&answers, StatusCode::UNAUTHORIZED), 5);
+    assert_eq!(count(&answers, StatusCode::TOO_MANY_REQUESTS), 195);
+    let throttled = attempt_from(&app, Some("203.0.113.7"), 200).await;
     assert!(throttled.headers().get("retry-after").is_some());
+    assert_eq!(
+        throttled
+            .headers()
+            .get("ratelimit-remaining")
+            .and_then(|v| v.to_str().ok()),
+        Some("0")
+    );
     assert_problem(
         throttled,
         StatusCode::TOO_MANY_REQUESTS,
         "too_many_attempts",
     )
     .await;
+    let access = app
+        .client
+        .post(app.url("/v1/access-requests"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&json!({ "email": "mass@example.com", "reason": "let me in" }))
+        .send()
+        .await
+        .expect("answered");
+    assert_problem(access, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
     // Registration and reset requests draw on the same attempts.
     let register = app
         .client

@@ -73,6 +73,7 @@ pub struct AccessRequestBody {
     responses(
         (status = 202, description = "recorded if the account exists"),
         (status = 422, description = "invalid_reason", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/access-requests")]
