@@ -72,6 +72,7 @@ problem_codes! {
     MethodNotAllowed = "method_not_allowed", 405, "This path does not answer to this method.";
     // 413
     PayloadTooLarge = "payload_too_large", 413, "The body is larger than this operation takes.";
+    HeadersTooLarge = "headers_too_large", 431, "The request's headers are larger than Warden takes.";
     // 409: the state of things does not allow it.
     EmailTaken = "email_taken", 409, "An account with this email already exists.";
     TokenNameTaken = "token_name_taken", 409, "A live API token of this account already has this name.";

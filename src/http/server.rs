@@ -34,6 +34,16 @@ async fn unrouted(
 
 /// A JSON body larger than this is refused before it is read whole.
 const MAX_BODY: usize = 64 * 1024;
+/// Headers larger than this in all are refused (431) before any handler runs; more than 96
+/// headers are refused by the HTTP parser itself.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+fn header_bytes(headers: &header::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
 
 pub fn serve(
     listener: TcpListener,
@@ -81,9 +91,18 @@ pub fn serve(
                     .map(|s| s.metrics.clone());
                 let preflight = is_preflight(&req);
                 let api = req.path().starts_with("/v1");
-                let response = srv.call(req);
+                let call = if header_bytes(req.headers()) > MAX_HEADER_BYTES {
+                    let refused = AppError::new(ProblemCode::HeadersTooLarge).error_response();
+                    Err(req.into_response(refused))
+                } else {
+                    Ok(srv.call(req))
+                };
                 async move {
-                    let response = decorate(response.await?, preflight, api);
+                    let response = match call {
+                        Ok(called) => called.await?.map_into_boxed_body(),
+                        Err(refused) => refused,
+                    };
+                    let response = decorate(response, preflight, api);
                     if let Some(metrics) = metrics {
                         let seconds = started.elapsed().as_secs_f64();
                         metrics.request(&method, &route, response.status().as_u16(), seconds);

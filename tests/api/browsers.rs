@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{assert_problem, spawn_with_args};
+use crate::helpers::{assert_problem, spawn_app, spawn_with_args, PASSWORD};
 
 const FRONTEND: &str = "https://app.example.com";
 
@@ -137,4 +137,37 @@ async fn a_body_too_large_is_refused_before_it_is_read() {
         .await
         .expect("count");
     assert_eq!(accounts, 0, "nothing was registered");
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused_before_any_handler_runs() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/v1/accounts"))
+        .header("x-padding", "x".repeat(20 * 1024))
+        .json(&serde_json::json!({ "email": "padded@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("sent");
+    assert_problem(
+        response,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    )
+    .await;
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(events, 0, "nothing was registered");
+    // Ordinary headers pass.
+    let fine = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-padding", "x".repeat(1024))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(fine.status(), StatusCode::OK);
 }
