@@ -18,8 +18,9 @@ use warden_projections::Cursor;
 
 /// Take a new snapshot once this many events have been written since the last one.
 const SNAPSHOT_EVERY: usize = 50;
-/// How many times a command is re-run against fresh state after losing a race.
-const MAX_ATTEMPTS: usize = 12;
+/// How many times a command is re-run against fresh state after losing a race: enough for a
+/// few dozen writers on one account at once (each round, one of them wins).
+const MAX_ATTEMPTS: usize = 32;
 
 /// An aggregate whose state may be cached as a snapshot. Bump `SNAPSHOT_VERSION` whenever the
 /// serialized shape changes; older snapshots are then ignored and rebuilt from events.
@@ -176,8 +177,10 @@ impl EventStore {
     ) -> Result<Committed<A>, ExecuteError<A::Error>> {
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
-                // Spread out writers that keep colliding on one aggregate.
-                let jitter = rand::random::<u64>() % (2 * attempt as u64 + 1);
+                // Spread out writers that keep colliding on one aggregate: a random pause in a
+                // window that doubles with each lost race, up to 32 ms.
+                let window = 1u64 << attempt.min(5);
+                let jitter = rand::random::<u64>() % (window + 1);
                 tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
             }
             let (mut aggregate, sequence, snapshot_sequence) =
