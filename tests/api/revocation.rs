@@ -207,9 +207,10 @@ async fn warm(servers: &[&Server], tokens: &[String]) {
     for server in servers {
         trusted(server).await;
         for token in tokens {
-            // The first answer may come before the views have the new session.
+            // The first answers may come before the views have the new session (a login
+            // waits for them at most 5 s, and three processes' projectors share two cores).
             let mut status = StatusCode::UNAUTHORIZED;
-            for _ in 0..100 {
+            for _ in 0..500 {
                 status = me(server, token).await;
                 if status == StatusCode::OK {
                     break;
