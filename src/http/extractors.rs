@@ -81,18 +81,28 @@ pub fn bearer(req: &HttpRequest) -> Option<SecretString> {
         .then(|| SecretString::from(token.trim().to_string()))
 }
 
+/// What a credential extractor starts from: the state, the bearer token (or a 401) and the
+/// request's context, taken before the request is left behind.
+fn presented(
+    req: &HttpRequest,
+) -> Result<(web::Data<AppState>, SecretString, RequestContext), AppError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no state")))?;
+    let token = bearer(req).ok_or_else(AppError::unauthenticated)?;
+    Ok((state, token, context_of(req)))
+}
+
 impl FromRequest for Authenticated {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
-        let ctx = context_of(req);
+        let presented = presented(req);
         let req = req.clone();
         Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("no state")))?;
-            let token = token.ok_or_else(AppError::unauthenticated)?;
+            let (state, token, ctx) = presented?;
             let (who, rate) = state.app.authentication.authenticate(&token, &ctx).await?;
             if let Some(rate) = rate {
                 // Read back by the middleware that writes the RateLimit-* headers.
@@ -112,12 +122,9 @@ impl FromRequest for Introspector {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
-        let ctx = context_of(req);
+        let presented = presented(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("no state")))?;
-            let token = token.ok_or_else(AppError::unauthenticated)?;
+            let (state, token, ctx) = presented?;
             let who = state
                 .app
                 .authentication

@@ -145,12 +145,25 @@ fn ratio(line: &str, measured: &WrkResult, baseline: &WrkResult) {
     );
 }
 
-/// Logs `email` in `sessions` times through `base` and out of all devices: how long that took.
-async fn log_out_of_all_devices(base: &str, email: &str, sessions: usize) -> anyhow::Result<f64> {
+/// Registers `email` through `base` and logs it in `n` times: the sessions' tokens.
+async fn registered_with_sessions(
+    base: &str,
+    email: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
+    let body = json!({ "email": email, "password": PASSWORD });
+    post(base, "/v1/accounts", None, body).await?;
     let mut tokens = Vec::new();
-    for _ in 0..sessions {
+    for _ in 0..n {
         tokens.push(session(base, email).await?);
     }
+    Ok(tokens)
+}
+
+/// Registers `email` with `sessions` sessions through `base` and logs out of all devices: how
+/// long the last step took.
+async fn log_out_of_all_devices(base: &str, email: &str, sessions: usize) -> anyhow::Result<f64> {
+    let tokens = registered_with_sessions(base, email, sessions).await?;
     let started = Instant::now();
     post(
         base,
@@ -178,15 +191,9 @@ async fn main() -> anyhow::Result<()> {
         next_port: 18181,
     };
     let a = deployment.start().await?;
-    let user = "reader@example.com";
-    post(
-        &a.base,
-        "/v1/accounts",
-        None,
-        json!({ "email": user, "password": PASSWORD }),
-    )
-    .await?;
-    let token = session(&a.base, user).await?;
+    let token = registered_with_sessions(&a.base, "reader@example.com", 1)
+        .await?
+        .remove(0);
     deployment.admin("gateway@example.com").await?;
     let admin = session(&a.base, "gateway@example.com").await?;
     let created = post(
@@ -369,13 +376,6 @@ async fn revocation_times(
         let mut times = Vec::new();
         for round in 0..5 {
             let email = format!("revoke.{count}.{round}@example.com");
-            post(
-                &a.base,
-                "/v1/accounts",
-                None,
-                json!({ "email": email, "password": PASSWORD }),
-            )
-            .await?;
             times.push(log_out_of_all_devices(&a.base, &email, 5).await?);
         }
         times.sort_by(f64::total_cmp);
@@ -384,19 +384,8 @@ async fn revocation_times(
             times[2], times[0], times[4]
         );
     }
-    let email = "revoke.frozen@example.com";
-    post(
-        &a.base,
-        "/v1/accounts",
-        None,
-        json!({ "email": email, "password": PASSWORD }),
-    )
-    .await?;
+    let tokens = registered_with_sessions(&a.base, "revoke.frozen@example.com", 5).await?;
     let frozen = &others[0];
-    let mut tokens = Vec::new();
-    for _ in 0..5 {
-        tokens.push(session(&a.base, email).await?);
-    }
     frozen.signal("STOP")?;
     let started = Instant::now();
     let call = post(
