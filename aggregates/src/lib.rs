@@ -6,5 +6,6 @@
 //! aggregate through its `Services`, so every rule can be tested with fakes.
 
 pub mod account;
+pub mod identity_provider;
 pub mod shared;
 pub mod workspace;

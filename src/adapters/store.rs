@@ -33,7 +33,12 @@ impl Snapshotted for warden_aggregates::account::Account {
     // 3: a pending password reset remembers when it was asked for.
     // 4: the state is one slice per part of the account.
     // 5: a live session remembers until when the PIN unlocked it.
-    const SNAPSHOT_VERSION: i32 = 5;
+    // 6: linked identities; a live session remembers its identity provider.
+    const SNAPSHOT_VERSION: i32 = 6;
+}
+
+impl Snapshotted for warden_aggregates::identity_provider::IdentityProvider {
+    const SNAPSHOT_VERSION: i32 = 1;
 }
 
 impl Snapshotted for warden_aggregates::workspace::Workspace {

@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use warden_aggregates::account::{
     Account, AccountError, AccountServices, Outcome, PasswordVerifier,
 };
+use warden_aggregates::identity_provider::{IdentityProvider, IdentityProviderServices};
 use warden_aggregates::shared::{AccountId, Clock, PasswordHash, WorkspaceId};
 use warden_aggregates::workspace::{Workspace, WorkspaceServices};
 use warden_projections::{Cursor, Projections};
@@ -67,6 +68,14 @@ impl Target for Account {
             passwords: Arc::new(RememberedVerdicts::new(base.passwords.clone())),
             totp: base.totp.clone(),
             policy: base.policy.clone(),
+        }
+    }
+}
+
+impl Target for IdentityProvider {
+    fn services(commands: &Commands) -> IdentityProviderServices {
+        IdentityProviderServices {
+            clock: commands.clock.clone(),
         }
     }
 }
@@ -301,7 +310,8 @@ impl CommandError<AccountError> {
                 refusal:
                     AccountError::NotRegistered
                     | AccountError::Erased
-                    | AccountError::WrongPasswordWhileLocked,
+                    | AccountError::WrongPasswordWhileLocked
+                    | AccountError::NoPassword,
                 ..
             } => AppError::new(code),
             other => other.into(),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use warden_aggregates::account::AccountError;
+use warden_aggregates::identity_provider::IdentityProviderError;
 use warden_aggregates::workspace::WorkspaceError;
 
 use super::problem::ProblemCode;
@@ -110,6 +111,10 @@ impl Refusal for AccountError {
             Self::AccessRequestNotFound => ProblemCode::AccessRequestNotFound,
             Self::EmailMfaAlreadyEnabled => ProblemCode::EmailMfaAlreadyEnabled,
             Self::EmailMfaNotEnabled => ProblemCode::EmailMfaNotEnabled,
+            Self::NoPassword => ProblemCode::PasswordNotSet,
+            Self::IdentityNotLinked => ProblemCode::IdentityNotFound,
+            Self::IdentityAlreadyLinked => ProblemCode::IdentityAlreadyLinked,
+            Self::LastWayToSignIn => ProblemCode::LastWayToSignIn,
         }
     }
 
@@ -119,6 +124,16 @@ impl Refusal for AccountError {
                 Some((*until - now).num_seconds().max(1) as u64)
             }
             _ => None,
+        }
+    }
+}
+
+impl Refusal for IdentityProviderError {
+    fn problem_code(&self) -> ProblemCode {
+        match self {
+            Self::NotFound => ProblemCode::IdentityProviderNotFound,
+            Self::AlreadyConfigured => ProblemCode::InvalidIdentityProvider,
+            Self::WorkspaceProviderTooBroad => ProblemCode::WorkspaceProviderTooBroad,
         }
     }
 }

@@ -132,6 +132,7 @@ impl Mfa {
             token_hash,
             device: None,
             method: AuthMethod::Password,
+            sso: None,
         };
         let key = self.directory.key(account_id).await?;
         let metadata = metadata(ctx, key.as_ref(), Some(account_id));

@@ -46,6 +46,9 @@ problem_codes! {
     InvalidCredentials = "invalid_credentials", 401, "The email or password is wrong.";
     ChallengeInvalid = "challenge_invalid", 401, "The login challenge is unknown, used or expired; log in again.";
     MfaCodeInvalid = "mfa_code_invalid", 401, "The code is wrong or was used already.";
+    SsoTokenInvalid = "sso_token_invalid", 401, "The identity provider's answer could not be verified; sign in again.";
+    SsoProviderRefused = "sso_provider_refused", 401, "The identity provider did not sign you in.";
+    LoginCodeInvalid = "login_code_invalid", 401, "The login code is unknown, used or expired; sign in again.";
     // 403: established, but not allowed.
     InsufficientScope = "insufficient_scope", 403, "This API token lacks a scope the operation needs.";
     SessionRequired = "session_required", 403, "This needs a session; API tokens cannot do it.";
@@ -59,6 +62,8 @@ problem_codes! {
     ReauthenticationFailed = "reauthentication_failed", 403, "The password or code is wrong.";
     OriginNotAllowed = "origin_not_allowed", 403, "This origin may not call Warden from a browser.";
     PinInvalid = "pin_invalid", 403, "The PIN is wrong.";
+    SsoAccountUnknown = "sso_account_unknown", 403, "No account has this identity, and this provider does not create accounts.";
+    SsoNotAMember = "sso_not_a_member", 403, "This workspace's provider signs in only members who linked it from their settings.";
     // 404
     NotFound = "not_found", 404, "There is nothing here.";
     AccountNotFound = "account_not_found", 404, "No such account.";
@@ -68,6 +73,8 @@ problem_codes! {
     AccessRequestNotFound = "access_request_not_found", 404, "No such open access request.";
     WorkspaceNotFound = "workspace_not_found", 404, "No such workspace.";
     MemberNotFound = "member_not_found", 404, "No such member.";
+    IdentityProviderNotFound = "identity_provider_not_found", 404, "No such identity provider.";
+    IdentityNotFound = "identity_not_found", 404, "This identity provider is not linked to the account.";
     // 405
     MethodNotAllowed = "method_not_allowed", 405, "This path does not answer to this method.";
     // 413
@@ -86,6 +93,11 @@ problem_codes! {
     AlreadyMember = "already_member", 409, "The account is a member already.";
     LastAccountHolder = "last_account_holder", 409, "A workspace keeps at least one account holder.";
     ArchivalOff = "archival_off", 409, "Archival is off for this workspace.";
+    PasswordNotSet = "password_not_set", 409, "This account has no password yet; set one through a password reset.";
+    SsoLinkRequired = "sso_link_required", 409, "An account has this address: sign in to it and link the provider from your settings.";
+    IdentityAlreadyLinked = "identity_already_linked", 409, "This identity provider is linked to the account already.";
+    IdentityTaken = "identity_taken", 409, "This identity is linked to another account.";
+    LastWayToSignIn = "last_way_to_sign_in", 409, "Unlinking it would leave the account with no way to sign in.";
     // 422: readable, but not acceptable.
     InvalidEmail = "invalid_email", 422, "This is not an email address.";
     PasswordTooShort = "password_too_short", 422, "A password needs at least 8 characters.";
@@ -104,6 +116,11 @@ problem_codes! {
     InvalidWorkspaceName = "invalid_workspace_name", 422, "A workspace name has 1 to 100 characters.";
     ArchivalDaysOutOfRange = "archival_days_out_of_range", 422, "Archival days are 1 to 3650, or null to keep forever.";
     CutoffInFuture = "cutoff_in_future", 422, "A purge cut-off cannot be in the future.";
+    InvalidIdentityProvider = "invalid_identity_provider", 422, "The identity provider's settings are not usable.";
+    WorkspaceProviderTooBroad = "workspace_provider_too_broad", 422, "A workspace's provider may neither create accounts nor link them by address.";
+    ReturnToNotAllowed = "return_to_not_allowed", 422, "The return address is not one of the allowed frontend origins.";
+    SsoAttemptInvalid = "sso_attempt_invalid", 422, "The sign-in attempt is unknown, used, expired or from another browser; start again.";
+    SsoIssuerMismatch = "sso_issuer_mismatch", 422, "The answer names another issuer than the provider's (RFC 9207).";
     // 423: locked for now.
     AccountLocked = "account_locked", 423, "The account is locked.";
     PinLocked = "pin_locked", 423, "Too many wrong PINs; try again later.";
@@ -118,6 +135,7 @@ problem_codes! {
     ViewsLagging = "views_lagging", 503, "The change is recorded but not yet effective everywhere; retry shortly.";
     RevocationPending = "revocation_pending", 503, "The change is recorded but a Warden process has not confirmed it yet; retry shortly.";
     MailUnavailable = "mail_unavailable", 503, "The mail could not be sent; try again shortly.";
+    SsoProviderUnavailable = "sso_provider_unavailable", 503, "The identity provider cannot be reached; try again shortly.";
 }
 
 impl ProblemCode {

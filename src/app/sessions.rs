@@ -152,6 +152,7 @@ impl Sessions {
             token_hash,
             device: device.as_deref().map(|d| key.seal(d)),
             method: AuthMethod::Password,
+            sso: None,
         };
         let metadata = metadata(ctx, Some(&key), Some(account_id));
         let mfa_required_by =

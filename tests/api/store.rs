@@ -58,6 +58,7 @@ fn log_in(password: &str) -> AccountCommand {
             token_hash: TokenHash(Uuid::new_v4().to_string()),
             device: None,
             method: AuthMethod::Password,
+            sso: None,
         },
         challenge_hash: TokenHash(Uuid::new_v4().to_string()),
         mfa_required_by: vec![],

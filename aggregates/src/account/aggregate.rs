@@ -6,9 +6,10 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::api_tokens::ApiTokens;
-use super::commands::AccountCommand;
+use super::commands::{AccountCommand, IdentityCommand};
 use super::errors::AccountError;
 use super::events::AccountEvent;
+use super::identities::Identities;
 use super::mfa::MfaState;
 use super::password::PasswordState;
 use super::pin::PinState;
@@ -28,6 +29,8 @@ pub struct Account {
     pub(super) mfa: MfaState,
     pub(super) pin: PinState,
     pub(super) support: Support,
+    #[serde(default)]
+    pub(super) identities: Identities,
 }
 
 impl Aggregate for Account {
@@ -55,6 +58,11 @@ impl Aggregate for Account {
                 .register(account_id, email, display_name, password_hash, now, sink)
                 .await;
         }
+        if let AccountCommand::Identity(IdentityCommand::Register(registration)) = command {
+            return self
+                .register_through_provider(registration, now, sink)
+                .await;
+        }
         self.ensure_active()?;
         match command {
             AccountCommand::Register { .. } => Err(AccountError::AlreadyRegistered),
@@ -68,6 +76,9 @@ impl Aggregate for Account {
             }
             AccountCommand::Pin(command) => self.handle_pin(command, now, svc, sink).await,
             AccountCommand::Support(command) => self.handle_support(command, now, sink).await,
+            AccountCommand::Identity(command) => {
+                self.handle_identity(command, now, svc, sink).await
+            }
         }
     }
 
@@ -79,6 +90,7 @@ impl Aggregate for Account {
         self.mfa.apply(&event);
         self.pin.apply(&event);
         self.support.apply(&event);
+        self.identities.apply(&event);
     }
 }
 

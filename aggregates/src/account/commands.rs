@@ -7,8 +7,9 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::events::{AuthMethod, SessionEndReason};
+use super::identities::{LinkVia, ProviderSignIn};
 use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
-use crate::shared::{TotpCode, WorkspaceId};
+use crate::shared::{ProviderId, TotpCode, WorkspaceId};
 
 #[derive(Debug)]
 pub enum AccountCommand {
@@ -24,6 +25,48 @@ pub enum AccountCommand {
     ApiToken(ApiTokenCommand),
     Pin(PinCommand),
     Support(SupportCommand),
+    Identity(IdentityCommand),
+}
+
+/// Identities at OpenID Connect providers.
+#[derive(Debug)]
+pub enum IdentityCommand {
+    /// The first sign-in through a provider that may create accounts.
+    Register(ProviderRegistration),
+    /// A sign-in the provider vouched for; `link` links the identity first where the provider's
+    /// rules allow it (a verified address).
+    LogIn {
+        session: NewSession,
+        link: Option<NewIdentity>,
+    },
+    /// Linked by the signed-in owner from their settings.
+    Link(NewIdentity),
+    Unlink {
+        provider_id: ProviderId,
+    },
+    /// The provider ended its session (back-channel logout): every session of this provider, or
+    /// only those of the provider session `sid`.
+    EndProviderSessions {
+        provider_id: ProviderId,
+        sid: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderRegistration {
+    pub account_id: AccountId,
+    pub email: SealedText,
+    pub display_name: Option<SealedText>,
+    pub identity: NewIdentity,
+}
+
+/// An identity the edge has verified (the ID token) and sealed (the subject).
+#[derive(Debug, Clone)]
+pub struct NewIdentity {
+    pub provider_id: ProviderId,
+    pub issuer: String,
+    pub subject: SealedText,
+    pub via: LinkVia,
 }
 
 /// The password and its recovery by mail.
@@ -190,6 +233,7 @@ part_of_account! {
     ApiTokenCommand => ApiToken,
     PinCommand => Pin,
     SupportCommand => Support,
+    IdentityCommand => Identity,
 }
 
 /// An API token the edge has minted; only its hash reaches the domain.
@@ -226,4 +270,6 @@ pub struct NewSession {
     pub token_hash: TokenHash,
     pub device: Option<SealedText>,
     pub method: AuthMethod,
+    /// A sign-in through an identity provider: what the provider said about it.
+    pub sso: Option<ProviderSignIn>,
 }

@@ -47,4 +47,12 @@ pub enum AccountError {
     EmailMfaAlreadyEnabled,
     #[error("emailed codes are not on for this account")]
     EmailMfaNotEnabled,
+    #[error("the account has no password; set one through a password reset")]
+    NoPassword,
+    #[error("this identity provider is not linked to the account")]
+    IdentityNotLinked,
+    #[error("this identity provider is linked to the account already")]
+    IdentityAlreadyLinked,
+    #[error("unlinking it would leave the account with no way to sign in")]
+    LastWayToSignIn,
 }

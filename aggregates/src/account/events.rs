@@ -3,8 +3,10 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::identities::{LinkVia, ProviderSignIn};
 use crate::shared::{
-    AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId, WorkspaceId,
+    AccountId, PasswordHash, ProviderId, Scope, SealedText, SessionId, TokenHash, TokenId,
+    WorkspaceId,
 };
 
 /// Every fact Warden records about an account. Type strings are stable and written by hand; a
@@ -48,6 +50,9 @@ pub enum AccountEvent {
         /// The workspaces whose policy required MFA at this login (the decision's reason).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         required_by: Vec<WorkspaceId>,
+        /// A sign-in through an identity provider: which one, and what it reported.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sso: Option<ProviderSignIn>,
     },
     SessionEnded {
         session_id: SessionId,
@@ -220,6 +225,25 @@ pub enum AccountEvent {
         by: AccountId,
         at: DateTime<Utc>,
     },
+    /// Created by a first sign-in through an identity provider: no password until the owner
+    /// sets one through a reset.
+    RegisteredThroughProvider {
+        account_id: AccountId,
+        email: SealedText,
+        display_name: Option<SealedText>,
+        at: DateTime<Utc>,
+    },
+    IdentityLinked {
+        provider_id: ProviderId,
+        issuer: String,
+        subject: SealedText,
+        via: LinkVia,
+        at: DateTime<Utc>,
+    },
+    IdentityUnlinked {
+        provider_id: ProviderId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl AccountEvent {
@@ -260,6 +284,9 @@ impl AccountEvent {
     pub const ACCESS_REQUEST_DECIDED: &'static str = "account.access.decided";
     pub const UNLOCKED: &'static str = "account.unlocked";
     pub const MFA_RESET: &'static str = "account.mfa.reset";
+    pub const REGISTERED_THROUGH_PROVIDER: &'static str = "account.registered_through_provider";
+    pub const IDENTITY_LINKED: &'static str = "account.identity.linked";
+    pub const IDENTITY_UNLINKED: &'static str = "account.identity.unlinked";
 
     /// A credential was checked and was wrong.
     pub const FAILED_CHECKS: &'static [&'static str] = &[
@@ -317,6 +344,9 @@ impl DomainEvent for AccountEvent {
             Self::AccessRequestDecided { .. } => Self::ACCESS_REQUEST_DECIDED,
             Self::Unlocked { .. } => Self::UNLOCKED,
             Self::MfaReset { .. } => Self::MFA_RESET,
+            Self::RegisteredThroughProvider { .. } => Self::REGISTERED_THROUGH_PROVIDER,
+            Self::IdentityLinked { .. } => Self::IDENTITY_LINKED,
+            Self::IdentityUnlinked { .. } => Self::IDENTITY_UNLINKED,
         }
         .to_string()
     }
@@ -333,8 +363,8 @@ pub enum PasswordCheckPurpose {
     Reauthentication,
 }
 
-/// How a session was authenticated. SSO logins will skip the MFA step because the identity
-/// provider is trusted; that decision reads this value.
+/// How a session was authenticated. Sign-ins through an identity provider skip the MFA step
+/// because the provider is trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
@@ -346,6 +376,8 @@ pub enum AuthMethod {
     /// Password, then an emailed code. Stored as `email_code`.
     #[serde(rename = "email_code")]
     Email,
+    /// Through an OpenID Connect provider.
+    Sso,
 }
 
 impl AuthMethod {
@@ -364,6 +396,7 @@ impl AuthMethod {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
             Self::Email => "email",
+            Self::Sso => "sso",
         }
     }
 }
@@ -407,6 +440,8 @@ pub enum SessionEndReason {
     Expired,
     /// A workspace began to require MFA and the session had not passed it.
     MfaPolicy,
+    /// The identity provider ended its session (back-channel logout).
+    ProviderLogout,
 }
 
 impl SessionEndReason {
@@ -419,6 +454,7 @@ impl SessionEndReason {
             Self::PasswordReset => "password_reset",
             Self::Expired => "expired",
             Self::MfaPolicy => "mfa_policy",
+            Self::ProviderLogout => "provider_logout",
         }
     }
 }

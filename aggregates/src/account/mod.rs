@@ -3,6 +3,7 @@ mod api_tokens;
 mod commands;
 mod errors;
 mod events;
+mod identities;
 pub mod login_decision;
 mod mfa;
 mod outcome;
@@ -19,14 +20,16 @@ mod tests;
 pub use aggregate::Account;
 pub use api_tokens::ApiTokenState;
 pub use commands::{
-    AccountCommand, ApiTokenCommand, MfaCommand, MfaProof, NewApiToken, NewSession,
-    PasswordCommand, PinCommand, Reauthentication, SessionCommand, SupportCommand,
+    AccountCommand, ApiTokenCommand, IdentityCommand, MfaCommand, MfaProof, NewApiToken,
+    NewIdentity, NewSession, PasswordCommand, PinCommand, ProviderRegistration, Reauthentication,
+    SessionCommand, SupportCommand,
 };
 pub use errors::AccountError;
 pub use events::{
     AccountEvent, AuthMethod, MfaFailure, MfaMethod, PasswordChangeVia, PasswordCheckPurpose,
     SessionEndReason,
 };
+pub use identities::{LinkVia, LinkedIdentity, ProviderSignIn};
 pub use outcome::{Outcome, Refusal};
 pub use services::{AccountServices, PasswordVerifier, SecurityPolicy, TotpVerifier};
 pub use sessions::{LiveSession, SessionFilter};

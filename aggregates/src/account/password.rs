@@ -96,6 +96,11 @@ impl Account {
         self.ensure_unlocked(now).is_err()
     }
 
+    /// Accounts created through an identity provider have none until a reset sets one.
+    pub fn has_password(&self) -> bool {
+        self.password.hash.is_some()
+    }
+
     pub fn is_hard_locked(&self) -> bool {
         self.password.hard_locked
     }
@@ -166,7 +171,7 @@ impl Account {
         sink: &EventSink<Self>,
     ) -> Result<bool, AccountError> {
         let Some(hash) = self.password.hash.as_ref() else {
-            return Err(AccountError::NotRegistered);
+            return Err(AccountError::NoPassword);
         };
         if let Err(locked) = self.ensure_unlocked(now) {
             // At login only the right password learns of the lock: a wrong one is answered as

@@ -34,6 +34,17 @@ impl Profile {
                 self.display_name = display_name.clone();
                 self.registered_at = Some(*at);
             }
+            AccountEvent::RegisteredThroughProvider {
+                account_id,
+                email,
+                display_name,
+                at,
+            } => {
+                self.id = Some(*account_id);
+                self.email = Some(email.clone());
+                self.display_name = display_name.clone();
+                self.registered_at = Some(*at);
+            }
             AccountEvent::AdminGranted { .. } => self.is_admin = true,
             AccountEvent::Erased { .. } => self.erased = true,
             _ => {}

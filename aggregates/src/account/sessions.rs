@@ -14,7 +14,7 @@ use super::events::{AccountEvent, AuthMethod, PasswordCheckPurpose, SessionEndRe
 use super::login_decision::{decide, FirstFactor, LoginDecision};
 use super::mfa::NewChallenge;
 use super::services::AccountServices;
-use crate::shared::{SessionId, TokenHash, WorkspaceId};
+use crate::shared::{ProviderId, SessionId, TokenHash, WorkspaceId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveSession {
@@ -28,6 +28,9 @@ pub struct LiveSession {
     /// The reporting PIN unlocked reporting history in this session until then.
     #[serde(default)]
     pub pin_unlocked_until: Option<DateTime<Utc>>,
+    /// The identity provider and its session id, for a sign-in through a provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<(ProviderId, Option<String>)>,
 }
 
 /// The sessions not yet ended by an event.
@@ -36,7 +39,7 @@ pub struct LiveSession {
 pub(super) struct Sessions(BTreeMap<SessionId, LiveSession>);
 
 /// Which live sessions a command ends.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum SessionFilter {
     All,
     AllBut(SessionId),
@@ -44,6 +47,8 @@ pub enum SessionFilter {
     PasswordOnlyBy(DateTime<Utc>),
     /// Sessions past their absolute lifetime at this instant.
     ExpiredAt(DateTime<Utc>),
+    /// Sessions signed in through this provider (and, if given, its session `sid`).
+    FromProvider(ProviderId, Option<String>),
 }
 
 impl SessionFilter {
@@ -57,6 +62,12 @@ impl SessionFilter {
                     && session.started_at <= *at
             }
             Self::ExpiredAt(now) => session.expires_at <= *now,
+            Self::FromProvider(provider, sid) => match &session.provider {
+                Some((from, from_sid)) => {
+                    from == provider && (sid.is_none() || sid.as_ref() == from_sid.as_ref())
+                }
+                None => false,
+            },
         }
     }
 }
@@ -71,6 +82,7 @@ impl Sessions {
                 expires_at,
                 method,
                 enrollment_only,
+                sso,
                 ..
             } => {
                 let session = LiveSession {
@@ -80,6 +92,7 @@ impl Sessions {
                     method: *method,
                     enrollment_only: *enrollment_only,
                     pin_unlocked_until: None,
+                    provider: sso.as_ref().map(|s| (s.provider_id, s.sid.clone())),
                 };
                 self.0.insert(*session_id, session);
             }
@@ -227,6 +240,7 @@ impl Account {
             idle_timeout_secs: svc.policy.session_idle_timeout.num_seconds(),
             enrollment_only,
             required_by,
+            sso: session.sso,
         };
         sink.write(started, self).await;
     }

@@ -27,3 +27,4 @@ id_type!(AccountId);
 id_type!(SessionId);
 id_type!(TokenId);
 id_type!(WorkspaceId);
+id_type!(ProviderId);

@@ -94,6 +94,7 @@ pub(super) fn session_started(n: u128, at: DateTime<Utc>) -> AccountEvent {
         idle_timeout_secs: 1800,
         enrollment_only: false,
         required_by: vec![],
+        sso: None,
     }
 }
 
@@ -115,6 +116,7 @@ pub(super) fn log_in(password: &str, n: u128) -> AccountCommand {
             token_hash: TokenHash(format!("hash-{n}")),
             device: None,
             method: AuthMethod::Password,
+            sso: None,
         },
         challenge_hash: TokenHash(format!("challenge-{n}")),
         mfa_required_by: vec![],
@@ -204,6 +206,7 @@ pub(super) fn complete(n: u128, proof: MfaProof) -> AccountCommand {
             token_hash: TokenHash(format!("hash-{n}")),
             device: None,
             method: AuthMethod::Password,
+            sso: None,
         },
     })
 }

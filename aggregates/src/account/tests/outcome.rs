@@ -23,6 +23,7 @@ fn started(enrollment_only: bool) -> AccountEvent {
         idle_timeout_secs: 1800,
         enrollment_only,
         required_by: vec![],
+        sso: None,
     }
 }
 
