@@ -65,6 +65,18 @@ pub struct Settings {
         default_value = "http://127.0.0.1:8080"
     )]
     pub public_url: String,
+    /// Origins a single sign-on may return the browser to (`return_to`), comma-separated. The
+    /// origin of `WARDEN_PUBLIC_URL` by default.
+    #[arg(
+        long = "sso-return-origin",
+        env = "WARDEN_SSO_RETURN_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub sso_return_origins: Vec<String>,
+    /// Where identity providers send the browser back to; register it at each provider.
+    /// `WARDEN_PUBLIC_URL/v1/sso/callback` by default.
+    #[arg(long, env = "WARDEN_SSO_REDIRECT_URL")]
+    pub sso_redirect_url: Option<String>,
     /// Frontend origins whose browsers may call `/v1` (CORS), comma-separated, e.g.
     /// `https://app.example.com`. None by default.
     #[arg(
@@ -117,6 +129,21 @@ pub struct Settings {
 }
 
 impl Settings {
+    pub fn sso_redirect_uri(&self) -> String {
+        self.sso_redirect_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/v1/sso/callback", self.public_url.trim_end_matches('/')))
+    }
+
+    pub fn sso_return_origins(&self) -> Vec<String> {
+        if !self.sso_return_origins.is_empty() {
+            return self.sso_return_origins.clone();
+        }
+        reqwest::Url::parse(&self.public_url)
+            .map(|url| vec![url.origin().ascii_serialization()])
+            .unwrap_or_default()
+    }
+
     pub fn credential_cache_limits(&self) -> CredentialCacheLimits {
         CredentialCacheLimits {
             max_entries: self.credential_cache_entries.max(1),

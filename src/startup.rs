@@ -20,6 +20,7 @@ use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::keys::KeyRing;
 use crate::adapters::mail::{FileOutbox, Mailer, SmtpMailer};
 use crate::adapters::nats::NatsPublisher;
+use crate::adapters::oidc::Oidc;
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::sealing::MasterKey;
 use crate::adapters::totp::RfcTotp;
@@ -136,6 +137,9 @@ pub async fn build_state(
         revocation_barrier: credentials.revocation_barrier,
         introspections_per_second: settings.introspect_per_second,
         throttle: ClientThrottle::new(settings.client_attempts_per_minute),
+        oidc: Oidc::new().context("the OpenID Connect client")?,
+        sso_redirect_uri: settings.sso_redirect_uri(),
+        sso_return_origins: settings.sso_return_origins(),
     });
     // The sweep issues commands through the use cases, which need the projections it runs in.
     sweep.attach(app.commands.clone());

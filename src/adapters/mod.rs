@@ -4,6 +4,7 @@ pub mod clock;
 pub mod keys;
 pub mod mail;
 pub mod nats;
+pub mod oidc;
 pub mod password;
 pub mod rate_limit;
 pub mod sealing;

@@ -77,6 +77,24 @@ impl MasterKey {
         hex::encode(hmac(&key, &[scope.as_bytes(), b"\0", code.as_bytes()]))
     }
 
+    /// A secret Warden computes again from a value it may store instead of storing the secret:
+    /// a sign-in attempt's nonce and PKCE verifier from its state, a provider sign-in's session
+    /// token from its login code. Bound to `purpose`.
+    pub fn derived_secret(&self, purpose: &str, input: &str) -> String {
+        let key = self.derive("warden/derived-secrets/v1");
+        let mac = hmac(&key, &[purpose.as_bytes(), b"\0", input.as_bytes()]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
+    }
+
+    /// The index under which an identity at a provider is linked: an HMAC of the subject.
+    pub fn identity_index(&self, provider: &str, subject: &str) -> String {
+        let key = self.derive("warden/identity-index/v1");
+        hex::encode(hmac(
+            &key,
+            &[provider.as_bytes(), b"\0", subject.as_bytes()],
+        ))
+    }
+
     /// A new data key for `owner` and its sealed form for storage.
     pub fn new_data_key(&self, owner: &str) -> (DataKey, String) {
         let key = DataKey::generate();

@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 use uuid::Uuid;
-use warden_aggregates::shared::{AccountId, Email};
+use warden_aggregates::shared::{AccountId, Email, ProviderId};
 
 use super::error::AppError;
 use super::personal::Personal;
@@ -84,6 +84,68 @@ impl Directory {
     /// Frees the account's address (a failed registration, an erasure).
     pub async fn release(&self, account_id: AccountId) -> Result<(), AppError> {
         sqlx::query("DELETE FROM email_reservations WHERE account_id = $1")
+            .bind(account_id.0)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM identity_links WHERE account_id = $1")
+            .bind(account_id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The account an identity at `provider` is linked to, if any.
+    pub async fn account_with_identity(
+        &self,
+        provider: ProviderId,
+        subject: &str,
+    ) -> Result<Option<AccountId>, AppError> {
+        let index = self
+            .keys
+            .master()
+            .identity_index(&provider.to_string(), subject);
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "SELECT account_id FROM identity_links WHERE provider_id = $1 AND subject_hash = $2",
+        )
+        .bind(provider.0)
+        .bind(index)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map(AccountId))
+    }
+
+    /// Claims an identity at `provider` for `account_id`; `false` when another account has it.
+    pub async fn claim_identity(
+        &self,
+        provider: ProviderId,
+        subject: &str,
+        account_id: AccountId,
+    ) -> Result<bool, AppError> {
+        let index = self
+            .keys
+            .master()
+            .identity_index(&provider.to_string(), subject);
+        let owner: Uuid = sqlx::query_scalar(
+            "INSERT INTO identity_links (provider_id, subject_hash, account_id) VALUES ($1, $2, $3)
+             ON CONFLICT (provider_id, subject_hash) DO UPDATE SET provider_id = EXCLUDED.provider_id
+             RETURNING account_id",
+        )
+        .bind(provider.0)
+        .bind(index)
+        .bind(account_id.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(owner == account_id.0)
+    }
+
+    /// Frees an identity an account unlinked (or whose linking failed).
+    pub async fn release_identity(
+        &self,
+        provider: ProviderId,
+        account_id: AccountId,
+    ) -> Result<(), AppError> {
+        sqlx::query("DELETE FROM identity_links WHERE provider_id = $1 AND account_id = $2")
+            .bind(provider.0)
             .bind(account_id.0)
             .execute(&self.pool)
             .await?;

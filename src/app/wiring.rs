@@ -18,15 +18,18 @@ use super::credentials::cache::CredentialCache;
 use super::credentials::Credentials;
 use super::directory::Directory;
 use super::history::History;
+use super::identity_providers::IdentityProviders;
 use super::introspection::Introspection;
 use super::mfa::Mfa;
 use super::pin::Pin;
 use super::sessions::Sessions;
+use super::sso::SingleSignOn;
 use super::stream::Stream;
 use super::workspaces::Workspaces;
 use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::keys::KeyRing;
 use crate::adapters::mail::Mailer;
+use crate::adapters::oidc::Oidc;
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::store::EventStore;
 use crate::adapters::totp::RfcTotp;
@@ -51,6 +54,11 @@ pub struct Deps {
     pub revocation_barrier: bool,
     pub introspections_per_second: u32,
     pub throttle: ClientThrottle,
+    pub oidc: Oidc,
+    /// Where providers send the browser back to (`…/v1/sso/callback`).
+    pub sso_redirect_uri: String,
+    /// Origins a sign-in may return to.
+    pub sso_return_origins: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -70,6 +78,8 @@ pub struct App {
     pub stream: Stream,
     pub introspection: Introspection,
     pub credentials: Credentials,
+    pub identity_providers: IdentityProviders,
+    pub sso: SingleSignOn,
 }
 
 impl App {
@@ -84,7 +94,18 @@ impl App {
             deps.keys.clone(),
             deps.revocation_barrier,
         );
-        let directory = Directory::new(pool.clone(), deps.keys, store);
+        let directory = Directory::new(pool.clone(), deps.keys.clone(), store);
+        let identity_providers =
+            IdentityProviders::new(commands.clone(), deps.keys, deps.oidc.clone(), pool.clone());
+        let sso = SingleSignOn::new(
+            commands.clone(),
+            directory.clone(),
+            identity_providers.clone(),
+            deps.oidc,
+            pool.clone(),
+            deps.sso_redirect_uri,
+            deps.sso_return_origins,
+        );
         let accounts = Accounts::new(
             commands.clone(),
             directory.clone(),
@@ -141,6 +162,8 @@ impl App {
             stream: Stream::new(commands.clone(), directory, pool.clone()),
             introspection: Introspection::new(credentials.clone(), deps.services.clock.clone()),
             credentials,
+            identity_providers,
+            sso,
             workspaces,
             accounts,
             commands,

@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
 use crate::http::routes::{
-    account, admin, audit, chain, events, health, introspection, mfa, pin, sessions, tokens,
+    account, admin, audit, chain, events, health, introspection, mfa, pin, sessions, sso, tokens,
     workspaces,
 };
 
@@ -33,6 +33,7 @@ use crate::http::routes::{
         (name = "introspection", description = "For services that ask Warden about a credential"),
         (name = "pin", description = "The reporting PIN"),
         (name = "workspaces", description = "Workspaces, members, roles and policies"),
+        (name = "sso", description = "Single sign-on through OpenID Connect providers"),
         (name = "admin", description = "Support actions of platform administrators"),
         (name = "operations", description = "Health and metrics"),
     )
@@ -125,6 +126,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(workspaces::set_archival)
         .service(workspaces::schedule)
         .service(workspaces::record_purge)
+        .service(sso::admin_create)
+        .service(sso::admin_list)
+        .service(sso::admin_show)
+        .service(sso::admin_change)
+        .service(sso::admin_remove)
+        .service(sso::workspace_create)
+        .service(sso::workspace_list)
+        .service(sso::workspace_show)
+        .service(sso::workspace_change)
+        .service(sso::workspace_remove)
+        .service(sso::buttons)
+        .service(sso::start)
+        .service(sso::callback)
+        .service(sso::exchange)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

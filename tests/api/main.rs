@@ -19,6 +19,7 @@ mod pin;
 mod revocation;
 mod secrets;
 mod sessions;
+mod sso;
 mod store;
 mod tokens;
 mod workspaces;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 use warden_aggregates::account::AccountEvent;
+use warden_aggregates::identity_provider::IdentityProviderEvent;
 use warden_aggregates::workspace::WorkspaceEvent;
 
 use crate::runtime::projector::{event_body, ProjectionError, Projector, StoredEvent};
@@ -51,6 +52,13 @@ const AUDITED: &[&str] = &[
     AccountEvent::ACCESS_REQUEST_DECIDED,
     AccountEvent::UNLOCKED,
     AccountEvent::MFA_RESET,
+    AccountEvent::REGISTERED_THROUGH_PROVIDER,
+    AccountEvent::IDENTITY_LINKED,
+    AccountEvent::IDENTITY_UNLINKED,
+    IdentityProviderEvent::CONFIGURED,
+    IdentityProviderEvent::CHANGED,
+    IdentityProviderEvent::REMOVED,
+    IdentityProviderEvent::SIGN_IN_REFUSED,
     WorkspaceEvent::CREATED,
     WorkspaceEvent::MEMBER_ADDED,
     WorkspaceEvent::ROLE_CHANGED,
@@ -65,7 +73,9 @@ const AUDITED: &[&str] = &[
 fn outcome(event_type: &str) -> &'static str {
     if AccountEvent::FAILED_CHECKS.contains(&event_type) {
         "failure"
-    } else if AccountEvent::REFUSALS.contains(&event_type) {
+    } else if AccountEvent::REFUSALS.contains(&event_type)
+        || event_type == IdentityProviderEvent::SIGN_IN_REFUSED
+    {
         "refused"
     } else {
         "success"

@@ -8,5 +8,6 @@ pub mod introspection;
 pub mod mfa;
 pub mod pin;
 pub mod sessions;
+pub mod sso;
 pub mod tokens;
 pub mod workspaces;

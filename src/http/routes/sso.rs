@@ -1,0 +1,564 @@
+//! Single sign-on: configuring identity providers (platform and workspace), the public list of
+//! "Sign in with …" buttons, and the browser's way through a provider and back.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use warden_aggregates::identity_provider::ProviderOwner;
+use warden_aggregates::shared::{ProviderId, WorkspaceId};
+
+use crate::app::identity_providers::{ProviderInput, ProviderRecord};
+use crate::app::sso::{Callback, BROWSER_COOKIE};
+use crate::app::{AppError, Authenticated, RequestContext};
+use crate::http::error::Problem;
+use crate::http::routes::sessions::{authenticated, LoginResponse};
+use crate::startup::AppState;
+
+/// A provider's settings. All but the optional ones are required to configure a provider; a
+/// change (`PATCH`) gives only what changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderRequest {
+    /// Shown on the sign-in button, at most 100 characters.
+    pub name: Option<String>,
+    /// The issuer exactly as the provider names itself; discovery is read from
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    /// Sealed at rest and never returned.
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
+    /// `openid email profile` by default.
+    pub scopes: Option<Vec<String>>,
+    /// ID token signing algorithms accepted; `RS256` and `ES256` by default. Symmetric ones and
+    /// `none` are refused.
+    pub algorithms: Option<Vec<String>>,
+    /// A first sign-in with a verified, unknown address creates an account (platform providers).
+    pub create_accounts: Option<bool>,
+    /// A verified address may sign in to the existing account with it (platform providers).
+    pub link_by_verified_email: Option<bool>,
+}
+
+impl From<ProviderRequest> for ProviderInput {
+    fn from(r: ProviderRequest) -> Self {
+        Self {
+            name: r.name,
+            issuer: r.issuer,
+            client_id: r.client_id,
+            client_secret: r.client_secret,
+            scopes: r.scopes,
+            algorithms: r.algorithms,
+            create_accounts: r.create_accounts,
+            link_by_verified_email: r.link_by_verified_email,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderResponse {
+    pub id: Uuid,
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub algorithms: Vec<String>,
+    pub create_accounts: bool,
+    pub link_by_verified_email: bool,
+    /// The workspace whose members it signs in; absent for a platform provider.
+    pub workspace_id: Option<Uuid>,
+}
+
+impl From<ProviderRecord> for ProviderResponse {
+    fn from(p: ProviderRecord) -> Self {
+        Self {
+            id: p.id.0,
+            name: p.name,
+            issuer: p.issuer,
+            client_id: p.client_id,
+            scopes: p.scopes,
+            algorithms: p.algorithms,
+            create_accounts: p.create_accounts,
+            link_by_verified_email: p.link_by_verified_email,
+            workspace_id: match p.owner {
+                ProviderOwner::Platform => None,
+                ProviderOwner::Workspace(w) => Some(w.0),
+            },
+        }
+    }
+}
+
+fn workspace(id: Uuid) -> ProviderOwner {
+    ProviderOwner::Workspace(WorkspaceId(id))
+}
+
+async fn configure(
+    state: &AppState,
+    who: &Authenticated,
+    ctx: &RequestContext,
+    owner: ProviderOwner,
+    body: ProviderRequest,
+) -> Result<HttpResponse, AppError> {
+    let app = &state.app.identity_providers;
+    let record = app.configure(who, owner, body.into(), ctx).await?;
+    Ok(HttpResponse::Created().json(ProviderResponse::from(record)))
+}
+
+async fn list(
+    state: &AppState,
+    who: &Authenticated,
+    owner: ProviderOwner,
+) -> Result<HttpResponse, AppError> {
+    let records = state.app.identity_providers.owned(who, owner).await?;
+    let body: Vec<ProviderResponse> = records.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn show(
+    state: &AppState,
+    who: &Authenticated,
+    owner: ProviderOwner,
+    id: Uuid,
+) -> Result<HttpResponse, AppError> {
+    let app = &state.app.identity_providers;
+    let record = app.get(who, owner, ProviderId(id)).await?;
+    Ok(HttpResponse::Ok().json(ProviderResponse::from(record)))
+}
+
+async fn change(
+    state: &AppState,
+    who: &Authenticated,
+    ctx: &RequestContext,
+    (owner, id): (ProviderOwner, Uuid),
+    body: ProviderRequest,
+) -> Result<HttpResponse, AppError> {
+    let app = &state.app.identity_providers;
+    let record = app
+        .change(who, owner, ProviderId(id), body.into(), ctx)
+        .await?;
+    Ok(HttpResponse::Ok().json(ProviderResponse::from(record)))
+}
+
+async fn remove(
+    state: &AppState,
+    who: &Authenticated,
+    ctx: &RequestContext,
+    owner: ProviderOwner,
+    id: Uuid,
+) -> Result<HttpResponse, AppError> {
+    let app = &state.app.identity_providers;
+    app.remove(who, owner, ProviderId(id), ctx).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Configure an identity provider for everyone (platform administrators).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["admin"])),
+    request_body = ProviderRequest,
+    responses(
+        (status = 201, body = ProviderResponse),
+        (status = 403, description = "admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_identity_provider", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/admin/identity-providers")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn admin_create(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    body: web::Json<ProviderRequest>,
+) -> Result<HttpResponse, AppError> {
+    configure(
+        &state,
+        &who,
+        &ctx,
+        ProviderOwner::Platform,
+        body.into_inner(),
+    )
+    .await
+}
+
+/// The platform's identity providers (platform administrators).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["admin"])),
+    responses(
+        (status = 200, body = [ProviderResponse]),
+        (status = 403, description = "admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/admin/identity-providers")]
+#[tracing::instrument(skip_all)]
+pub async fn admin_list(
+    state: web::Data<AppState>,
+    who: Authenticated,
+) -> Result<HttpResponse, AppError> {
+    list(&state, &who, ProviderOwner::Platform).await
+}
+
+/// One platform identity provider (platform administrators).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["admin"])),
+    params(("id" = Uuid, Path, description = "provider id")),
+    responses(
+        (status = 200, body = ProviderResponse),
+        (status = 403, description = "admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/admin/identity-providers/{id}")]
+#[tracing::instrument(skip_all)]
+pub async fn admin_show(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    show(&state, &who, ProviderOwner::Platform, path.into_inner()).await
+}
+
+/// Change a platform identity provider (platform administrators).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["admin"])),
+    params(("id" = Uuid, Path, description = "provider id")),
+    request_body = ProviderRequest,
+    responses(
+        (status = 200, body = ProviderResponse),
+        (status = 403, description = "admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_identity_provider", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/admin/identity-providers/{id}")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn admin_change(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+    body: web::Json<ProviderRequest>,
+) -> Result<HttpResponse, AppError> {
+    let target = (ProviderOwner::Platform, path.into_inner());
+    change(&state, &who, &ctx, target, body.into_inner()).await
+}
+
+/// Remove a platform identity provider (platform administrators): nobody signs in with it any
+/// more.
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["admin"])),
+    params(("id" = Uuid, Path, description = "provider id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 403, description = "admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/admin/identity-providers/{id}")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn admin_remove(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    remove(
+        &state,
+        &who,
+        &ctx,
+        ProviderOwner::Platform,
+        path.into_inner(),
+    )
+    .await
+}
+
+/// Configure an identity provider for a workspace's members (account holders). It signs in
+/// only members who linked it from their settings.
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["write"])),
+    params(("id" = Uuid, Path, description = "workspace id")),
+    request_body = ProviderRequest,
+    responses(
+        (status = 201, body = ProviderResponse),
+        (status = 403, description = "account_holder_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "workspace_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_identity_provider, workspace_provider_too_broad", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/workspaces/{id}/identity-providers")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn workspace_create(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+    body: web::Json<ProviderRequest>,
+) -> Result<HttpResponse, AppError> {
+    let owner = workspace(path.into_inner());
+    configure(&state, &who, &ctx, owner, body.into_inner()).await
+}
+
+/// A workspace's identity providers (account holders).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["write"])),
+    params(("id" = Uuid, Path, description = "workspace id")),
+    responses(
+        (status = 200, body = [ProviderResponse]),
+        (status = 403, description = "account_holder_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "workspace_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/workspaces/{id}/identity-providers")]
+#[tracing::instrument(skip_all)]
+pub async fn workspace_list(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    list(&state, &who, workspace(path.into_inner())).await
+}
+
+/// One of a workspace's identity providers (account holders).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["write"])),
+    params(
+        ("id" = Uuid, Path, description = "workspace id"),
+        ("provider_id" = Uuid, Path, description = "provider id"),
+    ),
+    responses(
+        (status = 200, body = ProviderResponse),
+        (status = 403, description = "account_holder_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "workspace_not_found, identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/workspaces/{id}/identity-providers/{provider_id}")]
+#[tracing::instrument(skip_all)]
+pub async fn workspace_show(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, provider) = path.into_inner();
+    show(&state, &who, workspace(id), provider).await
+}
+
+/// Change one of a workspace's identity providers (account holders).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["write"])),
+    params(
+        ("id" = Uuid, Path, description = "workspace id"),
+        ("provider_id" = Uuid, Path, description = "provider id"),
+    ),
+    request_body = ProviderRequest,
+    responses(
+        (status = 200, body = ProviderResponse),
+        (status = 403, description = "account_holder_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "workspace_not_found, identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_identity_provider, workspace_provider_too_broad", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/workspaces/{id}/identity-providers/{provider_id}")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn workspace_change(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<(Uuid, Uuid)>,
+    body: web::Json<ProviderRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (id, provider) = path.into_inner();
+    change(
+        &state,
+        &who,
+        &ctx,
+        (workspace(id), provider),
+        body.into_inner(),
+    )
+    .await
+}
+
+/// Remove one of a workspace's identity providers (account holders).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["write"])),
+    params(
+        ("id" = Uuid, Path, description = "workspace id"),
+        ("provider_id" = Uuid, Path, description = "provider id"),
+    ),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 403, description = "account_holder_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "workspace_not_found, identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/workspaces/{id}/identity-providers/{provider_id}")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn workspace_remove(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, provider) = path.into_inner();
+    remove(&state, &who, &ctx, workspace(id), provider).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderButton {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The identity providers a sign-in page shows as "Sign in with …" buttons.
+#[utoipa::path(tag = "sso", responses((status = 200, body = [ProviderButton])))]
+#[get("/v1/identity-providers")]
+#[tracing::instrument(skip_all)]
+pub async fn buttons(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let providers = state.app.identity_providers.public().await?;
+    let body: Vec<ProviderButton> = providers
+        .into_iter()
+        .map(|p| ProviderButton {
+            id: p.id.0,
+            name: p.name,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct StartQuery {
+    /// Where the browser returns with its `login_code`: a URL on an allowed frontend origin.
+    pub return_to: String,
+}
+
+/// Start signing in at a provider: redirects the browser there (state, nonce and PKCE S256),
+/// with a `__Host-` cookie that binds the attempt to this browser for 10 minutes.
+#[utoipa::path(
+    tag = "sso",
+    params(("provider_id" = Uuid, Path, description = "provider id"), StartQuery),
+    responses(
+        (status = 302, description = "to the provider's authorization endpoint"),
+        (status = 404, description = "identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "return_to_not_allowed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "sso_provider_unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/sso/{provider_id}/start")]
+#[tracing::instrument(skip_all)]
+pub async fn start(
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    query: web::Query<StartQuery>,
+) -> Result<HttpResponse, AppError> {
+    let provider = ProviderId(path.into_inner());
+    let started = state.app.sso.start(provider, &query.return_to).await?;
+    let cookie = Cookie::build(
+        BROWSER_COOKIE,
+        secrecy::ExposeSecret::expose_secret(&started.browser_secret).to_string(),
+    )
+    .path("/")
+    .secure(true)
+    .http_only(true)
+    .same_site(SameSite::Lax)
+    .max_age(actix_web::cookie::time::Duration::minutes(10))
+    .finish();
+    Ok(HttpResponse::Found()
+        .insert_header(("Location", started.authorization_url))
+        .cookie(cookie)
+        .finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// The issuer of the answer (RFC 9207).
+    pub iss: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Where the provider sends the browser back: checks the answer, signs in (linking or creating
+/// the account where the provider's rules allow), and redirects to `return_to` with a one-time
+/// `login_code`. A provider sign-in skips the second factor: the provider is trusted.
+#[utoipa::path(
+    tag = "sso",
+    params(CallbackQuery),
+    responses(
+        (status = 303, description = "to `return_to` with `login_code`"),
+        (status = 401, description = "sso_token_invalid, sso_provider_refused", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "sso_account_unknown, sso_not_a_member", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "identity_provider_not_found, account_erased", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "sso_link_required, identity_taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "sso_attempt_invalid, sso_issuer_mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "sso_provider_unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/sso/callback")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn callback(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    req: HttpRequest,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let answer = Callback {
+        code: query.code,
+        state: query.state,
+        iss: query.iss,
+        error: query.error,
+    };
+    let browser = req.cookie(BROWSER_COOKIE).map(|c| c.value().to_string());
+    let to = state
+        .app
+        .sso
+        .callback(answer, browser.as_deref(), &ctx)
+        .await?;
+    let mut spent = Cookie::build(BROWSER_COOKIE, "")
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .finish();
+    spent.make_removal();
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", to))
+        .cookie(spent)
+        .finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ExchangeRequest {
+    #[schema(value_type = String)]
+    pub login_code: SecretString,
+}
+
+/// Exchange the one-time login code of a provider sign-in for its session (once, within 60
+/// seconds).
+#[utoipa::path(
+    tag = "sso",
+    request_body = ExchangeRequest,
+    responses(
+        (status = 201, body = LoginResponse),
+        (status = 401, description = "login_code_invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sso/exchange")]
+#[tracing::instrument(skip_all)]
+pub async fn exchange(
+    state: web::Data<AppState>,
+    body: web::Json<ExchangeRequest>,
+) -> Result<HttpResponse, AppError> {
+    let code = secrecy::ExposeSecret::expose_secret(&body.login_code).to_string();
+    let logged_in = state.app.sso.exchange(&code).await?;
+    Ok(HttpResponse::Created().json(authenticated(logged_in)))
+}
