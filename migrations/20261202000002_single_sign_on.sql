@@ -20,8 +20,10 @@ CREATE TABLE sso_attempts (
     provider_id     uuid        NOT NULL,
     browser_hash    text        NOT NULL,
     return_to       text        NOT NULL,
-    -- Set when a signed-in owner links the provider from their settings.
+    -- Set when a signed-in owner links the provider from their settings: the account, and the
+    -- hash of the link code its `identity.link_started` event waits for.
     link_account_id uuid,
+    link_hash       text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     expires_at      timestamptz NOT NULL,
     used_at         timestamptz

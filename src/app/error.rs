@@ -114,6 +114,7 @@ impl Refusal for AccountError {
             Self::NoPassword => ProblemCode::PasswordNotSet,
             Self::IdentityNotLinked => ProblemCode::IdentityNotFound,
             Self::IdentityAlreadyLinked => ProblemCode::IdentityAlreadyLinked,
+            Self::LinkInvalid => ProblemCode::SsoAttemptInvalid,
             Self::LastWayToSignIn => ProblemCode::LastWayToSignIn,
         }
     }

@@ -43,6 +43,18 @@ pub struct TotpEnrollment {
     pub recovery_codes: Vec<SecretString>,
 }
 
+/// The password, or else a current TOTP code, that proves the caller again.
+pub fn reauthentication(
+    password: Option<SecretString>,
+    code: Option<String>,
+) -> Result<Reauthentication, AppError> {
+    match (password, code) {
+        (Some(password), _) => Ok(Reauthentication::Password(password)),
+        (None, Some(code)) => Ok(Reauthentication::Totp(totp_code(&code)?)),
+        (None, None) => Err(AppError::new(ProblemCode::ReauthenticationRequired)),
+    }
+}
+
 fn totp_code(code: &str) -> Result<TotpCode, AppError> {
     TotpCode::parse(code)
         .ok_or_else(|| AppError::with(ProblemCode::InvalidCodeFormat, "a TOTP code is six digits"))
@@ -214,11 +226,7 @@ impl Mfa {
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require_session()?;
-        let proof = match (password, code) {
-            (Some(password), _) => Reauthentication::Password(password),
-            (None, Some(code)) => Reauthentication::Totp(totp_code(&code)?),
-            (None, None) => return Err(AppError::new(ProblemCode::ReauthenticationRequired)),
-        };
+        let proof = reauthentication(password, code)?;
         let command = || MfaCommand::DisableTotp {
             proof: proof.clone(),
         };

@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
+use warden_aggregates::account::Reauthentication;
 use warden_aggregates::account::{
     AccountCommand, AccountError, AuthMethod, IdentityCommand, LinkVia, NewIdentity, NewSession,
     ProviderRegistration, ProviderSignIn,
@@ -19,10 +20,10 @@ use warden_aggregates::account::{
 use warden_aggregates::identity_provider::{
     IdentityProvider, IdentityProviderCommand, ProviderOwner, ProviderSettings, SignInRefusal,
 };
-use warden_aggregates::shared::{AccountId, Email, ProviderId, SessionId};
+use warden_aggregates::shared::{AccountId, Email, ProviderId, SessionId, TokenHash};
 
 use super::command::{CommandError, Commands, Settle};
-use super::context::{metadata, RequestContext};
+use super::context::{metadata, Authenticated, RequestContext};
 use super::directory::Directory;
 use super::error::AppError;
 use super::identity_providers::{secret_purpose, IdentityProviders};
@@ -55,6 +56,27 @@ struct Attempt {
     provider_id: ProviderId,
     return_to: String,
     state: String,
+    /// A link from the owner's settings: the account and the link code's hash.
+    link: Option<(AccountId, TokenHash)>,
+}
+
+/// A link from settings, as the start URL carries it: `ACCOUNT.CODE`.
+pub struct LinkCode<'a>(pub &'a str);
+
+impl LinkCode<'_> {
+    fn parse(&self) -> Option<(AccountId, TokenHash)> {
+        let (account, code) = self.0.split_once('.')?;
+        let account = Uuid::parse_str(account).ok()?;
+        (code.len() <= 100).then(|| (AccountId(account), tokens::hash(code)))
+    }
+}
+
+/// A linked identity, as its owner's settings show it.
+pub struct IdentityEntry {
+    pub provider_id: ProviderId,
+    pub provider_name: Option<String>,
+    pub issuer: String,
+    pub linked_at: DateTime<Utc>,
 }
 
 #[derive(Clone)]
@@ -98,10 +120,18 @@ impl SingleSignOn {
         &self,
         provider_id: ProviderId,
         return_to: &str,
+        link: Option<LinkCode<'_>>,
     ) -> Result<Started, AppError> {
         if !return_to_allowed(return_to, &self.return_origins) {
             return Err(AppError::new(ProblemCode::ReturnToNotAllowed));
         }
+        let link = match link {
+            Some(code) => Some(
+                code.parse()
+                    .ok_or_else(|| AppError::new(ProblemCode::SsoAttemptInvalid))?,
+            ),
+            None => None,
+        };
         let (_, settings) = self.providers.live(provider_id).await?;
         let (state, state_hash) = tokens::mint("");
         let (browser, browser_hash) = tokens::mint("");
@@ -111,14 +141,18 @@ impl SingleSignOn {
             .execute(&self.pool)
             .await?;
         sqlx::query(
-            "INSERT INTO sso_attempts (state_hash, provider_id, browser_hash, return_to, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sso_attempts
+                 (state_hash, provider_id, browser_hash, return_to, expires_at, link_account_id,
+                  link_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&state_hash.0)
         .bind(provider_id.0)
         .bind(&browser_hash.0)
         .bind(return_to)
         .bind(now + Duration::minutes(ATTEMPT_TTL_MINUTES))
+        .bind(link.as_ref().map(|(account, _)| account.0))
+        .bind(link.as_ref().map(|(_, hash)| hash.0.clone()))
         .execute(&self.pool)
         .await?;
         let secrets = self.secrets(secrecy::ExposeSecret::expose_secret(&state));
@@ -147,6 +181,22 @@ impl SingleSignOn {
         let provider_id = attempt.provider_id;
         let (owner, settings) = self.providers.live(provider_id).await?;
         let identity = self.verify(&attempt, &settings, answer, ctx).await?;
+        if let Some((account_id, link_hash)) = attempt.link.clone() {
+            self.link(
+                account_id,
+                link_hash,
+                provider_id,
+                &settings,
+                &identity,
+                ctx,
+            )
+            .await?;
+            return Ok(with_query(
+                &attempt.return_to,
+                "linked",
+                &provider_id.to_string(),
+            ));
+        }
         let (account_id, link) = match self
             .account_for(provider_id, owner, &settings, &identity)
             .await
@@ -160,12 +210,7 @@ impl SingleSignOn {
         let code = self
             .sign_in(account_id, provider_id, &settings, &identity, link, ctx)
             .await?;
-        let separator = if attempt.return_to.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        Ok(format!("{}{separator}login_code={code}", attempt.return_to))
+        Ok(with_query(&attempt.return_to, "login_code", &code))
     }
 
     /// The session a login code stands for (once, within 60 seconds).
@@ -193,6 +238,134 @@ impl SingleSignOn {
             session_id,
             expires_at,
         })
+    }
+
+    /// The owner, re-authenticated, starts linking `provider_id`: the Warden URL their browser
+    /// opens to sign in at the provider (10 minutes, once).
+    pub async fn start_link(
+        &self,
+        who: &Authenticated,
+        provider_id: ProviderId,
+        return_to: &str,
+        proof: Reauthentication,
+        ctx: &RequestContext,
+    ) -> Result<String, AppError> {
+        who.require_session()?;
+        if !return_to_allowed(return_to, &self.return_origins) {
+            return Err(AppError::new(ProblemCode::ReturnToNotAllowed));
+        }
+        let (owner, _) = self.providers.live(provider_id).await?;
+        if let ProviderOwner::Workspace(workspace) = owner {
+            let members = self.commands.load_workspace(workspace).await?;
+            if members.role_of(who.account_id).is_none() {
+                return Err(AppError::new(ProblemCode::IdentityProviderNotFound));
+            }
+        }
+        let (code, link_hash) = tokens::mint("");
+        let expires_at = self.now() + Duration::minutes(ATTEMPT_TTL_MINUTES);
+        let command = || IdentityCommand::StartLink {
+            provider_id,
+            link_hash: link_hash.clone(),
+            expires_at,
+            proof: proof.clone(),
+        };
+        let refused = ProblemCode::ReauthenticationFailed;
+        self.commands
+            .own(who, ctx, command, Settle::Views, refused)
+            .await?;
+        let base = self.redirect_uri.trim_end_matches("/callback");
+        Ok(format!(
+            "{base}/{provider_id}/start?return_to={}&link={}.{}",
+            urlencoding::encode(return_to),
+            who.account_id,
+            secrecy::ExposeSecret::expose_secret(&code),
+        ))
+    }
+
+    /// Links the identity a link attempt came back with.
+    async fn link(
+        &self,
+        account_id: AccountId,
+        link_hash: TokenHash,
+        provider_id: ProviderId,
+        settings: &ProviderSettings,
+        identity: &VerifiedIdentity,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let key = self
+            .directory
+            .key(account_id)
+            .await?
+            .ok_or_else(|| AppError::new(ProblemCode::AccountErased))?;
+        let subject = &identity.subject;
+        if !self
+            .directory
+            .claim_identity(provider_id, subject, account_id)
+            .await?
+        {
+            return Err(AppError::new(ProblemCode::IdentityTaken));
+        }
+        let identity = NewIdentity {
+            provider_id,
+            issuer: settings.issuer.clone(),
+            subject: key.seal(subject),
+            via: LinkVia::Settings,
+        };
+        let metadata = metadata(ctx, Some(&key), Some(account_id));
+        let command = || {
+            AccountCommand::Identity(IdentityCommand::Link {
+                identity: identity.clone(),
+                link_hash: link_hash.clone(),
+            })
+        };
+        let linked = self
+            .commands
+            .account(account_id, command, &metadata, Settle::Views)
+            .await;
+        if let Err(error) = linked {
+            let _ = self
+                .directory
+                .release_identity(provider_id, account_id)
+                .await;
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// The providers linked to the caller's account.
+    pub async fn identities(&self, who: &Authenticated) -> Result<Vec<IdentityEntry>, AppError> {
+        who.require_read_of_own_account()?;
+        let account = self.commands.load_account(who.account_id).await?;
+        let mut entries = Vec::new();
+        for (provider_id, linked) in account.identities() {
+            let live = self.providers.live(*provider_id).await.ok();
+            entries.push(IdentityEntry {
+                provider_id: *provider_id,
+                provider_name: live.map(|(_, settings)| settings.name),
+                issuer: linked.issuer.clone(),
+                linked_at: linked.linked_at,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Unlinks a provider from the caller's account (refused if it is the last way to sign
+    /// in); the sessions signed in through it end, on every process, before this answers.
+    pub async fn unlink(
+        &self,
+        who: &Authenticated,
+        provider_id: ProviderId,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let command = || IdentityCommand::Unlink { provider_id };
+        let refused = ProblemCode::ReauthenticationFailed;
+        self.commands
+            .own(who, ctx, command, Settle::Revocation, refused)
+            .await?;
+        self.directory
+            .release_identity(provider_id, who.account_id)
+            .await
     }
 
     fn secrets(&self, state: &str) -> AttemptSecrets {
@@ -242,21 +415,23 @@ impl SingleSignOn {
         let state = state.filter(|s| s.len() <= 200).ok_or_else(invalid)?;
         let state_hash = tokens::hash(state).0;
         let browser_hash = browser.map(|b| tokens::hash(b).0).unwrap_or_default();
-        let taken: Option<(Uuid, String)> = sqlx::query_as(
+        type Row = (Uuid, String, Option<Uuid>, Option<String>);
+        let taken: Option<Row> = sqlx::query_as(
             "UPDATE sso_attempts SET used_at = $3
              WHERE state_hash = $1 AND browser_hash = $2 AND used_at IS NULL AND expires_at > $3
-             RETURNING provider_id, return_to",
+             RETURNING provider_id, return_to, link_account_id, link_hash",
         )
         .bind(&state_hash)
         .bind(&browser_hash)
         .bind(self.now())
         .fetch_optional(&self.pool)
         .await?;
-        if let Some((provider_id, return_to)) = taken {
+        if let Some((provider_id, return_to, account, hash)) = taken {
             return Ok(Attempt {
                 provider_id: ProviderId(provider_id),
                 return_to,
                 state: state.to_string(),
+                link: account.zip(hash).map(|(a, h)| (AccountId(a), TokenHash(h))),
             });
         }
         // Refused: record it with its provider, if the state is one Warden handed out.
@@ -580,6 +755,12 @@ impl SingleSignOn {
             tracing::warn!(%error, request_id = %ctx.request_id, "sign-in refusal not recorded");
         }
     }
+}
+
+/// `url` with one more query parameter.
+fn with_query(url: &str, name: &str, value: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{name}={}", urlencoding::encode(value))
 }
 
 fn refusal(reason: SignInRefusal, code: ProblemCode) -> (SignInRefusal, AppError) {

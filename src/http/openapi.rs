@@ -140,6 +140,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(sso::start)
         .service(sso::callback)
         .service(sso::exchange)
+        .service(sso::link)
+        .service(sso::identities)
+        .service(sso::unlink)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

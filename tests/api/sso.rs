@@ -148,10 +148,25 @@ pub async fn through_provider(
     login: &str,
     edit: impl Fn(String) -> String,
 ) -> AtCallback {
+    let start = format!(
+        "{}/v1/sso/{provider_id}/start?return_to={}",
+        app.address,
+        urlencoding::encode(RETURN_TO)
+    );
+    from_start(app, provider, &start, login, edit).await
+}
+
+/// The same from a start URL Warden handed out.
+async fn from_start(
+    app: &TestApp,
+    provider: &Provider,
+    start: &str,
+    login: &str,
+    edit: impl Fn(String) -> String,
+) -> AtCallback {
     let client = browser();
     let start = client
-        .get(app.url(&format!("/v1/sso/{provider_id}/start")))
-        .query(&[("return_to", RETURN_TO)])
+        .get(start.replacen(PUBLIC_URL, &app.address, 1))
         .send()
         .await
         .expect("start");
@@ -372,9 +387,156 @@ async fn a_first_sign_in_creates_the_account_and_the_second_finds_it_by_its_iden
     assert_ne!(first, second);
     assert_eq!(me(&app, &second).await["id"], profile["id"]);
 
-    // Created by its provider, the account has no password to log in with.
+    // Created by its provider, the account has no password to log in with, and keeps its only
+    // way to sign in.
     let response = app.log_in_with("grace@example.com", PASSWORD).await;
     assert_problem(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let unlink = app
+        .delete(&format!("/v1/me/identities/{id}"), &second)
+        .await;
+    assert_problem(unlink, StatusCode::CONFLICT, "last_way_to_sign_in").await;
+
+    let at = through_provider(&app, &provider, &id, "grace@example.com", |u| u).await;
+    let code = login_code(callback(&at).await).await;
+    let dump = crate::helpers::dump_database(&app.pool).await;
+    assert!(
+        dump.contains("account.identity.linked"),
+        "the dump has the log"
+    );
+    let state = reqwest::Url::parse(&at.url).expect("url");
+    let state = state
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.to_string());
+    let state = state.expect("state");
+    for secret in [
+        CLIENT_SECRET,
+        "sub-grace@example.com",
+        "grace@example.com",
+        &first,
+        &first[4..],
+        &second[4..],
+        &code,
+        &state,
+    ] {
+        assert!(!dump.contains(secret), "{secret} is stored in plaintext");
+    }
+}
+
+#[tokio::test]
+async fn a_member_links_the_workspace_provider_from_settings_and_signs_in_with_it() {
+    let app = spawn_app().await;
+    let provider = Provider::start().await;
+    let holder = app.signed_up("holder@example.com").await;
+    let mia = app.signed_up("mia@example.com").await;
+    let outsider = app.signed_up("outsider@example.com").await;
+    let workspace: Value = app
+        .post("/v1/workspaces", json!({ "name": "Corp" }), Some(&holder))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let workspace = workspace["id"].as_str().expect("id").to_string();
+    let member = json!({ "email": "mia@example.com", "role": "agent" });
+    let members = format!("/v1/workspaces/{workspace}/members");
+    assert_eq!(
+        app.post(&members, member, Some(&holder)).await.status(),
+        StatusCode::CREATED
+    );
+    let body = json!({
+        "name": "Corp SSO", "issuer": provider.issuer(), "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    });
+    let created = app
+        .post(
+            &format!("/v1/workspaces/{workspace}/identity-providers"),
+            body,
+            Some(&holder),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    let link =
+        |password: &str| json!({ "provider_id": id, "return_to": RETURN_TO, "password": password });
+    let wrong = app
+        .post("/v1/me/identities", link("not my password"), Some(&mia))
+        .await;
+    assert_problem(wrong, StatusCode::FORBIDDEN, "reauthentication_failed").await;
+    let not_member = app
+        .post("/v1/me/identities", link(PASSWORD), Some(&outsider))
+        .await;
+    assert_problem(
+        not_member,
+        StatusCode::NOT_FOUND,
+        "identity_provider_not_found",
+    )
+    .await;
+    let started = app
+        .post("/v1/me/identities", link(PASSWORD), Some(&mia))
+        .await;
+    assert_eq!(started.status(), StatusCode::CREATED);
+    let start_url = started.json::<Value>().await.expect("json")["start_url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+
+    // At the provider Mia is someone with another address; the link makes it hers.
+    let at = from_start(&app, &provider, &start_url, "m.lopez@corp.example", |u| u).await;
+    let linked = callback(&at).await;
+    assert_eq!(linked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&linked), format!("{RETURN_TO}?linked={id}"));
+    // The start URL links once: a second trip through it links nothing.
+    let again = from_start(
+        &app,
+        &provider,
+        &start_url,
+        "someone.else@corp.example",
+        |u| u,
+    )
+    .await;
+    assert_problem(
+        callback(&again).await,
+        StatusCode::CONFLICT,
+        "identity_already_linked",
+    )
+    .await;
+    let identities: Value = app
+        .get("/v1/me/identities", Some(&mia))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(identities[0]["provider_name"], "Corp SSO", "{identities}");
+
+    let token = signed_in(&app, &provider, &id, "m.lopez@corp.example").await;
+    assert_eq!(me(&app, &token).await["email"], "mia@example.com");
+
+    // Removed from the workspace, she no longer signs in through its provider.
+    let account = me(&app, &mia).await["id"].as_str().expect("id").to_string();
+    let removed = app.delete(&format!("{members}/{account}"), &holder).await;
+    assert!(removed.status().is_success());
+    let at = through_provider(&app, &provider, &id, "m.lopez@corp.example", |u| u).await;
+    assert_problem(
+        callback(&at).await,
+        StatusCode::FORBIDDEN,
+        "sso_not_a_member",
+    )
+    .await;
+
+    // Unlinking ends the sessions signed in through it.
+    let unlinked = app.delete(&format!("/v1/me/identities/{id}"), &mia).await;
+    assert_eq!(unlinked.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        app.get("/v1/me", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(app.get("/v1/me", Some(&mia)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

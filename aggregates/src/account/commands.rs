@@ -39,8 +39,19 @@ pub enum IdentityCommand {
         session: NewSession,
         link: Option<NewIdentity>,
     },
-    /// Linked by the signed-in owner from their settings.
-    Link(NewIdentity),
+    /// The signed-in owner, re-authenticated, starts linking a provider from their settings; the
+    /// sign-in at the provider must come back with the code whose hash this is.
+    StartLink {
+        provider_id: ProviderId,
+        link_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+        proof: Reauthentication,
+    },
+    /// The provider sign-in a started link was waiting for.
+    Link {
+        identity: NewIdentity,
+        link_hash: TokenHash,
+    },
     Unlink {
         provider_id: ProviderId,
     },

@@ -51,6 +51,8 @@ pub enum AccountError {
     NoPassword,
     #[error("this identity provider is not linked to the account")]
     IdentityNotLinked,
+    #[error("no link to this provider is waiting, or it expired; start again")]
+    LinkInvalid,
     #[error("this identity provider is linked to the account already")]
     IdentityAlreadyLinked,
     #[error("unlinking it would leave the account with no way to sign in")]

@@ -233,6 +233,13 @@ pub enum AccountEvent {
         display_name: Option<SealedText>,
         at: DateTime<Utc>,
     },
+    /// The re-authenticated owner started linking a provider; only the hash of the link code.
+    IdentityLinkStarted {
+        provider_id: ProviderId,
+        link_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
     IdentityLinked {
         provider_id: ProviderId,
         issuer: String,
@@ -285,6 +292,7 @@ impl AccountEvent {
     pub const UNLOCKED: &'static str = "account.unlocked";
     pub const MFA_RESET: &'static str = "account.mfa.reset";
     pub const REGISTERED_THROUGH_PROVIDER: &'static str = "account.registered_through_provider";
+    pub const IDENTITY_LINK_STARTED: &'static str = "account.identity.link_started";
     pub const IDENTITY_LINKED: &'static str = "account.identity.linked";
     pub const IDENTITY_UNLINKED: &'static str = "account.identity.unlinked";
 
@@ -345,6 +353,7 @@ impl DomainEvent for AccountEvent {
             Self::Unlocked { .. } => Self::UNLOCKED,
             Self::MfaReset { .. } => Self::MFA_RESET,
             Self::RegisteredThroughProvider { .. } => Self::REGISTERED_THROUGH_PROVIDER,
+            Self::IdentityLinkStarted { .. } => Self::IDENTITY_LINK_STARTED,
             Self::IdentityLinked { .. } => Self::IDENTITY_LINKED,
             Self::IdentityUnlinked { .. } => Self::IDENTITY_UNLINKED,
         }

@@ -15,7 +15,7 @@ use super::events::{AccountEvent, SessionEndReason};
 use super::login_decision::{decide, FirstFactor, LoginDecision};
 use super::services::AccountServices;
 use super::sessions::SessionFilter;
-use crate::shared::{ProviderId, SealedText};
+use crate::shared::{ProviderId, SealedText, TokenHash};
 
 /// What the provider said about a sign-in, kept with the session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,9 +52,19 @@ pub struct LinkedIdentity {
     pub linked_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PendingLink {
+    provider_id: ProviderId,
+    link_hash: TokenHash,
+    expires_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub(super) struct Identities(BTreeMap<ProviderId, LinkedIdentity>);
+pub(super) struct Identities {
+    linked: BTreeMap<ProviderId, LinkedIdentity>,
+    #[serde(default)]
+    pending: Option<PendingLink>,
+}
 
 impl Identities {
     pub(super) fn apply(&mut self, event: &AccountEvent) {
@@ -71,10 +81,23 @@ impl Identities {
                     subject: subject.clone(),
                     linked_at: *at,
                 };
-                self.0.insert(*provider_id, linked);
+                self.linked.insert(*provider_id, linked);
+                self.pending = None;
+            }
+            AccountEvent::IdentityLinkStarted {
+                provider_id,
+                link_hash,
+                expires_at,
+                ..
+            } => {
+                self.pending = Some(PendingLink {
+                    provider_id: *provider_id,
+                    link_hash: link_hash.clone(),
+                    expires_at: *expires_at,
+                });
             }
             AccountEvent::IdentityUnlinked { provider_id, .. } => {
-                self.0.remove(provider_id);
+                self.linked.remove(provider_id);
             }
             _ => {}
         }
@@ -95,7 +118,30 @@ impl Account {
                 self.log_in_through_provider(session, link, now, svc, sink)
                     .await
             }
-            IdentityCommand::Link(identity) => self.link_identity(identity, now, sink).await,
+            IdentityCommand::StartLink {
+                provider_id,
+                link_hash,
+                expires_at,
+                proof,
+            } => {
+                if self.has_identity(provider_id) {
+                    return Err(AccountError::IdentityAlreadyLinked);
+                }
+                if self.reauthenticate(proof, now, svc, sink).await? {
+                    let started = AccountEvent::IdentityLinkStarted {
+                        provider_id,
+                        link_hash,
+                        expires_at,
+                        at: now,
+                    };
+                    sink.write(started, self).await;
+                }
+                Ok(())
+            }
+            IdentityCommand::Link {
+                identity,
+                link_hash,
+            } => self.link_identity(identity, link_hash, now, sink).await,
             IdentityCommand::Unlink { provider_id } => {
                 self.unlink_identity(provider_id, now, sink).await
             }
@@ -109,11 +155,11 @@ impl Account {
     }
 
     pub fn identities(&self) -> impl Iterator<Item = (&ProviderId, &LinkedIdentity)> {
-        self.identities.0.iter()
+        self.identities.linked.iter()
     }
 
     pub fn has_identity(&self, provider_id: ProviderId) -> bool {
-        self.identities.0.contains_key(&provider_id)
+        self.identities.linked.contains_key(&provider_id)
     }
 
     pub(super) async fn register_through_provider(
@@ -147,15 +193,23 @@ impl Account {
         sink.write(linked, self).await;
     }
 
-    /// Links `identity` from the owner's settings (re-authenticated by the use case).
-    pub(super) async fn link_identity(
+    /// Links `identity` from the owner's settings: the link they started, re-authenticated, for
+    /// this provider, not expired.
+    async fn link_identity(
         &mut self,
         identity: NewIdentity,
+        link_hash: TokenHash,
         now: DateTime<Utc>,
         sink: &EventSink<Self>,
     ) -> Result<(), AccountError> {
         if self.has_identity(identity.provider_id) {
             return Err(AccountError::IdentityAlreadyLinked);
+        }
+        let waiting = self.identities.pending.as_ref().is_some_and(|p| {
+            p.provider_id == identity.provider_id && p.link_hash == link_hash && p.expires_at > now
+        });
+        if !waiting {
+            return Err(AccountError::LinkInvalid);
         }
         self.link(identity, now, sink).await;
         Ok(())
@@ -172,7 +226,7 @@ impl Account {
         if !self.has_identity(provider_id) {
             return Err(AccountError::IdentityNotLinked);
         }
-        if !self.has_password() && self.identities.0.len() == 1 {
+        if !self.has_password() && self.identities.linked.len() == 1 {
             return Err(AccountError::LastWayToSignIn);
         }
         let unlinked = AccountEvent::IdentityUnlinked {

@@ -53,6 +53,7 @@ const AUDITED: &[&str] = &[
     AccountEvent::UNLOCKED,
     AccountEvent::MFA_RESET,
     AccountEvent::REGISTERED_THROUGH_PROVIDER,
+    AccountEvent::IDENTITY_LINK_STARTED,
     AccountEvent::IDENTITY_LINKED,
     AccountEvent::IDENTITY_UNLINKED,
     IdentityProviderEvent::CONFIGURED,

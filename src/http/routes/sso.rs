@@ -11,7 +11,8 @@ use warden_aggregates::identity_provider::ProviderOwner;
 use warden_aggregates::shared::{ProviderId, WorkspaceId};
 
 use crate::app::identity_providers::{ProviderInput, ProviderRecord};
-use crate::app::sso::{Callback, BROWSER_COOKIE};
+use crate::app::mfa::reauthentication;
+use crate::app::sso::{Callback, LinkCode, BROWSER_COOKIE};
 use crate::app::{AppError, Authenticated, RequestContext};
 use crate::http::error::Problem;
 use crate::http::routes::sessions::{authenticated, LoginResponse};
@@ -438,6 +439,9 @@ pub async fn buttons(state: web::Data<AppState>) -> Result<HttpResponse, AppErro
 pub struct StartQuery {
     /// Where the browser returns with its `login_code`: a URL on an allowed frontend origin.
     pub return_to: String,
+    /// Set by `POST /v1/me/identities` when the browser links a provider to a signed-in
+    /// account.
+    pub link: Option<String>,
 }
 
 /// Start signing in at a provider: redirects the browser there (state, nonce and PKCE S256),
@@ -460,7 +464,12 @@ pub async fn start(
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, AppError> {
     let provider = ProviderId(path.into_inner());
-    let started = state.app.sso.start(provider, &query.return_to).await?;
+    let link_code = query.link.as_deref().map(LinkCode);
+    let started = state
+        .app
+        .sso
+        .start(provider, &query.return_to, link_code)
+        .await?;
     let cookie = Cookie::build(
         BROWSER_COOKIE,
         secrecy::ExposeSecret::expose_secret(&started.browser_secret).to_string(),
@@ -561,4 +570,116 @@ pub async fn exchange(
     let code = secrecy::ExposeSecret::expose_secret(&body.login_code).to_string();
     let logged_in = state.app.sso.exchange(&code).await?;
     Ok(HttpResponse::Created().json(authenticated(logged_in)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LinkRequest {
+    pub provider_id: Uuid,
+    /// Where the browser returns, with `linked={provider_id}`, once the provider signed in.
+    pub return_to: String,
+    /// The password, or else a current TOTP code, proves the owner again.
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
+    pub code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LinkResponse {
+    /// The Warden address the browser opens to sign in at the provider (10 minutes, once).
+    pub start_url: String,
+}
+
+/// Start linking an identity provider to the signed-in account (after re-authentication).
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = [])),
+    request_body = LinkRequest,
+    responses(
+        (status = 201, body = LinkResponse),
+        (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "identity_already_linked", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "return_to_not_allowed, reauthentication_required, invalid_code_format", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/me/identities")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn link(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    body: web::Json<LinkRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let proof = reauthentication(body.password, body.code)?;
+    let provider = ProviderId(body.provider_id);
+    let start_url = state
+        .app
+        .sso
+        .start_link(&who, provider, &body.return_to, proof, &ctx)
+        .await?;
+    Ok(HttpResponse::Created().json(LinkResponse { start_url }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentityView {
+    pub provider_id: Uuid,
+    /// Absent once the provider was removed.
+    pub provider_name: Option<String>,
+    pub issuer: String,
+    pub linked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The identity providers linked to the signed-in account.
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = []), ("api_token" = ["read"])),
+    responses(
+        (status = 200, body = [IdentityView]),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/me/identities")]
+#[tracing::instrument(skip_all)]
+pub async fn identities(
+    state: web::Data<AppState>,
+    who: Authenticated,
+) -> Result<HttpResponse, AppError> {
+    let entries = state.app.sso.identities(&who).await?;
+    let body: Vec<IdentityView> = entries
+        .into_iter()
+        .map(|e| IdentityView {
+            provider_id: e.provider_id.0,
+            provider_name: e.provider_name,
+            issuer: e.issuer,
+            linked_at: e.linked_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Unlink an identity provider; its sessions end. Refused when it is the last way to sign in.
+#[utoipa::path(
+    tag = "sso",
+    security(("session" = [])),
+    params(("provider_id" = Uuid, Path, description = "provider id")),
+    responses(
+        (status = 204, description = "unlinked"),
+        (status = 403, description = "session_required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "identity_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "last_way_to_sign_in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/me/identities/{provider_id}")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn unlink(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let provider = ProviderId(path.into_inner());
+    state.app.sso.unlink(&who, provider, &ctx).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
