@@ -138,8 +138,8 @@ impl Directory {
         Ok(owner == account_id.0)
     }
 
-    /// Frees an identity an account unlinked (or whose linking failed).
-    pub async fn release_identity(
+    /// Frees the identities at `provider` an account unlinked.
+    pub async fn release_identities(
         &self,
         provider: ProviderId,
         account_id: AccountId,
@@ -149,6 +149,26 @@ impl Directory {
             .bind(account_id.0)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Frees one identity whose linking failed, if `account_id` holds it.
+    pub async fn release_identity(
+        &self,
+        provider: ProviderId,
+        subject: &str,
+        account_id: AccountId,
+    ) -> Result<(), AppError> {
+        let index = self.keys.master().identity_index(&provider.to_string(), subject);
+        sqlx::query(
+            "DELETE FROM identity_links
+             WHERE provider_id = $1 AND subject_hash = $2 AND account_id = $3",
+        )
+        .bind(provider.0)
+        .bind(index)
+        .bind(account_id.0)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -325,7 +325,7 @@ impl SingleSignOn {
         if let Err(error) = linked {
             let _ = self
                 .directory
-                .release_identity(provider_id, account_id)
+                .release_identity(provider_id, subject, account_id)
                 .await;
             return Err(error.into());
         }
@@ -364,7 +364,7 @@ impl SingleSignOn {
             .own(who, ctx, command, Settle::Revocation, refused)
             .await?;
         self.directory
-            .release_identity(provider_id, who.account_id)
+            .release_identities(provider_id, who.account_id)
             .await
     }
 
@@ -720,6 +720,13 @@ impl SingleSignOn {
             } = &error
             {
                 self.refuse(provider_id, SignInRefusal::AccountUnavailable, ctx)
+                    .await;
+            }
+            if link.is_some() {
+                let subject = &identity.subject;
+                let _ = self
+                    .directory
+                    .release_identity(provider_id, subject, account_id)
                     .await;
             }
             return Err(error.into());
