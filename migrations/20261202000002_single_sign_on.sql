@@ -40,3 +40,13 @@ CREATE TABLE sso_login_codes (
     used_at    timestamptz
 );
 CREATE INDEX sso_login_codes_expiry ON sso_login_codes (expires_at);
+
+-- Which accounts signed in during a provider's session (`sid`), for the provider's back-channel
+-- logout that names only the session.
+CREATE TABLE sso_provider_sessions (
+    provider_id  uuid        NOT NULL,
+    sid_hash     text        NOT NULL,
+    account_id   uuid        NOT NULL,
+    signed_in_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (provider_id, sid_hash, account_id)
+);

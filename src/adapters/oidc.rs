@@ -280,6 +280,118 @@ type ConfiguredClient = openidconnect::core::CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
+/// What a verified back-channel logout token names: the provider's subject, its session, or
+/// both.
+#[derive(Debug, Clone)]
+pub struct LogoutRequest {
+    pub subject: Option<String>,
+    pub sid: Option<String>,
+}
+
+const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How far from Warden's clock a logout token's `iat` may be.
+const LOGOUT_TOKEN_SKEW_SECS: i64 = 300;
+
+#[derive(serde::Deserialize)]
+struct LogoutClaims {
+    iat: i64,
+    exp: Option<i64>,
+    events: serde_json::Map<String, serde_json::Value>,
+    sub: Option<String>,
+    sid: Option<String>,
+    nonce: Option<serde_json::Value>,
+}
+
+impl Oidc {
+    /// Verifies an OpenID Connect Back-Channel Logout 1.0 logout token: signed with one of the
+    /// provider's keys (fetched again once for an unknown key) and an allowed algorithm, issuer,
+    /// audience, times against `now`, the logout event, no nonce, and a subject or session.
+    pub async fn verify_logout_token(
+        &self,
+        settings: &ClientSettings<'_>,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LogoutRequest, OidcError> {
+        let invalid = |detail: &str| OidcError::TokenInvalid(detail.to_string());
+        let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(&e.to_string()))?;
+        let algorithm = format!("{:?}", header.alg);
+        if !settings.algorithms.contains(&algorithm) {
+            return Err(invalid("the token's algorithm is not allowed"));
+        }
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.set_issuer(&[settings.issuer]);
+        validation.set_audience(&[settings.client_id]);
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "aud", "iat"]);
+        let mut fresh = false;
+        let claims = loop {
+            let key = self
+                .logout_key(settings.issuer, header.kid.as_deref(), fresh)
+                .await?;
+            match jsonwebtoken::decode::<LogoutClaims>(token, &key, &validation) {
+                Ok(data) => break data.claims,
+                Err(e) if fresh => return Err(invalid(&e.to_string())),
+                Err(e) => match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => fresh = true,
+                    _ => return Err(invalid(&e.to_string())),
+                },
+            }
+        };
+        let at = now.timestamp();
+        if (claims.iat - at).abs() > LOGOUT_TOKEN_SKEW_SECS
+            || claims.exp.is_some_and(|exp| exp <= at)
+        {
+            return Err(invalid("the token is expired or not yet valid"));
+        }
+        if !claims.events.contains_key(BACKCHANNEL_LOGOUT_EVENT) || claims.nonce.is_some() {
+            return Err(invalid("not a logout token"));
+        }
+        if claims.sub.is_none() && claims.sid.is_none() {
+            return Err(invalid("the token names neither a subject nor a session"));
+        }
+        Ok(LogoutRequest {
+            subject: claims.sub,
+            sid: claims.sid,
+        })
+    }
+
+    /// The provider's key `kid` (the only one, without a `kid`), from its key set.
+    async fn logout_key(
+        &self,
+        issuer: &str,
+        kid: Option<&str>,
+        fresh: bool,
+    ) -> Result<jsonwebtoken::DecodingKey, OidcError> {
+        let mut fresh = fresh;
+        loop {
+            let metadata = self.metadata(issuer, fresh).await?;
+            let keys = serde_json::to_value(metadata.jwks())
+                .ok()
+                .and_then(|v| serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(v).ok())
+                .ok_or_else(|| {
+                    OidcError::Unavailable("the provider's keys are unreadable".into())
+                })?;
+            let found = match kid {
+                Some(kid) => keys.find(kid),
+                None if keys.keys.len() == 1 => keys.keys.first(),
+                None => None,
+            };
+            match found {
+                Some(jwk) => {
+                    return jsonwebtoken::DecodingKey::from_jwk(jwk)
+                        .map_err(|e| OidcError::TokenInvalid(e.to_string()))
+                }
+                None if !fresh => fresh = true,
+                None => {
+                    return Err(OidcError::TokenInvalid(
+                        "no key of the provider signed it".into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
 /// The `sid` claim of an ID token whose signature was verified already.
 fn session_id_claim(id_token: &impl serde::Serialize) -> Option<String> {
     let compact = serde_json::to_value(id_token).ok()?;

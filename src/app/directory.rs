@@ -159,7 +159,10 @@ impl Directory {
         subject: &str,
         account_id: AccountId,
     ) -> Result<(), AppError> {
-        let index = self.keys.master().identity_index(&provider.to_string(), subject);
+        let index = self
+            .keys
+            .master()
+            .identity_index(&provider.to_string(), subject);
         sqlx::query(
             "DELETE FROM identity_links
              WHERE provider_id = $1 AND subject_hash = $2 AND account_id = $3",

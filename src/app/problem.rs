@@ -40,7 +40,9 @@ problem_codes! {
     // 400: the request could not be read.
     MalformedJson = "malformed_json", 400, "The body is not the JSON this operation takes.";
     MalformedQuery = "malformed_query", 400, "The query string is not what this operation takes.";
+    MalformedForm = "malformed_form", 400, "The form body is not what this operation takes.";
     InvalidCursor = "invalid_cursor", 400, "The cursor is not one this server handed out.";
+    LogoutTokenInvalid = "logout_token_invalid", 400, "The logout token is not one the identity provider signed for Warden.";
     // 401: who is asking is not established.
     Unauthenticated = "unauthenticated", 401, "A valid bearer token is required.";
     InvalidCredentials = "invalid_credentials", 401, "The email or password is wrong.";

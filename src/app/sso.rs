@@ -29,7 +29,9 @@ use super::error::AppError;
 use super::identity_providers::{secret_purpose, IdentityProviders};
 use super::problem::ProblemCode;
 use super::sessions::LoggedIn;
-use crate::adapters::oidc::{AttemptSecrets, ClientSettings, Oidc, OidcError, VerifiedIdentity};
+use crate::adapters::oidc::{
+    AttemptSecrets, ClientSettings, LogoutRequest, Oidc, OidcError, VerifiedIdentity,
+};
 use crate::adapters::tokens::{self, SESSION_PREFIX};
 
 const ATTEMPT_TTL_MINUTES: i64 = 10;
@@ -366,6 +368,98 @@ impl SingleSignOn {
         self.directory
             .release_identities(provider_id, who.account_id)
             .await
+    }
+
+    /// The provider ended a session of its own (Back-Channel Logout 1.0): every Warden session it
+    /// started for that subject, or in that provider session, ends on every process before
+    /// this answers.
+    pub async fn backchannel_logout(
+        &self,
+        provider_id: ProviderId,
+        logout_token: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let (_, settings) = self.providers.live(provider_id).await?;
+        let client = self.client(provider_id, &settings)?;
+        let request = match self
+            .oidc
+            .verify_logout_token(&client, logout_token, self.now())
+            .await
+        {
+            Ok(request) => request,
+            Err(OidcError::Unavailable(e)) => {
+                tracing::warn!(%provider_id, error = %e, "identity provider unavailable");
+                return Err(AppError::new(ProblemCode::SsoProviderUnavailable));
+            }
+            Err(error) => {
+                self.refuse(provider_id, SignInRefusal::LogoutTokenInvalid, ctx)
+                    .await;
+                let detail = error.to_string();
+                return Err(AppError::with(ProblemCode::LogoutTokenInvalid, detail));
+            }
+        };
+        for account_id in self.accounts_of(provider_id, &request).await? {
+            self.end_provider_sessions(account_id, provider_id, request.sid.clone(), ctx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Ends `account_id`'s sessions from the provider (session `sid`), confirmed by every process.
+    async fn end_provider_sessions(
+        &self,
+        account_id: AccountId,
+        provider_id: ProviderId,
+        sid: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let command = || {
+            AccountCommand::Identity(IdentityCommand::EndProviderSessions {
+                provider_id,
+                sid: sid.clone(),
+            })
+        };
+        let key = self.directory.key(account_id).await?;
+        let mut metadata = metadata(ctx, key.as_ref(), None);
+        metadata.insert("actor".into(), format!("identity_provider:{provider_id}"));
+        match self
+            .commands
+            .account(account_id, command, &metadata, Settle::Revocation)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // An erased account has no session left to end.
+            Err(CommandError::Refused {
+                refusal: AccountError::Erased | AccountError::NotRegistered,
+                ..
+            }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The accounts a logout names: by subject, else by the provider session.
+    async fn accounts_of(
+        &self,
+        provider_id: ProviderId,
+        request: &LogoutRequest,
+    ) -> Result<Vec<AccountId>, AppError> {
+        if let Some(subject) = &request.subject {
+            let found = self
+                .directory
+                .account_with_identity(provider_id, subject)
+                .await?;
+            return Ok(found.into_iter().collect());
+        }
+        let sid = request.sid.as_deref().unwrap_or_default();
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT account_id FROM sso_provider_sessions
+             WHERE provider_id = $1 AND sid_hash = $2",
+        )
+        .bind(provider_id.0)
+        .bind(tokens::hash(sid).0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(AccountId).collect())
     }
 
     fn secrets(&self, state: &str) -> AttemptSecrets {
@@ -730,6 +824,17 @@ impl SingleSignOn {
                     .await;
             }
             return Err(error.into());
+        }
+        if let Some(sid) = &identity.sid {
+            sqlx::query(
+                "INSERT INTO sso_provider_sessions (provider_id, sid_hash, account_id)
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(provider_id.0)
+            .bind(tokens::hash(sid).0)
+            .bind(account_id.0)
+            .execute(&self.pool)
+            .await?;
         }
         sqlx::query("DELETE FROM sso_login_codes WHERE expires_at < $1")
             .bind(self.now() - Duration::days(1))

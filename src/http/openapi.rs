@@ -143,6 +143,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(sso::link)
         .service(sso::identities)
         .service(sso::unlink)
+        .service(sso::backchannel_logout)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

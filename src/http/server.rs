@@ -70,6 +70,13 @@ pub fn serve(
                 web::PathConfig::default()
                     .error_handler(|_, _| AppError::new(ProblemCode::NotFound).into()),
             )
+            .app_data(
+                web::FormConfig::default()
+                    .limit(MAX_BODY)
+                    .error_handler(|error, _| {
+                        AppError::with(ProblemCode::MalformedForm, error.to_string()).into()
+                    }),
+            )
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 AppError::with(ProblemCode::MalformedQuery, error.to_string()).into()
             }))

@@ -24,6 +24,8 @@ const RETURN_TO: &str = "https://app.warden.test/signed-in";
 pub struct Provider {
     port: u16,
     child: Option<Child>,
+    /// Where it sends back-channel logout tokens, from its next start.
+    pub backchannel: Option<String>,
 }
 
 impl Provider {
@@ -32,7 +34,11 @@ impl Provider {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut provider = Self { port, child: None };
+        let mut provider = Self {
+            port,
+            child: None,
+            backchannel: None,
+        };
         provider.launch().await;
         provider
     }
@@ -46,6 +52,7 @@ impl Provider {
             .arg(CLIENT_ID)
             .arg(CLIENT_SECRET)
             .arg(format!("{PUBLIC_URL}/v1/sso/callback"))
+            .args(self.backchannel.iter())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -64,7 +71,11 @@ impl Provider {
         .await;
         assert_eq!(ready, Ok(true), "the identity provider started");
         // The provider goes on writing notices; a closed pipe would end it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("identity provider: {line}");
+            }
+        });
         self.child = Some(child);
     }
 
@@ -137,6 +148,8 @@ pub struct AtCallback {
     /// The callback URL on the test server.
     pub url: String,
     pub warden_cookies: String,
+    /// The browser's cookies at the provider: its session there.
+    pub provider_cookies: String,
 }
 
 /// Starts a sign-in at Warden and signs in at the provider as `login`; `edit` may change the
@@ -211,6 +224,7 @@ async fn from_start(
             return AtCallback {
                 url,
                 warden_cookies: warden.header(),
+                provider_cookies: jar.header(),
             };
         }
         let absolute = if url.starts_with('/') {
@@ -411,7 +425,6 @@ async fn a_first_sign_in_creates_the_account_and_the_second_finds_it_by_its_iden
     let state = state.expect("state");
     for secret in [
         CLIENT_SECRET,
-        "sub-grace@example.com",
         "grace@example.com",
         &first,
         &first[4..],
@@ -853,4 +866,97 @@ async fn a_provider_that_rotates_its_keys_still_signs_people_in() {
     provider.restart().await;
     let after = signed_in(&app, &provider, &id, "kai@example.com").await;
     assert_eq!(me(&app, &before).await["id"], me(&app, &after).await["id"]);
+}
+
+/// Signs out at the provider, as the person would on its own pages.
+async fn sign_out_at(provider: &Provider, cookies: &str) {
+    let client = browser();
+    let end = format!("{}/session/end", provider.issuer());
+    let page = client
+        .get(&end)
+        .header("cookie", cookies)
+        .send()
+        .await
+        .expect("end");
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.expect("page");
+    let xsrf = page
+        .split(r#"name="xsrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the logout form's xsrf");
+    let confirm = client
+        .post(format!("{end}/confirm"))
+        .header("cookie", cookies)
+        .form(&[("xsrf", xsrf), ("logout", "yes")])
+        .send()
+        .await
+        .expect("confirm");
+    assert!(confirm.status().is_redirection() || confirm.status().is_success());
+}
+
+#[tokio::test]
+async fn the_provider_ends_its_session_on_every_warden_process_through_back_channel_logout() {
+    let app = spawn_app().await;
+    let sibling = app.spawn_sibling().await;
+    let mut provider = Provider::start().await;
+    let id = configured(&app, &provider, json!({ "create_accounts": true })).await;
+    let backchannel = format!("/v1/sso/{id}/backchannel-logout");
+    provider.backchannel = Some(app.url(&backchannel));
+    provider.restart().await;
+
+    // Two provider sessions (two browsers) of the same person.
+    let at = through_provider(&app, &provider, &id, "noor@example.com", |u| u).await;
+    let code = login_code(callback(&at).await).await;
+    let ending: Value = exchange(&app, &code).await.json().await.expect("json");
+    let ending = ending["token"].as_str().expect("token").to_string();
+    let staying = signed_in(&app, &provider, &id, "noor@example.com").await;
+    for process in [&app, &sibling] {
+        assert_eq!(
+            process.get("/v1/me", Some(&ending)).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    sign_out_at(&provider, &at.provider_cookies).await;
+    // The provider waited for Warden's answer: no process accepts the session any more.
+    for process in [&app, &sibling] {
+        let refused = process.get("/v1/me", Some(&ending)).await;
+        assert_problem(refused, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+        assert_eq!(
+            process.get("/v1/me", Some(&staying)).await.status(),
+            StatusCode::OK
+        );
+    }
+    app.caught_up().await;
+    let history: Value = app
+        .get("/v1/me/sessions", Some(&staying))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let reasons: Vec<&str> = history["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter_map(|s| s["end_reason"].as_str())
+        .collect();
+    assert_eq!(reasons, ["provider_logout"]);
+
+    // A token the provider did not sign ends nothing.
+    let forged = app
+        .client
+        .post(app.url(&backchannel))
+        .form(&[(
+            "logout_token",
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJub29yQGV4YW1wbGUuY29tIn0.c2ln",
+        )])
+        .send()
+        .await
+        .expect("forged");
+    assert_problem(forged, StatusCode::BAD_REQUEST, "logout_token_invalid").await;
+    assert_eq!(
+        app.get("/v1/me", Some(&staying)).await.status(),
+        StatusCode::OK
+    );
 }

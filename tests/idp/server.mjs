@@ -3,7 +3,7 @@
 //
 //   node server.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI [BACKCHANNEL_LOGOUT_URI]
 //
-// The login form (devInteractions) accepts any login; the login becomes the subject and the
+// The login form (devInteractions) accepts any login; the login is the subject, and gives the
 // claims: `NAME@DOMAIN` has that address verified, `unverified:NAME@DOMAIN` unverified, and
 // `stringly:NAME@DOMAIN` verified as the string "true" (some providers send it so).
 // POST /__test/tamper makes the next token response carry an ID token whose payload was changed
@@ -23,7 +23,7 @@ async function signingKey(alg, options) {
 function claimsOf(login) {
   const [, mode, email] = /^(?:(unverified|stringly):)?(.*)$/.exec(login);
   const verified = mode === 'unverified' ? false : mode === 'stringly' ? 'true' : true;
-  return { sub: `sub-${login}`, email, email_verified: verified, name: email.split('@')[0] };
+  return { sub: login, email, email_verified: verified, name: email.split('@')[0] };
 }
 
 const client = {
@@ -49,6 +49,9 @@ const provider = new Provider(issuer, {
     backchannelLogout: { enabled: true },
   },
   pkce: { required: () => true },
+  // Warden listens on loopback here, which the provider's guard against server-side request
+  // forgery refuses for back-channel logout calls; a real deployment keeps the guard.
+  fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined }),
   async findAccount(ctx, id) {
     return { accountId: id, async claims() { return claimsOf(id); } };
   },
@@ -67,10 +70,12 @@ provider.use(async (ctx, next) => {
     tamperNext = false;
     const [header, payload, signature] = ctx.body.id_token.split('.');
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
-    claims.sub = 'sub-someone-else@example.com';
+    claims.sub = 'someone-else@example.com';
     ctx.body = { ...ctx.body, id_token: [header, Buffer.from(JSON.stringify(claims)).toString('base64url'), signature].join('.') };
   }
 });
+
+provider.on('backchannel.error', (ctx, error) => console.log(`backchannel error: ${error.message} ${error.cause ? error.cause.message || error.cause : ""}`));
 
 provider.listen(Number(port), '127.0.0.1', () => {
   console.log(`ready ${issuer}`);

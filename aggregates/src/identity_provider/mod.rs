@@ -62,6 +62,8 @@ pub enum SignInRefusal {
     NotAMember,
     /// The account is locked or erased.
     AccountUnavailable,
+    /// A back-channel logout token did not verify.
+    LogoutTokenInvalid,
 }
 
 impl SignInRefusal {
@@ -78,6 +80,7 @@ impl SignInRefusal {
             Self::AccountUnknown => "account_unknown",
             Self::NotAMember => "not_a_member",
             Self::AccountUnavailable => "account_unavailable",
+            Self::LogoutTokenInvalid => "logout_token_invalid",
         }
     }
 }

@@ -683,3 +683,40 @@ pub async fn unlink(
     state.app.sso.unlink(&who, provider, &ctx).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[derive(Deserialize, ToSchema)]
+pub struct LogoutForm {
+    /// A logout token (JWT) the provider signed.
+    pub logout_token: String,
+}
+
+/// OpenID Connect Back-Channel Logout 1.0: the provider ends its session, and with it the
+/// Warden sessions it started, on every Warden process before this answers. Register
+/// `…/v1/sso/{provider_id}/backchannel-logout` as the client's back-channel logout URI.
+#[utoipa::path(
+    tag = "sso",
+    params(("provider_id" = Uuid, Path, description = "provider id")),
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "the sessions it names are ended"),
+        (status = 400, description = "logout_token_invalid, malformed_form", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "sso_provider_unavailable, revocation_pending", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sso/{provider_id}/backchannel-logout")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn backchannel_logout(
+    state: web::Data<AppState>,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, AppError> {
+    let provider = ProviderId(path.into_inner());
+    state
+        .app
+        .sso
+        .backchannel_logout(provider, &form.logout_token, &ctx)
+        .await?;
+    Ok(HttpResponse::Ok().finish())
+}
