@@ -21,8 +21,9 @@ use super::problem::ProblemCode;
 use crate::adapters::sealing::DataKey;
 
 /// Payload and metadata fields sealed under the account's key.
-const SEALED_FIELDS: [&str; 6] = [
+const SEALED_FIELDS: [&str; 7] = [
     "email",
+    "subject",
     "display_name",
     "device",
     "reason",

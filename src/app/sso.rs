@@ -781,13 +781,13 @@ impl SingleSignOn {
             )),
             device: None,
             method: AuthMethod::Sso,
-            sso: Some(ProviderSignIn {
+            sso: Some(Box::new(ProviderSignIn {
                 provider_id,
                 issuer: settings.issuer.clone(),
                 sid: identity.sid.clone(),
                 amr: identity.amr.clone(),
                 acr: identity.acr.clone(),
-            }),
+            })),
         };
         let link = link.map(|via| NewIdentity {
             provider_id,

@@ -282,5 +282,5 @@ pub struct NewSession {
     pub device: Option<SealedText>,
     pub method: AuthMethod,
     /// A sign-in through an identity provider: what the provider said about it.
-    pub sso: Option<ProviderSignIn>,
+    pub sso: Option<Box<ProviderSignIn>>,
 }

@@ -240,7 +240,7 @@ impl Account {
             idle_timeout_secs: svc.policy.session_idle_timeout.num_seconds(),
             enrollment_only,
             required_by,
-            sso: session.sso,
+            sso: session.sso.map(|sso| *sso),
         };
         sink.write(started, self).await;
     }

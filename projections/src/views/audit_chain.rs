@@ -25,8 +25,9 @@ use crate::runtime::checkpoint::{parse_xid8, Cursor};
 use crate::runtime::projector::{ProjectionError, Projector, StoredEvent};
 
 /// Payload and metadata fields that hold a secret's stored form (a password or PIN hash, a
-/// token, challenge or code hash, a sealed TOTP secret, recovery code hashes).
-pub const SECRET_FIELDS: [&str; 7] = [
+/// token, challenge or code hash, a sealed TOTP secret, recovery code hashes, an identity
+/// provider's sealed client secret).
+pub const SECRET_FIELDS: [&str; 8] = [
     "password_hash",
     "token_hash",
     "challenge_hash",
@@ -34,6 +35,7 @@ pub const SECRET_FIELDS: [&str; 7] = [
     "pin_hash",
     "secret",
     "recovery_codes",
+    "client_secret",
 ];
 
 pub type Hash = [u8; 32];

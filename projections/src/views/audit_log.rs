@@ -235,6 +235,7 @@ mod tests {
         assert_eq!(outcome(AccountEvent::MFA_LOCKED_OUT), "refused");
         assert_eq!(outcome(AccountEvent::API_TOKEN_RATE_LIMITED), "refused");
         assert_eq!(outcome(AccountEvent::SESSION_STARTED), "success");
+        assert_eq!(outcome(IdentityProviderEvent::SIGN_IN_REFUSED), "refused");
     }
 
     #[test]
@@ -245,6 +246,8 @@ mod tests {
         assert_eq!(types.len(), AUDITED.len());
         assert!(AUDITED
             .iter()
-            .all(|t| t.starts_with("account.") || t.starts_with("workspace.")));
+            .all(|t| ["account.", "workspace.", "identity_provider."]
+                .iter()
+                .any(|prefix| t.starts_with(prefix))));
     }
 }
