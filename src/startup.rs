@@ -28,6 +28,7 @@ use crate::app::credentials::activity::Activity;
 use crate::app::credentials::cache::CredentialCache;
 use crate::app::credentials::follower::Follower;
 use crate::app::policy_sweep::PolicySweep;
+use crate::app::wiring::SsoDeps;
 use crate::app::{App, Deps};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -137,9 +138,7 @@ pub async fn build_state(
         revocation_barrier: credentials.revocation_barrier,
         introspections_per_second: settings.introspect_per_second,
         throttle: ClientThrottle::new(settings.client_attempts_per_minute),
-        oidc: Oidc::new().context("the OpenID Connect client")?,
-        sso_redirect_uri: settings.sso_redirect_uri(),
-        sso_return_origins: settings.sso_return_origins(),
+        sso: single_sign_on(settings)?,
     });
     // The sweep issues commands through the use cases, which need the projections it runs in.
     sweep.attach(app.commands.clone());
@@ -276,5 +275,13 @@ fn mailer_from(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(match &settings.smtp_url {
         Some(url) => Arc::new(SmtpMailer::new(url, from).context("WARDEN_SMTP_URL")?),
         None => Arc::new(FileOutbox::new(settings.mail_dir.clone(), from)),
+    })
+}
+
+fn single_sign_on(settings: &Settings) -> anyhow::Result<SsoDeps> {
+    Ok(SsoDeps {
+        oidc: Oidc::new().context("the OpenID Connect client")?,
+        redirect_uri: settings.sso_redirect_uri(),
+        return_origins: settings.sso_return_origins(),
     })
 }

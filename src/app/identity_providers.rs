@@ -294,27 +294,8 @@ impl IdentityProviders {
             (None, Some(current)) => current.client_secret.clone(),
             (None, None) => return Err(invalid("`client_secret` is required")),
         };
-        let scopes = input
-            .scopes
-            .or_else(|| current.as_ref().map(|c| c.scopes.clone()))
-            .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
-        if scopes.len() > SCOPES_MAX
-            || scopes
-                .iter()
-                .any(|s| s.is_empty() || s.len() > 100 || s.contains(' '))
-        {
-            return Err(invalid(
-                "at most 20 scopes, each 1 to 100 characters without spaces",
-            ));
-        }
-        let algorithms = input
-            .algorithms
-            .or_else(|| current.as_ref().map(|c| c.algorithms.clone()))
-            .unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]);
-        if algorithms.is_empty() {
-            return Err(invalid("at least one signing algorithm"));
-        }
-        oidc::signing_algorithms(&algorithms).map_err(|e| invalid(&e.to_string()))?;
+        let (scopes, algorithms) =
+            scopes_and_algorithms(input.scopes, input.algorithms, current.as_ref())?;
         let issuer_changed = current.as_ref().is_none_or(|c| c.issuer != issuer);
         if issuer_changed {
             self.oidc
@@ -340,4 +321,34 @@ impl IdentityProviders {
             ),
         })
     }
+}
+
+/// The scopes and signing algorithms a change makes, checked (defaults for a new provider:
+/// `openid email profile`, RS256 and ES256).
+fn scopes_and_algorithms(
+    scopes: Option<Vec<String>>,
+    algorithms: Option<Vec<String>>,
+    current: Option<&ProviderSettings>,
+) -> Result<(Vec<String>, Vec<String>), AppError> {
+    let invalid = |detail: &str| AppError::with(ProblemCode::InvalidIdentityProvider, detail);
+    let scopes = scopes
+        .or_else(|| current.map(|c| c.scopes.clone()))
+        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    if scopes.len() > SCOPES_MAX
+        || scopes
+            .iter()
+            .any(|s| s.is_empty() || s.len() > 100 || s.contains(' '))
+    {
+        return Err(invalid(
+            "at most 20 scopes, each 1 to 100 characters without spaces",
+        ));
+    }
+    let algorithms = algorithms
+        .or_else(|| current.map(|c| c.algorithms.clone()))
+        .unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]);
+    if algorithms.is_empty() {
+        return Err(invalid("at least one signing algorithm"));
+    }
+    oidc::signing_algorithms(&algorithms).map_err(|e| invalid(&e.to_string()))?;
+    Ok((scopes, algorithms))
 }

@@ -29,6 +29,7 @@ use super::error::AppError;
 use super::identity_providers::{secret_purpose, IdentityProviders};
 use super::problem::ProblemCode;
 use super::sessions::LoggedIn;
+use super::wiring::SsoDeps;
 use crate::adapters::oidc::{
     AttemptSecrets, ClientSettings, LogoutRequest, Oidc, OidcError, VerifiedIdentity,
 };
@@ -97,19 +98,17 @@ impl SingleSignOn {
         commands: Commands,
         directory: Directory,
         providers: IdentityProviders,
-        oidc: Oidc,
         pool: PgPool,
-        redirect_uri: String,
-        return_origins: Vec<String>,
+        deps: SsoDeps,
     ) -> Self {
         Self {
             commands,
             directory,
             providers,
-            oidc,
+            oidc: deps.oidc,
             pool,
-            redirect_uri,
-            return_origins,
+            redirect_uri: deps.redirect_uri,
+            return_origins: deps.return_origins,
         }
     }
 
@@ -773,22 +772,8 @@ impl SingleSignOn {
         }
         let (code, _) = tokens::mint("");
         let code = secrecy::ExposeSecret::expose_secret(&code).to_string();
-        let session_id = SessionId(Uuid::now_v7());
-        let session = NewSession {
-            session_id,
-            token_hash: tokens::hash(secrecy::ExposeSecret::expose_secret(
-                &self.session_token(&code),
-            )),
-            device: None,
-            method: AuthMethod::Sso,
-            sso: Some(Box::new(ProviderSignIn {
-                provider_id,
-                issuer: settings.issuer.clone(),
-                sid: identity.sid.clone(),
-                amr: identity.amr.clone(),
-                acr: identity.acr.clone(),
-            })),
-        };
+        let session = self.new_session(&code, provider_id, settings, identity);
+        let session_id = session.session_id;
         let link = link.map(|via| NewIdentity {
             provider_id,
             issuer: settings.issuer.clone(),
@@ -825,6 +810,45 @@ impl SingleSignOn {
             }
             return Err(error.into());
         }
+        self.record_sign_in(account_id, provider_id, identity, &code, session_id)
+            .await?;
+        Ok(code)
+    }
+
+    /// The session a provider sign-in starts; its token is derived from the login code.
+    fn new_session(
+        &self,
+        code: &str,
+        provider_id: ProviderId,
+        settings: &ProviderSettings,
+        identity: &VerifiedIdentity,
+    ) -> NewSession {
+        let token = self.session_token(code);
+        NewSession {
+            session_id: SessionId(Uuid::now_v7()),
+            token_hash: tokens::hash(secrecy::ExposeSecret::expose_secret(&token)),
+            device: None,
+            method: AuthMethod::Sso,
+            sso: Some(Box::new(ProviderSignIn {
+                provider_id,
+                issuer: settings.issuer.clone(),
+                sid: identity.sid.clone(),
+                amr: identity.amr.clone(),
+                acr: identity.acr.clone(),
+            })),
+        }
+    }
+
+    /// Keeps the login code's hash for its exchange, and the provider session for its
+    /// back-channel logout.
+    async fn record_sign_in(
+        &self,
+        account_id: AccountId,
+        provider_id: ProviderId,
+        identity: &VerifiedIdentity,
+        code: &str,
+        session_id: SessionId,
+    ) -> Result<(), AppError> {
         if let Some(sid) = &identity.sid {
             sqlx::query(
                 "INSERT INTO sso_provider_sessions (provider_id, sid_hash, account_id)
@@ -844,13 +868,13 @@ impl SingleSignOn {
             "INSERT INTO sso_login_codes (code_hash, account_id, session_id, expires_at)
              VALUES ($1, $2, $3, $4)",
         )
-        .bind(tokens::hash(&code).0)
+        .bind(tokens::hash(code).0)
         .bind(account_id.0)
         .bind(session_id.0)
         .bind(self.now() + Duration::seconds(LOGIN_CODE_TTL_SECONDS))
         .execute(&self.pool)
         .await?;
-        Ok(code)
+        Ok(())
     }
 
     /// Records a refused sign-in on its provider; a failure to record is logged, the refusal

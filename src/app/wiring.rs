@@ -54,11 +54,16 @@ pub struct Deps {
     pub revocation_barrier: bool,
     pub introspections_per_second: u32,
     pub throttle: ClientThrottle,
+    pub sso: SsoDeps,
+}
+
+/// What single sign-on is built from.
+pub struct SsoDeps {
     pub oidc: Oidc,
     /// Where providers send the browser back to (`…/v1/sso/callback`).
-    pub sso_redirect_uri: String,
+    pub redirect_uri: String,
     /// Origins a sign-in may return to.
-    pub sso_return_origins: Vec<String>,
+    pub return_origins: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -95,17 +100,8 @@ impl App {
             deps.revocation_barrier,
         );
         let directory = Directory::new(pool.clone(), deps.keys.clone(), store);
-        let identity_providers =
-            IdentityProviders::new(commands.clone(), deps.keys, deps.oidc.clone(), pool.clone());
-        let sso = SingleSignOn::new(
-            commands.clone(),
-            directory.clone(),
-            identity_providers.clone(),
-            deps.oidc,
-            pool.clone(),
-            deps.sso_redirect_uri,
-            deps.sso_return_origins,
-        );
+        let (identity_providers, sso) =
+            single_sign_on(&commands, &directory, deps.keys, &pool, deps.sso);
         let accounts = Accounts::new(
             commands.clone(),
             directory.clone(),
@@ -169,4 +165,22 @@ impl App {
             commands,
         }
     }
+}
+
+fn single_sign_on(
+    commands: &Commands,
+    directory: &Directory,
+    keys: KeyRing,
+    pool: &PgPool,
+    sso: SsoDeps,
+) -> (IdentityProviders, SingleSignOn) {
+    let providers = IdentityProviders::new(commands.clone(), keys, sso.oidc.clone(), pool.clone());
+    let single_sign_on = SingleSignOn::new(
+        commands.clone(),
+        directory.clone(),
+        providers.clone(),
+        pool.clone(),
+        sso,
+    );
+    (providers, single_sign_on)
 }
