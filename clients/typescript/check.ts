@@ -55,3 +55,23 @@ export async function loginHistory(token: string): Promise<Session[]> {
   void ended;
   return response.data.sessions.filter((s) => s.current || s.ended_at == null);
 }
+
+// "Sign in with …": the buttons, and the page `return_to` lands on with its one-time code.
+export async function providerButtons(returnTo: string) {
+  const providers = await warden.GET("/v1/identity-providers");
+  if (providers.error) {
+    throw new Error("no providers");
+  }
+  return providers.data.map((p) => ({
+    label: `Sign in with ${p.name}`,
+    href: `http://127.0.0.1:8080/v1/sso/${p.id}/start?return_to=${encodeURIComponent(returnTo)}`,
+  }));
+}
+
+export async function finishSignIn(loginCode: string) {
+  const answer = await warden.POST("/v1/sso/exchange", { body: { login_code: loginCode } });
+  if (answer.error) {
+    throw new Error(`${answer.error.code}: ${answer.error.detail}`);
+  }
+  return answer.data.token;
+}
