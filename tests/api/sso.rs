@@ -960,3 +960,30 @@ async fn the_provider_ends_its_session_on_every_warden_process_through_back_chan
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_locked_account_does_not_sign_in_through_a_provider_either() {
+    let app = spawn_app().await;
+    let provider = Provider::start().await;
+    let id = configured(&app, &provider, json!({ "link_by_verified_email": true })).await;
+    app.register("lou@example.com").await;
+    for _ in 0..10 {
+        app.log_in_with("lou@example.com", "not the password").await;
+    }
+    let at = through_provider(&app, &provider, &id, "lou@example.com", |u| u).await;
+    let locked = assert_problem(callback(&at).await, StatusCode::LOCKED, "account_locked").await;
+    assert!(locked.get("detail").is_some());
+    assert_eq!(refusals(&app).await, ["account_unavailable"]);
+    // The refused sign-in linked nothing: once the lock has passed, the link is made then.
+    app.clock.advance(chrono::Duration::minutes(2));
+    let token = signed_in(&app, &provider, &id, "lou@example.com").await;
+    assert_eq!(me(&app, &token).await["email"], "lou@example.com");
+    let linked: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->'IdentityLinked'->>'via' FROM events
+         WHERE event_type = 'account.identity.linked'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("links");
+    assert_eq!(linked, ["verified_email"]);
+}
