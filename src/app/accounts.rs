@@ -149,8 +149,7 @@ impl Accounts {
         .await;
         if let Err(error) = result {
             // Release the claim so the address is not lost to a failed registration.
-            let _ = self.directory.release(account_id).await;
-            let _ = self.directory.keys().discard(account_id.0).await;
+            self.directory.abandon(account_id).await;
             return Err(error);
         }
         Ok(account_id)

@@ -81,6 +81,12 @@ impl Directory {
         Ok(taken_over == 1)
     }
 
+    /// Undoes what a registration that failed had claimed: its address and its data key.
+    pub async fn abandon(&self, account_id: AccountId) {
+        let _ = self.release(account_id).await;
+        let _ = self.keys.discard(account_id.0).await;
+    }
+
     /// Frees the account's address (a failed registration, an erasure).
     pub async fn release(&self, account_id: AccountId) -> Result<(), AppError> {
         sqlx::query("DELETE FROM email_reservations WHERE account_id = $1")

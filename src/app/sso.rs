@@ -740,8 +740,7 @@ impl SingleSignOn {
         }
         .await;
         if let Err(error) = result {
-            let _ = self.directory.release(account_id).await;
-            let _ = self.directory.keys().discard(account_id.0).await;
+            self.directory.abandon(account_id).await;
             return Err(error);
         }
         Ok(account_id)

@@ -26,6 +26,8 @@ pub struct Provider {
     child: Option<Child>,
     /// Where it sends back-channel logout tokens, from its next start.
     pub backchannel: Option<String>,
+    /// How long its ID tokens live, from its next start (an hour when unset).
+    pub id_token_seconds: Option<u32>,
 }
 
 impl Provider {
@@ -38,6 +40,7 @@ impl Provider {
             port,
             child: None,
             backchannel: None,
+            id_token_seconds: None,
         };
         provider.launch().await;
         provider
@@ -53,6 +56,10 @@ impl Provider {
             .arg(CLIENT_SECRET)
             .arg(format!("{PUBLIC_URL}/v1/sso/callback"))
             .args(self.backchannel.iter())
+            .env(
+                "IDP_ID_TOKEN_SECONDS",
+                self.id_token_seconds.unwrap_or(3600).to_string(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -341,6 +348,20 @@ pub async fn configured(app: &TestApp, provider: &Provider, options: Value) -> S
     created["id"].as_str().expect("id").to_string()
 }
 
+/// A workspace `holder` created, with `email` as an agent: its id.
+async fn workspace_with_agent(app: &TestApp, holder: &str, name: &str, email: &str) -> String {
+    let created = app
+        .post("/v1/workspaces", json!({ "name": name }), Some(holder))
+        .await;
+    let workspace: Value = created.json().await.expect("json");
+    let workspace = workspace["id"].as_str().expect("id").to_string();
+    let member = json!({ "email": email, "role": "agent" });
+    let path = format!("/v1/workspaces/{workspace}/members");
+    let added = app.post(&path, member, Some(holder)).await;
+    assert_eq!(added.status(), StatusCode::CREATED);
+    workspace
+}
+
 async fn me(app: &TestApp, token: &str) -> Value {
     let response = app.get("/v1/me", Some(token)).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -443,19 +464,8 @@ async fn a_member_links_the_workspace_provider_from_settings_and_signs_in_with_i
     let holder = app.signed_up("holder@example.com").await;
     let mia = app.signed_up("mia@example.com").await;
     let outsider = app.signed_up("outsider@example.com").await;
-    let workspace: Value = app
-        .post("/v1/workspaces", json!({ "name": "Corp" }), Some(&holder))
-        .await
-        .json()
-        .await
-        .expect("json");
-    let workspace = workspace["id"].as_str().expect("id").to_string();
-    let member = json!({ "email": "mia@example.com", "role": "agent" });
+    let workspace = workspace_with_agent(&app, &holder, "Corp", "mia@example.com").await;
     let members = format!("/v1/workspaces/{workspace}/members");
-    assert_eq!(
-        app.post(&members, member, Some(&holder)).await.status(),
-        StatusCode::CREATED
-    );
     let body = json!({
         "name": "Corp SSO", "issuer": provider.issuer(), "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
@@ -559,23 +569,7 @@ async fn a_provider_sign_in_skips_the_mfa_a_workspace_requires_and_a_password_lo
     let id = configured(&app, &provider, json!({ "link_by_verified_email": true })).await;
     let password_session = app.signed_up("ada@example.com").await;
     let holder = app.signed_up("holder@example.com").await;
-    let workspace: Value = app
-        .post(
-            "/v1/workspaces",
-            json!({ "name": "Support" }),
-            Some(&holder),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
-    let workspace = workspace["id"].as_str().expect("id").to_string();
-    let member = json!({ "email": "ada@example.com", "role": "agent" });
-    let path = format!("/v1/workspaces/{workspace}/members");
-    assert_eq!(
-        app.post(&path, member, Some(&holder)).await.status(),
-        StatusCode::CREATED
-    );
+    let workspace = workspace_with_agent(&app, &holder, "Support", "ada@example.com").await;
 
     // The verified address links the identity to Ada's account.
     let before_policy = signed_in(&app, &provider, &id, "ada@example.com").await;
@@ -817,6 +811,32 @@ async fn every_tampered_replayed_or_misdirected_answer_is_refused_and_audited() 
     )
     .await;
 
+    // An ID token that expired (by Warden's clock) before it was presented.
+    let mut short_lived = Provider::start().await;
+    short_lived.id_token_seconds = Some(60);
+    short_lived.restart().await;
+    let admin = app.log_in("root@example.com").await;
+    let body = json!({
+        "name": "Short", "issuer": short_lived.issuer(), "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    });
+    let created = app
+        .post("/v1/admin/identity-providers", body, Some(&admin))
+        .await;
+    let short_id = created.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let at = through_provider(&app, &short_lived, &short_id, "eve@example.com", |u| u).await;
+    app.clock.advance(chrono::Duration::minutes(5));
+    assert_problem(
+        callback(&at).await,
+        StatusCode::UNAUTHORIZED,
+        "sso_token_invalid",
+    )
+    .await;
+    app.clock.advance(chrono::Duration::minutes(-5));
+
     // An ID token changed after it was signed (it now names someone else).
     let at = through_provider(&app, &provider, &id, "eve@example.com", |u| u).await;
     provider.tamper_next_token().await;
@@ -840,6 +860,7 @@ async fn every_tampered_replayed_or_misdirected_answer_is_refused_and_audited() 
             "browser_mismatch",
             "issuer_mismatch",
             "nonce_mismatch",
+            "token_invalid",
             "token_invalid"
         ]
     );
@@ -854,7 +875,7 @@ async fn every_tampered_replayed_or_misdirected_answer_is_refused_and_audited() 
         .json()
         .await
         .expect("json");
-    assert_eq!(log["entries"].as_array().map(Vec::len), Some(5), "{log}");
+    assert_eq!(log["entries"].as_array().map(Vec::len), Some(6), "{log}");
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 // The login form (devInteractions) accepts any login; the login is the subject, and gives the
 // claims: `NAME@DOMAIN` has that address verified, `unverified:NAME@DOMAIN` unverified, and
 // `stringly:NAME@DOMAIN` verified as the string "true" (some providers send it so).
+// IDP_ID_TOKEN_SECONDS sets how long ID tokens live (an hour by default).
 // POST /__test/tamper makes the next token response carry an ID token whose payload was changed
 // after signing.
 import { generateKeyPair, exportJWK } from 'jose';
@@ -49,6 +50,8 @@ const provider = new Provider(issuer, {
     backchannelLogout: { enabled: true },
   },
   pkce: { required: () => true },
+  // IDP_ID_TOKEN_SECONDS shortens ID tokens' lives for a test of their expiry.
+  ttl: { IdToken: Number(process.env.IDP_ID_TOKEN_SECONDS || 3600) },
   // Warden listens on loopback here, which the provider's guard against server-side request
   // forgery refuses for back-channel logout calls; a real deployment keeps the guard.
   fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined }),

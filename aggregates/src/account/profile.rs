@@ -28,13 +28,8 @@ impl Profile {
                 display_name,
                 at,
                 ..
-            } => {
-                self.id = Some(*account_id);
-                self.email = Some(email.clone());
-                self.display_name = display_name.clone();
-                self.registered_at = Some(*at);
             }
-            AccountEvent::RegisteredThroughProvider {
+            | AccountEvent::RegisteredThroughProvider {
                 account_id,
                 email,
                 display_name,
