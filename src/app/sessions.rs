@@ -83,6 +83,8 @@ pub struct SessionEntry {
     pub ip: Option<Personal>,
     pub user_agent: Option<Personal>,
     pub method: String,
+    /// The identity provider of a sign-in through one, as recorded.
+    pub provider: Option<serde_json::Value>,
     pub started_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -256,6 +258,7 @@ impl Sessions {
                     ip: open(row.ip),
                     user_agent: open(row.user_agent),
                     method: row.method,
+                    provider: row.provider,
                     started_at: row.started_at,
                     last_seen_at: row.lifetime.last_seen_at,
                     expires_at: row.lifetime.expires_at,

@@ -417,6 +417,15 @@ async fn a_first_sign_in_creates_the_account_and_the_second_finds_it_by_its_iden
     let profile = me(&app, &first).await;
     assert_eq!(profile["email"], "grace@example.com");
     assert_eq!(current_method(&app, &first).await, "sso");
+    let history: Value = app
+        .get("/v1/me/sessions", Some(&first))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let recorded = &history["sessions"][0]["provider"];
+    assert_eq!(recorded["provider_id"], id.as_str(), "{history}");
+    assert_eq!(recorded["issuer"], provider.issuer().as_str());
 
     let second = signed_in(&app, &provider, &id, "grace@example.com").await;
     assert_ne!(first, second);

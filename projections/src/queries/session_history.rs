@@ -17,6 +17,8 @@ pub struct SessionRecord {
     pub method: String,
     pub started_at: DateTime<Utc>,
     pub end_reason: Option<String>,
+    /// For a sign-in through an identity provider: `provider_id`, `issuer`, `amr`, `acr`.
+    pub provider: Option<serde_json::Value>,
     #[sqlx(flatten)]
     pub lifetime: SessionLifetime,
 }
@@ -36,7 +38,7 @@ pub async fn sessions_of(
 ) -> Result<Vec<SessionRecord>, sqlx::Error> {
     sqlx::query_as(
         "SELECT h.session_id, h.device, h.ip, h.user_agent, h.method, h.started_at,
-                h.expires_at, h.idle_timeout_secs, h.ended_at, h.end_reason,
+                h.expires_at, h.idle_timeout_secs, h.ended_at, h.end_reason, h.provider,
                 COALESCE(a.last_seen_at, h.started_at) AS last_seen_at
          FROM session_history_v1 h
          LEFT JOIN session_activity a ON a.session_id = h.session_id

@@ -56,6 +56,7 @@ impl Projector for SessionHistory {
                     started_at,
                     expires_at,
                     idle_timeout_secs,
+                    sso,
                     ..
                 } => {
                     batch.session_ids.push(session_id.as_uuid());
@@ -69,6 +70,14 @@ impl Projector for SessionHistory {
                     batch.started.push(started_at);
                     batch.expires.push(expires_at);
                     batch.idle.push(idle_timeout_secs);
+                    batch.providers.push(sso.map(|s| {
+                        serde_json::json!({
+                            "provider_id": s.provider_id,
+                            "issuer": s.issuer,
+                            "amr": s.amr,
+                            "acr": s.acr,
+                        })
+                    }));
                 }
                 AccountEvent::SessionEnded {
                     session_id,
@@ -119,6 +128,7 @@ struct Batch {
     started: Vec<DateTime<Utc>>,
     expires: Vec<DateTime<Utc>>,
     idle: Vec<i64>,
+    providers: Vec<Option<serde_json::Value>>,
     ended_ids: Vec<Uuid>,
     ended_at: Vec<DateTime<Utc>>,
     end_reasons: Vec<String>,
@@ -136,10 +146,10 @@ impl Batch {
         if !self.session_ids.is_empty() {
             sqlx::query(
                 "INSERT INTO session_history_v1 (session_id, account_id, device, ip, user_agent,
-                     method, started_at, expires_at, idle_timeout_secs)
+                     method, started_at, expires_at, idle_timeout_secs, provider)
                  SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                                       $6::text[], $7::timestamptz[], $8::timestamptz[],
-                                      $9::bigint[])
+                                      $9::bigint[], $10::jsonb[])
                  ON CONFLICT (session_id) DO NOTHING",
             )
             .bind(&self.session_ids)
@@ -151,6 +161,7 @@ impl Batch {
             .bind(&self.started)
             .bind(&self.expires)
             .bind(&self.idle)
+            .bind(&self.providers)
             .execute(&mut *conn)
             .await?;
         }

@@ -195,6 +195,9 @@ pub struct SessionView {
     pub user_agent: Option<String>,
     #[schema(example = "password")]
     pub method: String,
+    /// A sign-in through an identity provider: which one, its issuer, and how it says it
+    /// authenticated the person (`amr`, `acr`).
+    pub provider: Option<SessionProvider>,
     pub started_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -204,6 +207,15 @@ pub struct SessionView {
     pub end_reason: Option<String>,
     /// True on the session making this request.
     pub current: bool,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SessionProvider {
+    pub provider_id: Uuid,
+    pub issuer: String,
+    #[serde(default)]
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -248,6 +260,7 @@ pub async fn list(
                 ip: s.ip.map(Personal::into_text),
                 user_agent: s.user_agent.map(Personal::into_text),
                 method: s.method,
+                provider: s.provider.and_then(|p| serde_json::from_value(p).ok()),
                 started_at: s.started_at,
                 last_seen_at: s.last_seen_at,
                 expires_at: s.expires_at,
