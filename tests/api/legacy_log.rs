@@ -113,7 +113,7 @@ async fn a_log_written_before_the_reshape_rebuilds_the_same_views_and_verifies()
         let rebuilt = rows(&app.pool, table).await;
         assert_eq!(rebuilt.len(), expected.len(), "rows of {table}");
         for (row, old) in rebuilt.iter().zip(expected) {
-            assert_eq!(row, old, "a row of {table}");
+            assert_eq!(&added_since(row, old), old, "a row of {table}");
         }
     }
     let key = warden::settings::signing_key_from_base64(&app.signing_key).expect("key");
@@ -479,4 +479,18 @@ async fn write_the_legacy_log_fixture() {
         serde_json::to_string_pretty(&fixture).expect("json"),
     )
     .expect("written");
+}
+
+/// `row` without the columns a view gained after the fixture was written, where they are empty
+/// (a legacy log has nothing to put in them).
+fn added_since(row: &Value, old: &Value) -> Value {
+    let (Some(row), Some(old)) = (row.as_object(), old.as_object()) else {
+        return row.clone();
+    };
+    let kept = row
+        .iter()
+        .filter(|(column, value)| old.contains_key(*column) || !value.is_null())
+        .map(|(column, value)| (column.clone(), value.clone()))
+        .collect();
+    Value::Object(kept)
 }
