@@ -293,6 +293,11 @@ mod tests {
         }
     }
 
+    /// The instant the tests decide at: the domain takes time from its services, never the clock.
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+
     fn configure(owner: ProviderOwner, settings: ProviderSettings) -> IdentityProviderCommand {
         IdentityProviderCommand::Configure {
             provider_id: ProviderId(Uuid::from_u128(7)),
@@ -308,17 +313,17 @@ mod tests {
         let provider = IdentityProvider::default();
         for (create, link) in [(true, false), (false, true)] {
             assert_eq!(
-                provider.decide(configure(workspace, settings(create, link)), Utc::now()),
+                provider.decide(configure(workspace, settings(create, link)), at()),
                 Err(IdentityProviderError::WorkspaceProviderTooBroad)
             );
         }
         assert!(provider
-            .decide(configure(workspace, settings(false, false)), Utc::now())
+            .decide(configure(workspace, settings(false, false)), at())
             .is_ok());
         assert!(provider
             .decide(
                 configure(ProviderOwner::Platform, settings(true, true)),
-                Utc::now()
+                at()
             )
             .is_ok());
     }
@@ -326,7 +331,7 @@ mod tests {
     #[test]
     fn a_removed_provider_takes_no_further_command() {
         let mut provider = IdentityProvider::default();
-        let now = Utc::now();
+        let now = at();
         let configured = provider
             .decide(
                 configure(ProviderOwner::Platform, settings(true, false)),
