@@ -136,12 +136,21 @@ async fn a_snapshot_load_equals_a_pure_replay_after_a_thousand_events() {
     assert_eq!(through_snapshot, replayed);
 
     // The snapshot path really was taken: a recent snapshot exists, few events lie beyond it.
-    let last: i64 =
-        sqlx::query_scalar("SELECT last_sequence FROM aggregate_snapshots WHERE aggregate_id = $1")
-            .bind(&key)
-            .fetch_one(&pool)
-            .await
-            .expect("a snapshot");
+    // Snapshots are written off the request path, so the newest may still be on its way.
+    let mut last: i64 = 0;
+    for _ in 0..40 {
+        last = sqlx::query_scalar(
+            "SELECT last_sequence FROM aggregate_snapshots WHERE aggregate_id = $1",
+        )
+        .bind(&key)
+        .fetch_one(&pool)
+        .await
+        .expect("a snapshot");
+        if (seq_a as i64) - last < 50 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         seq_a as i64 - last < 50,
         "snapshot at {last}, head at {seq_a}"
