@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use warden_aggregates::account::AccountServices;
 use warden_aggregates::shared::Clock;
-use warden_projections::{audit_chain, Projections, SigningKey};
+use warden_projections::{audit_chain, Projections, Reactor, SigningKey};
 
 use crate::adapters::barrier;
 use crate::adapters::client_throttle::ClientThrottle;
@@ -27,6 +27,7 @@ use crate::adapters::totp::RfcTotp;
 use crate::app::credentials::activity::Activity;
 use crate::app::credentials::cache::CredentialCache;
 use crate::app::credentials::follower::Follower;
+use crate::app::mail_outbox::MailOutbox;
 use crate::app::policy_sweep::PolicySweep;
 use crate::app::wiring::SsoDeps;
 use crate::app::{App, Deps};
@@ -68,8 +69,10 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
         .database_url
         .parse()
         .context("DATABASE_URL is not a PostgreSQL URL")?;
-    // An open writing transaction holds every projector back; never let one linger.
-    let options = options.options([("idle_in_transaction_session_timeout", "30000")]);
+    // An open writing transaction holds every projector back, on every process. A process frozen
+    // (or cut off) inside one would stall every view until it woke; PostgreSQL ends such a session
+    // after this long, which is far beyond any pause between two statements of a healthy one.
+    let options = options.options([("idle_in_transaction_session_timeout", "5000")]);
     PgPoolOptions::new()
         .max_connections(settings.db_connections.max(4))
         .acquire_timeout(Duration::from_secs(5))
@@ -119,18 +122,24 @@ pub async fn build_state(
         projectors.push(Arc::new(publisher));
     }
     let sweep = Arc::new(PolicySweep::default());
-    let projections = Projections::with_reactors(pool.clone(), projectors, vec![sweep.clone()]);
+    let keys = KeyRing::new(pool.clone(), master);
+    let outbox = Arc::new(MailOutbox::new(
+        pool.clone(),
+        keys.clone(),
+        mailer,
+        settings.public_url.clone(),
+    ));
+    let reactors: Vec<Arc<dyn Reactor>> = vec![sweep.clone(), outbox];
+    let projections = Projections::with_reactors(pool.clone(), projectors, reactors);
     let metrics = Metrics::new();
     let credentials = CredentialRuntime::new(settings, &pool);
     let app = App::new(Deps {
         pool: pool.clone(),
-        keys: KeyRing::new(pool.clone(), master),
+        keys,
         passwords,
         services,
-        mailer,
         projections: projections.clone(),
         metrics: metrics.clone(),
-        public_url: settings.public_url.clone(),
         totp,
         totp_issuer: settings.totp_issuer.clone(),
         credential_cache: credentials.follower.cache.clone(),

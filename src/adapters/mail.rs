@@ -13,6 +13,8 @@ pub struct OutgoingMail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// `<…@…>`, the same for every attempt at one message.
+    pub message_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,7 @@ fn build(from: &Mailbox, mail: &OutgoingMail) -> Result<Message, MailError> {
         .parse()
         .map_err(|e: lettre::address::AddressError| MailError::Message(e.to_string()))?;
     Message::builder()
+        .message_id(mail.message_id.clone())
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
@@ -60,10 +63,14 @@ impl SmtpMailer {
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: OutgoingMail) -> Result<(), MailError> {
         let message = build(&self.from, &mail)?;
-        self.transport
-            .send(message)
-            .await
-            .map_err(|e| MailError::Delivery(e.to_string()))?;
+        self.transport.send(message).await.map_err(|e| {
+            // A permanent refusal (5xx: no such mailbox) will not change on a retry.
+            if e.is_permanent() {
+                MailError::Message(e.to_string())
+            } else {
+                MailError::Delivery(e.to_string())
+            }
+        })?;
         Ok(())
     }
 }

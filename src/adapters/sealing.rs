@@ -86,6 +86,17 @@ impl MasterKey {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
     }
 
+    /// A number below `modulus` Warden computes again from `input`, like [`Self::derived_secret`]
+    /// (an emailed code from its nonce).
+    pub fn derived_number(&self, purpose: &str, input: &str, modulus: u64) -> u64 {
+        let key = self.derive("warden/derived-numbers/v1");
+        let mac = hmac(&key, &[purpose.as_bytes(), b"\0", input.as_bytes()]);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&mac[..8]);
+        // 2^64 is so much larger than any modulus used that the bias is below 2^-40.
+        u64::from_be_bytes(first) % modulus.max(1)
+    }
+
     /// The index under which an identity at a provider is linked: an HMAC of the subject.
     pub fn identity_index(&self, provider: &str, subject: &str) -> String {
         let key = self.derive("warden/identity-index/v1");

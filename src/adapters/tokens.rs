@@ -58,9 +58,12 @@ mod tests {
 pub const CHALLENGE_PREFIX: &str = "wmc_";
 
 /// A six-digit code for mail, uniformly drawn.
-pub fn mint_email_code() -> SecretString {
-    use rand::Rng;
-    SecretString::from(format!("{:06}", OsRng.gen_range(0..1_000_000u32)))
+/// A fresh random value that is not a secret on its own: what the mail outbox derives a mailed
+/// secret from, under a key only Warden holds.
+pub fn mint_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 /// Recovery codes: 24 base32 characters (120 bits), shown in four groups of six.
 const RECOVERY_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";

@@ -10,20 +10,19 @@ use warden_aggregates::account::{Account, AccountCommand, MfaMethod, PasswordCom
 use warden_aggregates::shared::{AccountId, Email, WorkspaceId};
 use warden_projections::queries;
 
+use super::background::Background;
 use super::command::{Commands, Settle};
 use super::context::{metadata, Authenticated, RequestContext};
 use super::credentials::workspaces_requiring_mfa;
 use super::directory::Directory;
 use super::error::AppError;
+use super::mail_outbox::{reset_token, RESET_TOKEN_TTL_MINUTES};
 use super::personal::Personal;
 use super::problem::ProblemCode;
 use crate::adapters::client_throttle::ClientThrottle;
-use crate::adapters::mail::{Mailer, OutgoingMail};
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::sealing::DataKey;
 use crate::adapters::tokens::{self, RESET_PREFIX};
-
-const RESET_TOKEN_TTL_MINUTES: i64 = 30;
 
 pub struct Profile {
     pub id: Uuid,
@@ -79,9 +78,8 @@ pub struct Accounts {
     directory: Directory,
     throttle: ClientThrottle,
     passwords: Argon2Passwords,
-    mailer: Arc<dyn Mailer>,
     pool: PgPool,
-    public_url: String,
+    background: Background,
 }
 
 impl Accounts {
@@ -90,18 +88,15 @@ impl Accounts {
         directory: Directory,
         throttle: ClientThrottle,
         passwords: Argon2Passwords,
-        mailer: Arc<dyn Mailer>,
         pool: PgPool,
-        public_url: String,
     ) -> Self {
         Self {
             commands,
             directory,
             throttle,
             passwords,
-            mailer,
             pool,
-            public_url,
+            background: Background::default(),
         }
     }
 
@@ -199,8 +194,10 @@ impl Accounts {
             .map(|_| ())
     }
 
-    /// Mails a single-use reset link if the account exists. Callers always answer 202.
-    pub async fn request_password_reset(
+    /// Records a reset request if the address has an account; the mail outbox mails the link.
+    /// Callers always answer 202, at once: the lookup and the command run after the answer, so
+    /// that how long it takes tells nothing about the address (docs/adr/0018).
+    pub fn request_password_reset(
         &self,
         email: &str,
         ctx: &RequestContext,
@@ -209,56 +206,50 @@ impl Accounts {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
-        let Some(account_id) = self.directory.account_id_for(&email).await? else {
+        let accounts = self.clone();
+        let ctx = ctx.clone();
+        self.background.spawn(async move {
+            if let Err(error) = accounts.record_reset_request(&email, &ctx).await {
+                tracing::error!(%error, request_id = %ctx.request_id, "password reset not recorded");
+            }
+        });
+        Ok(())
+    }
+
+    /// Work started by requests and not waited for.
+    pub fn background(&self) -> &Background {
+        &self.background
+    }
+
+    async fn record_reset_request(
+        &self,
+        email: &Email,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let Some(account_id) = self.directory.account_id_for(email).await? else {
             return Ok(());
         };
         let Some(key) = self.directory.key(account_id).await? else {
             return Ok(());
         };
-        let (token, token_hash) = tokens::mint(RESET_PREFIX);
+        let mail_nonce = tokens::mint_nonce();
+        let token = reset_token(self.directory.keys().master(), account_id, &mail_nonce);
+        let token_hash = tokens::hash(token.expose_secret());
         let expires_at =
             self.commands.clock().now() + chrono::Duration::minutes(RESET_TOKEN_TTL_MINUTES);
         let metadata = metadata(ctx, Some(&key), None);
+        // Asked again within the minute, the account records nothing: the earlier mail stands.
         let command = || {
             AccountCommand::from(PasswordCommand::RequestReset {
                 token_hash: token_hash.clone(),
                 expires_at,
+                mail_nonce: mail_nonce.clone(),
             })
         };
-        let committed = self
-            .commands
+        self.commands
             .account(account_id, command, &metadata, Settle::Views)
             .await?;
-        if committed.events.is_empty() {
-            // Asked again within the minute: the earlier mail stands.
-            return Ok(());
-        }
-        self.mail_reset_link(email.as_str().to_string(), &token, ctx)
-            .await;
         Ok(())
-    }
-
-    async fn mail_reset_link(&self, to: String, token: &SecretString, ctx: &RequestContext) {
-        let link = format!(
-            "{}/reset-password?token={}",
-            self.public_url.trim_end_matches('/'),
-            token.expose_secret()
-        );
-        let mail = OutgoingMail {
-            to,
-            subject: "Reset your Warden password".into(),
-            body: format!(
-                "Someone asked to reset the password of this account.\r\n\r\n\
-                 To choose a new password, open this link within {RESET_TOKEN_TTL_MINUTES} minutes:\r\n\
-                 {link}\r\n\r\n\
-                 If it was not you, ignore this message; your password stays as it is.\r\n"
-            ),
-        };
-        if let Err(error) = self.mailer.send(mail).await {
-            tracing::error!(%error, request_id = %ctx.request_id, "password reset mail not sent");
-        } else {
-            tracing::info!(request_id = %ctx.request_id, "password reset mail sent");
-        }
     }
 
     pub async fn confirm_password_reset(

@@ -18,22 +18,15 @@ use super::command::{Commands, Settle};
 use super::context::{metadata, Authenticated, RequestContext};
 use super::directory::Directory;
 use super::error::AppError;
+use super::mail_outbox::{email_code, email_code_scope, EMAIL_CODE_MINUTES};
 use super::personal::Personal;
 use super::problem::ProblemCode;
 use super::sessions::LoggedIn;
 use crate::adapters::client_throttle::ClientThrottle;
-use crate::adapters::mail::{Mailer, OutgoingMail};
 use crate::adapters::tokens::{self, CHALLENGE_PREFIX, SESSION_PREFIX};
 use crate::adapters::totp::{otpauth_uri, qr_svg, RfcTotp};
 
 pub const RECOVERY_CODES: usize = 10;
-const EMAIL_CODE_MINUTES: i64 = 10;
-
-/// What an emailed code is bound to: the account, and the challenge (or enrollment).
-fn email_code_scope(account_id: AccountId, challenge_hash: Option<&str>) -> String {
-    // The spelling of the first codes: changing it would void codes mailed before.
-    format!("{account_id}:{}", challenge_hash.unwrap_or("enrolment"))
-}
 
 /// Shown once, at enrollment.
 pub struct TotpEnrollment {
@@ -74,7 +67,6 @@ pub struct Mfa {
     commands: Commands,
     directory: Directory,
     throttle: ClientThrottle,
-    mailer: Arc<dyn Mailer>,
     totp: Arc<RfcTotp>,
     totp_issuer: String,
     pool: PgPool,
@@ -85,7 +77,6 @@ impl Mfa {
         commands: Commands,
         directory: Directory,
         throttle: ClientThrottle,
-        mailer: Arc<dyn Mailer>,
         totp: Arc<RfcTotp>,
         totp_issuer: String,
         pool: PgPool,
@@ -94,7 +85,6 @@ impl Mfa {
             commands,
             directory,
             throttle,
-            mailer,
             totp,
             totp_issuer,
             pool,
@@ -268,7 +258,7 @@ impl Mfa {
         who.require_session_while_enrolling()?;
         let scope = email_code_scope(who.account_id, None);
         let metadata = self.commands.metadata_for(who, ctx).await?;
-        self.send_email_code(who.account_id, None, &scope, &metadata, ctx)
+        self.send_email_code(who.account_id, None, &scope, &metadata)
             .await
     }
 
@@ -317,24 +307,22 @@ impl Mfa {
         let key = self.directory.key(account_id).await?;
         let metadata = metadata(ctx, key.as_ref(), Some(account_id));
         let scope = email_code_scope(account_id, Some(&challenge_hash.0));
-        self.send_email_code(account_id, Some(challenge_hash), &scope, &metadata, ctx)
+        self.send_email_code(account_id, Some(challenge_hash), &scope, &metadata)
             .await
     }
 
+    /// Records a code to mail; the mail outbox derives it again and delivers it.
     async fn send_email_code(
         &self,
         account_id: AccountId,
         challenge_hash: Option<TokenHash>,
         scope: &str,
         metadata: &HashMap<String, String>,
-        ctx: &RequestContext,
     ) -> Result<(), AppError> {
-        let code = tokens::mint_email_code();
-        let code_hash = self
-            .directory
-            .keys()
-            .master()
-            .code_hash(scope, code.expose_secret());
+        let master = self.directory.keys().master();
+        let mail_nonce = tokens::mint_nonce();
+        let code = email_code(master, scope, &mail_nonce);
+        let code_hash = master.code_hash(scope, code.expose_secret());
         let expires_at =
             self.commands.clock().now() + chrono::Duration::minutes(EMAIL_CODE_MINUTES);
         let command = || {
@@ -342,30 +330,12 @@ impl Mfa {
                 challenge_hash: challenge_hash.clone(),
                 code_hash: code_hash.clone(),
                 expires_at,
+                mail_nonce: mail_nonce.clone(),
             })
         };
         self.commands
             .account(account_id, command, metadata, Settle::Views)
             .await?;
-        let Personal::Open(email) = self.directory.email_of(account_id).await? else {
-            return Err(AppError::with(
-                ProblemCode::NotFound,
-                "the account has no address to mail",
-            ));
-        };
-        let mail = OutgoingMail {
-            to: email,
-            subject: "Your Warden code".into(),
-            body: format!(
-                "Your Warden code is:\r\n\r\n{}\r\n\r\nIt works once, within {EMAIL_CODE_MINUTES} minutes. \
-                 If you did not ask for it, someone may know your password: change it.\r\n",
-                code.expose_secret()
-            ),
-        };
-        if let Err(error) = self.mailer.send(mail).await {
-            tracing::error!(%error, request_id = %ctx.request_id, "code mail not sent");
-            return Err(AppError::new(ProblemCode::MailUnavailable));
-        }
         Ok(())
     }
 

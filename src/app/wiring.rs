@@ -28,7 +28,6 @@ use super::stream::Stream;
 use super::workspaces::Workspaces;
 use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::keys::KeyRing;
-use crate::adapters::mail::Mailer;
 use crate::adapters::oidc::Oidc;
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::store::EventStore;
@@ -41,10 +40,8 @@ pub struct Deps {
     pub keys: KeyRing,
     pub passwords: Argon2Passwords,
     pub services: Arc<AccountServices>,
-    pub mailer: Arc<dyn Mailer>,
     pub projections: Arc<Projections>,
     pub metrics: Metrics,
-    pub public_url: String,
     pub totp: Arc<RfcTotp>,
     pub totp_issuer: String,
     pub credential_cache: Arc<CredentialCache>,
@@ -107,9 +104,7 @@ impl App {
             directory.clone(),
             deps.throttle.clone(),
             deps.passwords.clone(),
-            deps.mailer.clone(),
             pool.clone(),
-            deps.public_url,
         );
         let workspaces = Workspaces::new(commands.clone(), directory.clone());
         let credentials = Credentials::new(
@@ -139,7 +134,6 @@ impl App {
                 commands.clone(),
                 directory.clone(),
                 deps.throttle,
-                deps.mailer,
                 deps.totp,
                 deps.totp_issuer,
                 pool.clone(),

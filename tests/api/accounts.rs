@@ -238,7 +238,10 @@ async fn a_mailed_reset_link_sets_a_new_password_once_and_ends_every_session() {
         )
         .await;
     assert_eq!(unknown.status(), StatusCode::ACCEPTED);
-    assert!(app.mails().is_empty(), "no mail for an unknown address");
+    assert!(
+        app.mails().await.is_empty(),
+        "no mail for an unknown address"
+    );
 
     let known = app
         .post(
@@ -248,7 +251,7 @@ async fn a_mailed_reset_link_sets_a_new_password_once_and_ends_every_session() {
         )
         .await;
     assert_eq!(known.status(), StatusCode::ACCEPTED);
-    let mails = app.mails();
+    let mails = app.mails().await;
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("To: reset@example.com"));
     assert!(mails[0].contains("https://app.warden.test/reset-password?token="));
@@ -300,7 +303,7 @@ async fn a_reset_link_expires_after_thirty_minutes() {
         None,
     )
     .await;
-    let reset = reset_token_in(&app.mails()[0]);
+    let reset = reset_token_in(&app.mails().await[0]);
     app.clock.advance(chrono::Duration::minutes(31));
     let response = app
         .post(
@@ -331,13 +334,13 @@ async fn reset_mails_are_sent_at_most_once_a_minute() {
     for _ in 0..3 {
         assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
     }
-    assert_eq!(app.mails().len(), 1);
+    assert_eq!(app.mails().await.len(), 1);
     app.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
-    assert_eq!(app.mails().len(), 2);
+    assert_eq!(app.mails().await.len(), 2);
     // The newest link is the one that works.
-    let newest = reset_token_in(&app.mails()[1]);
-    let first = reset_token_in(&app.mails()[0]);
+    let newest = reset_token_in(&app.mails().await[1]);
+    let first = reset_token_in(&app.mails().await[0]);
     let confirm = |token: String| {
         app.post(
             "/v1/password-resets/confirm",

@@ -83,6 +83,20 @@ async fn the_stream_is_every_event_in_commit_order_as_cloud_events_without_secre
         .await
         .expect("json");
     let reader = reader["token"].as_str().expect("token").to_string();
+    // Its first use is recorded after the answer: let that land before the log is compared.
+    read_page(&app, &reader, "0.0", 1).await;
+    for _ in 0..200 {
+        let first_uses: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+                .bind(warden_aggregates::account::AccountEvent::API_TOKEN_FIRST_USED)
+                .fetch_one(&app.pool)
+                .await
+                .expect("count");
+        if first_uses > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     settle(&app.pool).await;
     let (events, _) = read_all(&app, &reader, "0.0".into()).await;

@@ -318,8 +318,22 @@ impl TestApp {
         self.log_in(email).await
     }
 
-    /// The messages written to the mail directory so far.
-    pub fn mails(&self) -> Vec<String> {
+    /// The messages mailed once the requests so far have done their work and the outbox has
+    /// delivered what they decided.
+    pub async fn mails(&self) -> Vec<String> {
+        self.state.app.accounts.background().idle().await;
+        // The outbox's own task may hold a message's claim: it is waited for, not raced.
+        for _ in 0..500 {
+            if self.state.projections.catch_up_all().await.is_ok() {
+                return self.mails_so_far();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the outbox did not deliver within 10 s");
+    }
+
+    /// The messages written to the mail directory so far, without waiting for the outbox.
+    pub fn mails_so_far(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
             return Vec::new();
         };

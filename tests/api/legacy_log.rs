@@ -168,8 +168,8 @@ async fn call(app: &TestApp, method: &str, path: &str, body: Value, token: &str)
     body
 }
 
-fn mailed_code(app: &TestApp) -> String {
-    let mails = app.mails();
+async fn mailed_code(app: &TestApp) -> String {
+    let mails = app.mails().await;
     let mail = mails.last().expect("a mail");
     mail.lines()
         .map(str::trim)
@@ -233,7 +233,7 @@ async fn write_the_legacy_log_fixture() {
     call(&app, "PUT", "/v1/me/password", body, &ada).await;
     app.post("/v1/password-resets", json!({ "email": ada_email }), None)
         .await;
-    let reset = crate::helpers::reset_token_in(app.mails().last().expect("mail"));
+    let reset = crate::helpers::reset_token_in(app.mails().await.last().expect("mail"));
     let confirmed = app
         .post(
             "/v1/password-resets/confirm",
@@ -304,7 +304,7 @@ async fn write_the_legacy_log_fixture() {
     // A second account with emailed codes, in a workspace that comes to require MFA.
     let bea = app.signed_up("legacy.bea@example.com").await;
     call(&app, "POST", "/v1/me/mfa/email", json!({}), &bea).await;
-    let code = mailed_code(&app);
+    let code = mailed_code(&app).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     app.post(
         "/v1/me/mfa/email/confirm",
@@ -354,7 +354,7 @@ async fn write_the_legacy_log_fixture() {
         None,
     )
     .await;
-    let code = mailed_code(&app);
+    let code = mailed_code(&app).await;
     let passed = app
         .post(
             "/v1/sessions/mfa",

@@ -6,15 +6,40 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
+use sqlx::PgPool;
 use uuid::Uuid;
 use warden::adapters::mail::SmtpMailer;
+use warden_aggregates::account::AccountEvent;
 
-use crate::helpers::{reset_token_in, spawn_with_mailer};
+use crate::faults::Server;
+use crate::helpers::{fresh_database, reset_token_in, spawn_with_mailer, PASSWORD};
 
-struct SmtpSink {
+pub struct SmtpSink {
     child: Child,
-    dir: std::path::PathBuf,
+    pub dir: std::path::PathBuf,
     port: u16,
+}
+
+impl SmtpSink {
+    /// The messages received so far.
+    pub fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| std::fs::read_to_string(e.path()).expect("readable"))
+            .collect()
+    }
+}
+
+fn smtp_mailer(port: u16) -> SmtpMailer {
+    SmtpMailer::new(
+        &format!("smtp://127.0.0.1:{port}"),
+        "Warden <no-reply@warden.test>".parse().expect("mailbox"),
+    )
+    .expect("mailer")
 }
 
 impl Drop for SmtpSink {
@@ -24,11 +49,19 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn smtp_sink() -> SmtpSink {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
-        .port();
+        .port()
+}
+
+async fn smtp_sink() -> SmtpSink {
+    smtp_sink_on(free_port()).await
+}
+
+/// An SMTP server on `port`, writing what it receives into a directory of its own.
+pub async fn smtp_sink_on(port: u16) -> SmtpSink {
     let dir = std::env::temp_dir().join(format!("warden-smtp-{}", Uuid::new_v4()));
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
     let sink = SmtpSink {
@@ -56,12 +89,7 @@ async fn smtp_sink() -> SmtpSink {
 #[tokio::test]
 async fn a_reset_link_travels_through_a_real_smtp_server() {
     let sink = smtp_sink().await;
-    let mailer = SmtpMailer::new(
-        &format!("smtp://127.0.0.1:{}", sink.port),
-        "Warden <no-reply@warden.test>".parse().expect("mailbox"),
-    )
-    .expect("mailer");
-    let app = spawn_with_mailer(Arc::new(mailer)).await;
+    let app = spawn_with_mailer(Arc::new(smtp_mailer(sink.port))).await;
     app.register("smtp@example.com").await;
     let response = app
         .post(
@@ -71,12 +99,9 @@ async fn a_reset_link_travels_through_a_real_smtp_server() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
+    app.mails().await;
 
-    let messages: Vec<String> = std::fs::read_dir(&sink.dir)
-        .expect("the sink wrote messages")
-        .filter_map(Result::ok)
-        .map(|e| std::fs::read_to_string(e.path()).expect("readable"))
-        .collect();
+    let messages = sink.messages();
     assert_eq!(messages.len(), 1);
     let message = &messages[0];
     assert!(message.contains("smtp@example.com"));
@@ -89,5 +114,148 @@ async fn a_reset_link_travels_through_a_real_smtp_server() {
             None,
         )
         .await;
+    assert_eq!(confirm.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_reset_asked_for_while_the_mail_server_is_down_arrives_once_it_is_back() {
+    let port = free_port();
+    let app = spawn_with_mailer(Arc::new(smtp_mailer(port))).await;
+    app.register("patient@example.com").await;
+    let response = app
+        .post(
+            "/v1/password-resets",
+            json!({ "email": "patient@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::ACCEPTED,
+        "nothing tells the caller"
+    );
+    app.state.app.accounts.background().idle().await;
+    // The outbox tries, fails and keeps the message while nothing listens on the port.
+    let mut tries = 0;
+    for _ in 0..100 {
+        tries = attempts(&app).await;
+        if tries >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        tries >= 2,
+        "the outbox retries while the server is down ({tries})"
+    );
+
+    let sink = smtp_sink_on(port).await;
+    let mut messages = Vec::new();
+    for _ in 0..200 {
+        messages = sink.messages();
+        if !messages.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        messages.len(),
+        1,
+        "the mail arrives once the server is back"
+    );
+    assert!(messages[0].contains("Message-ID: <"), "{}", messages[0]);
+    let confirm = app
+        .post(
+            "/v1/password-resets/confirm",
+            json!({ "token": reset_token_in(&messages[0]), "new_password": "it was worth the wait" }),
+            None,
+        )
+        .await;
+    assert_eq!(confirm.status(), StatusCode::NO_CONTENT, "its link works");
+    let (outcome, error): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT outcome, last_error FROM mail_deliveries")
+            .fetch_one(&app.pool)
+            .await
+            .expect("one delivery");
+    assert_eq!(outcome.as_deref(), Some("sent"));
+    assert!(
+        !error.unwrap_or_default().contains("patient@example.com"),
+        "no address in the delivery record"
+    );
+}
+
+async fn attempts(app: &crate::helpers::TestApp) -> i32 {
+    sqlx::query_scalar("SELECT coalesce(max(attempts), 0) FROM mail_deliveries")
+        .fetch_one(&app.pool)
+        .await
+        .expect("attempts")
+}
+
+#[tokio::test]
+async fn a_reset_committed_before_a_crash_is_mailed_once_after_the_restart() {
+    let port = free_port();
+    let mut server = Server::new(fresh_database().await);
+    server
+        .env
+        .push(("WARDEN_SMTP_URL".into(), format!("smtp://127.0.0.1:{port}")));
+    server.start().await;
+    let client = reqwest::Client::new();
+    let email = "crash@example.com";
+    let registered = client
+        .post(server.url("/v1/accounts"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("registered");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let asked = client
+        .post(server.url("/v1/password-resets"))
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .expect("asked");
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+
+    // The request has committed, and the mail server is down: nothing was delivered.
+    let pool = PgPool::connect(&server.database_url).await.expect("pool");
+    let mut committed = 0;
+    for _ in 0..200 {
+        committed =
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events WHERE event_type = $1")
+                .bind(AccountEvent::PASSWORD_RESET_REQUESTED)
+                .fetch_one(&pool)
+                .await
+                .expect("count");
+        if committed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(committed, 1, "the request commits");
+    server.kill().await;
+
+    let sink = smtp_sink_on(port).await;
+    server.start().await;
+    let mut messages = Vec::new();
+    for _ in 0..300 {
+        messages = sink.messages();
+        if !messages.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(messages.len(), 1, "the restarted process mails it");
+    // Give a second delivery every chance to happen.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.messages().len(), 1, "and only once");
+    let confirm = client
+        .post(server.url("/v1/password-resets/confirm"))
+        .json(&json!({
+            "token": reset_token_in(&messages[0]),
+            "new_password": "mailed after the crash",
+        }))
+        .send()
+        .await
+        .expect("confirmed");
     assert_eq!(confirm.status(), StatusCode::NO_CONTENT);
 }

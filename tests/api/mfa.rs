@@ -478,8 +478,8 @@ async fn no_totp_secret_or_recovery_code_is_stored_in_plaintext() {
 }
 
 /// The six-digit code standing alone on a line of the newest mail.
-fn mailed_code(app: &TestApp) -> String {
-    let mails = app.mails();
+async fn mailed_code(app: &TestApp) -> String {
+    let mails = app.mails().await;
     let mail = mails.last().expect("a mail");
     mail.lines()
         .map(str::trim)
@@ -504,7 +504,7 @@ async fn emailed_codes_are_turned_on_with_a_mailed_code_and_used_at_login() {
         .post("/v1/me/mfa/email", json!({}), Some(&session))
         .await;
     assert_eq!(started.status(), StatusCode::ACCEPTED);
-    let code = mailed_code(&app);
+    let code = mailed_code(&app).await;
     let wrong = app
         .post(
             "/v1/me/mfa/email/confirm",
@@ -541,7 +541,7 @@ async fn emailed_codes_are_turned_on_with_a_mailed_code_and_used_at_login() {
         )
         .await;
     assert_eq!(sent.status(), StatusCode::ACCEPTED);
-    let login_code = mailed_code(&app);
+    let login_code = mailed_code(&app).await;
     let response = second_step(&app, &login, "email", &login_code).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.expect("json");
@@ -593,7 +593,7 @@ async fn an_emailed_enrollment_code_allows_five_tries_and_ten_minutes() {
     let session = app.signed_up("tries@example.com").await;
     app.post("/v1/me/mfa/email", json!({}), Some(&session))
         .await;
-    let code = mailed_code(&app);
+    let code = mailed_code(&app).await;
     for _ in 0..5 {
         let wrong = app
             .post(
@@ -625,7 +625,7 @@ async fn an_emailed_enrollment_code_allows_five_tries_and_ten_minutes() {
 
     app.post("/v1/me/mfa/email", json!({}), Some(&session))
         .await;
-    let fresh = mailed_code(&app);
+    let fresh = mailed_code(&app).await;
     app.clock.advance(Duration::minutes(11));
     let late = app
         .post(

@@ -245,7 +245,7 @@ async fn a_reset_token_works_once_under_concurrency() {
         None,
     )
     .await;
-    let token = reset_token_in(&app.mails()[0]);
+    let token = reset_token_in(&app.mails().await[0]);
     let attempts = (0..6).map(|i| {
         app.post(
             "/v1/password-resets/confirm",

@@ -92,6 +92,8 @@ pub enum PasswordCommand {
     RequestReset {
         token_hash: TokenHash,
         expires_at: DateTime<Utc>,
+        /// The link is derived from it again when the mail is sent.
+        mail_nonce: String,
     },
     Reset {
         token_hash: TokenHash,
@@ -152,6 +154,8 @@ pub enum MfaCommand {
         challenge_hash: Option<TokenHash>,
         code_hash: String,
         expires_at: DateTime<Utc>,
+        /// The code is derived from it again when the mail is sent.
+        mail_nonce: String,
     },
     ConfirmEmail {
         code_hash: String,

@@ -68,6 +68,10 @@ pub enum AccountEvent {
         token_hash: TokenHash,
         expires_at: DateTime<Utc>,
         at: DateTime<Utc>,
+        /// What the mail outbox derives the link from again (not a secret on its own); absent
+        /// from requests whose mail was sent inline, before the outbox.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_nonce: Option<String>,
     },
     ApiTokenCreated {
         token_id: TokenId,
@@ -169,6 +173,9 @@ pub enum AccountEvent {
         code_hash: String,
         expires_at: DateTime<Utc>,
         at: DateTime<Utc>,
+        /// What the mail outbox derives the code from again, as for a reset link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mail_nonce: Option<String>,
     },
     /// A wrong code for turning emailed codes on.
     EmailCodeRejected {

@@ -70,6 +70,7 @@ impl PasswordState {
                 token_hash,
                 expires_at,
                 at,
+                ..
             } => {
                 self.pending_reset = Some(PendingReset {
                     token_hash: token_hash.clone(),
@@ -146,8 +147,14 @@ impl Account {
             PasswordCommand::RequestReset {
                 token_hash,
                 expires_at,
+                mail_nonce,
             } => {
-                self.request_reset(token_hash, expires_at, now, sink).await;
+                let reset = PendingReset {
+                    token_hash,
+                    expires_at,
+                    requested_at: now,
+                };
+                self.request_reset(reset, mail_nonce, sink).await;
                 Ok(())
             }
             PasswordCommand::Reset {
@@ -231,20 +238,21 @@ impl Account {
 
     async fn request_reset(
         &mut self,
-        token_hash: TokenHash,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
+        reset: PendingReset,
+        mail_nonce: String,
         sink: &EventSink<Self>,
     ) {
+        let now = reset.requested_at;
         let recent =
             self.password.pending_reset.as_ref().is_some_and(|p| {
                 now - p.requested_at < Duration::minutes(RESET_MAIL_INTERVAL_MINUTES)
             });
         if !recent {
             let event = AccountEvent::PasswordResetRequested {
-                token_hash,
-                expires_at,
+                token_hash: reset.token_hash,
+                expires_at: reset.expires_at,
                 at: now,
+                mail_nonce: Some(mail_nonce),
             };
             sink.write(event, self).await;
         }

@@ -18,6 +18,11 @@ const BATCH: i64 = 100;
 pub trait Reactor: Send + Sync {
     fn name(&self) -> &'static str;
     fn event_types(&self) -> &'static [&'static str];
+    /// Whether a command waits for this reactor like for a view (read-your-writes). A delivery
+    /// outside Warden, such as mail, is not waited for.
+    fn awaited(&self) -> bool {
+        true
+    }
     /// Issues the commands `event` calls for and returns once they are in force.
     async fn react(&self, event: &StoredEvent) -> Result<(), ProjectionError>;
 }

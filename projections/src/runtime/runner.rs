@@ -159,7 +159,7 @@ impl Worker {
         match self {
             Self::View(projector) => !projector.tables().is_empty(),
             // What it does is in force only once it has reacted: as needed as a view.
-            Self::Reactor(_) => true,
+            Self::Reactor(reactor) => reactor.awaited(),
         }
     }
 
@@ -273,13 +273,18 @@ impl Projections {
     ) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         let affected = self.runners.iter().filter(|runner| {
-            event_types.is_none_or(|types| {
-                runner
-                    .worker
-                    .event_types()
-                    .iter()
-                    .any(|t| types.iter().any(|e| e == t))
-            })
+            let awaited = match &runner.worker {
+                Worker::View(_) => true,
+                Worker::Reactor(reactor) => reactor.awaited(),
+            };
+            awaited
+                && event_types.is_none_or(|types| {
+                    runner
+                        .worker
+                        .event_types()
+                        .iter()
+                        .any(|t| types.iter().any(|e| e == t))
+                })
         });
         for runner in affected {
             let mut progress = runner.progress.subscribe();

@@ -192,8 +192,7 @@ pub async fn request_password_reset(
     state
         .app
         .accounts
-        .request_password_reset(&body.email, &ctx)
-        .await?;
+        .request_password_reset(&body.email, &ctx)?;
     Ok(HttpResponse::Accepted().finish())
 }
 

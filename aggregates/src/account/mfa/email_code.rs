@@ -73,14 +73,20 @@ impl MfaState {
     }
 }
 
+/// A code to mail: its hash, when it runs out, and what the outbox derives it from again.
+pub(super) struct CodeToSend {
+    pub code_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub mail_nonce: String,
+}
+
 impl Account {
     /// Mails a code for turning emailed codes on (`challenge_hash: None`) or for an open login
     /// challenge of an account that has them on. A new code replaces the previous one.
     pub(super) async fn send_email_code(
         &mut self,
         challenge_hash: Option<TokenHash>,
-        code_hash: String,
-        expires_at: DateTime<Utc>,
+        code: CodeToSend,
         now: DateTime<Utc>,
         svc: &AccountServices,
         sink: &EventSink<Self>,
@@ -97,9 +103,10 @@ impl Account {
         }
         let sent = AccountEvent::EmailCodeSent {
             challenge_hash,
-            code_hash,
-            expires_at,
+            code_hash: code.code_hash,
+            expires_at: code.expires_at,
             at: now,
+            mail_nonce: Some(code.mail_nonce),
         };
         sink.write(sent, self).await;
         Ok(())

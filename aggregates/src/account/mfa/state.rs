@@ -8,7 +8,7 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::challenge::Challenge;
-use super::email_code::EmailCode;
+use super::email_code::{CodeToSend, EmailCode};
 use crate::account::aggregate::Account;
 use crate::account::commands::MfaCommand;
 use crate::account::errors::AccountError;
@@ -124,8 +124,14 @@ impl Account {
                 challenge_hash,
                 code_hash,
                 expires_at,
+                mail_nonce,
             } => {
-                self.send_email_code(challenge_hash, code_hash, expires_at, now, svc, sink)
+                let code = CodeToSend {
+                    code_hash,
+                    expires_at,
+                    mail_nonce,
+                };
+                self.send_email_code(challenge_hash, code, now, svc, sink)
                     .await
             }
             MfaCommand::ConfirmEmail { code_hash } => {

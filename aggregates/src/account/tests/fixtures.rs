@@ -128,6 +128,7 @@ pub(super) fn reset_requested(expires_at: DateTime<Utc>) -> AccountEvent {
         token_hash: TokenHash("reset".into()),
         expires_at,
         at: now() - Duration::minutes(5),
+        mail_nonce: None,
     }
 }
 

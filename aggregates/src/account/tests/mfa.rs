@@ -294,6 +294,7 @@ async fn an_emailed_login_code_is_bound_to_its_challenge_and_expires() {
             code_hash: "enroll".into(),
             expires_at: now() + Duration::minutes(10),
             at: now(),
+            mail_nonce: None,
         },
         AccountEvent::EmailMfaEnabled { at: now() },
         challenged(1),
@@ -302,6 +303,7 @@ async fn an_emailed_login_code_is_bound_to_its_challenge_and_expires() {
             code_hash: "login-code".into(),
             expires_at: now() + Duration::minutes(10),
             at: now(),
+            mail_nonce: None,
         },
     ];
     let events = framework()

@@ -271,11 +271,13 @@ async fn a_second_reset_within_a_minute_mails_nothing() {
         token_hash: TokenHash("first".into()),
         expires_at: now() + Duration::minutes(30),
         at: now() - Duration::seconds(30),
+        mail_nonce: None,
     };
     let again = || {
         AccountCommand::from(PasswordCommand::RequestReset {
             token_hash: TokenHash("second".into()),
             expires_at: now() + Duration::minutes(30),
+            mail_nonce: "nonce".into(),
         })
     };
     framework()
@@ -287,6 +289,7 @@ async fn a_second_reset_within_a_minute_mails_nothing() {
         token_hash: TokenHash("first".into()),
         expires_at: now() + Duration::minutes(29),
         at: now() - Duration::seconds(61),
+        mail_nonce: None,
     };
     framework()
         .given(vec![registered(), older])
@@ -296,5 +299,6 @@ async fn a_second_reset_within_a_minute_mails_nothing() {
             token_hash: TokenHash("second".into()),
             expires_at: now() + Duration::minutes(30),
             at: now(),
+            mail_nonce: Some("nonce".into()),
         }]);
 }

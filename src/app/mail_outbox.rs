@@ -1,0 +1,327 @@
+//! The mail outbox (docs/adr/0018): what to mail is decided by the log, and a reactor delivers
+//! it — after the request has answered, again after a crash, and again while the mail server is
+//! down, until it takes the message.
+//!
+//! Nothing secret waits on the way: a reset link or an emailed code is derived from a nonce in
+//! its event under a key derived from the master key, both when the request records it and when
+//! the outbox mails it; only its hash is stored. `mail_deliveries` holds who claimed, sent or gave
+//! up on which message, never its text. Each message has a stable `Message-ID`, so a receiving
+//! server can drop the copy a retry sends after a lost acknowledgement.
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use uuid::Uuid;
+use warden_aggregates::account::AccountEvent;
+use warden_aggregates::shared::{AccountId, TokenHash};
+use warden_projections::{ProjectionError, Reactor, StoredEvent};
+
+use super::directory::Directory;
+use super::personal::Personal;
+use crate::adapters::keys::KeyRing;
+use crate::adapters::mail::{MailError, Mailer, OutgoingMail};
+use crate::adapters::sealing::MasterKey;
+use crate::adapters::store::EventStore;
+use crate::adapters::tokens::{self, RESET_PREFIX};
+
+pub const RESET_TOKEN_TTL_MINUTES: i64 = 30;
+pub const EMAIL_CODE_MINUTES: i64 = 10;
+/// How long a process may take to hand one message to the mail server before another process
+/// may try it.
+const CLAIM_SECONDS: i64 = 30;
+
+/// The link token of a reset request, from the nonce its event carries.
+pub fn reset_token(master: &MasterKey, account_id: AccountId, nonce: &str) -> SecretString {
+    let body = master.derived_secret("reset-link", &format!("{account_id}:{nonce}"));
+    SecretString::from(format!("{RESET_PREFIX}{body}"))
+}
+
+/// An emailed code (six digits) for `scope`, from the nonce its event carries.
+pub fn email_code(master: &MasterKey, scope: &str, nonce: &str) -> SecretString {
+    let n = master.derived_number("email-code", &format!("{scope}:{nonce}"), 1_000_000);
+    SecretString::from(format!("{n:06}"))
+}
+
+/// What an emailed code is bound to: the account, and the challenge (or enrollment).
+pub fn email_code_scope(account_id: AccountId, challenge_hash: Option<&str>) -> String {
+    // The spelling of the first codes: changing it would void codes mailed before.
+    format!("{account_id}:{}", challenge_hash.unwrap_or("enrolment"))
+}
+
+/// The reactor that turns mail-deciding events into delivered mail.
+pub struct MailOutbox {
+    pool: PgPool,
+    directory: Directory,
+    mailer: std::sync::Arc<dyn Mailer>,
+    public_url: String,
+    /// The domain part of every `Message-ID`.
+    domain: String,
+}
+
+/// Why a message was not sent and will not be.
+enum Skip {
+    /// Mailed inline before the outbox existed, or not a mail at all.
+    Nothing,
+    Because(&'static str),
+}
+
+impl MailOutbox {
+    pub fn new(
+        pool: PgPool,
+        keys: KeyRing,
+        mailer: std::sync::Arc<dyn Mailer>,
+        public_url: String,
+    ) -> Self {
+        let directory = Directory::new(pool.clone(), keys, EventStore::new(pool.clone()));
+        let domain = reqwest::Url::parse(&public_url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "warden".into());
+        Self {
+            pool,
+            directory,
+            mailer,
+            public_url,
+            domain,
+        }
+    }
+
+    fn master(&self) -> &MasterKey {
+        self.directory.keys().master()
+    }
+
+    /// The subject and text `event` calls for, with the secret derived again.
+    fn compose(
+        &self,
+        account_id: AccountId,
+        event: &AccountEvent,
+    ) -> Result<(String, String), Skip> {
+        match event {
+            AccountEvent::PasswordResetRequested {
+                token_hash,
+                mail_nonce: Some(nonce),
+                ..
+            } => {
+                let token = reset_token(self.master(), account_id, nonce);
+                matches(token_hash, &token)?;
+                Ok(("Reset your Warden password".into(), self.reset_text(&token)))
+            }
+            AccountEvent::EmailCodeSent {
+                challenge_hash,
+                code_hash,
+                mail_nonce: Some(nonce),
+                ..
+            } => {
+                let scope = email_code_scope(account_id, challenge_hash.as_ref().map(|h| &*h.0));
+                let code = email_code(self.master(), &scope, nonce);
+                if self.master().code_hash(&scope, code.expose_secret()) != *code_hash {
+                    return Err(Skip::Because("the code no longer derives from its nonce"));
+                }
+                Ok(("Your Warden code".into(), code_text(&code)))
+            }
+            _ => Err(Skip::Nothing),
+        }
+    }
+
+    fn reset_text(&self, token: &SecretString) -> String {
+        let link = format!(
+            "{}/reset-password?token={}",
+            self.public_url.trim_end_matches('/'),
+            token.expose_secret()
+        );
+        format!(
+            "Someone asked to reset the password of this account.\r\n\r\n\
+             To choose a new password, open this link within {RESET_TOKEN_TTL_MINUTES} minutes:\r\n\
+             {link}\r\n\r\n\
+             If it was not you, ignore this message; your password stays as it is.\r\n"
+        )
+    }
+
+    async fn deliver(&self, message_id: &str, mail: OutgoingMail) -> Result<(), String> {
+        let sent = self.mailer.send(mail).await;
+        match sent.map_err(|e| match e {
+            MailError::Message(reason) => MailError::Message(without_addresses(&reason)),
+            MailError::Delivery(reason) => MailError::Delivery(without_addresses(&reason)),
+        }) {
+            Ok(()) => {
+                finish(&self.pool, message_id, "sent").await?;
+                tracing::info!(message_id, "mail sent");
+                Ok(())
+            }
+            Err(MailError::Message(reason)) => {
+                // The address or message itself is refused: trying again changes nothing.
+                tracing::warn!(message_id, %reason, "mail refused; not retried");
+                finish(&self.pool, message_id, "refused").await
+            }
+            Err(MailError::Delivery(reason)) => {
+                release(&self.pool, message_id, &reason).await?;
+                Err(format!("mail server unavailable: {reason}"))
+            }
+        }
+    }
+}
+
+/// A mail server's answer without the addresses it may quote, for the log and the table.
+fn without_addresses(reason: &str) -> String {
+    reason
+        .split(' ')
+        .map(|word| {
+            if word.contains('@') {
+                "<address>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn matches(stored: &TokenHash, token: &SecretString) -> Result<(), Skip> {
+    if tokens::hash(token.expose_secret()) == *stored {
+        Ok(())
+    } else {
+        Err(Skip::Because("the link no longer derives from its nonce"))
+    }
+}
+
+fn code_text(code: &SecretString) -> String {
+    format!(
+        "Your Warden code is:\r\n\r\n{}\r\n\r\nIt works once, within {EMAIL_CODE_MINUTES} minutes. \
+         If you did not ask for it, someone may know your password: change it.\r\n",
+        code.expose_secret()
+    )
+}
+
+/// Whether this process may send `message_id` now: nobody sent it or gave up on it, and nobody
+/// else holds a live claim. `Some(true)` when claimed here, `Some(false)` when already finished,
+/// `None` while another process holds it.
+async fn claim(
+    pool: &PgPool,
+    message_id: &str,
+    account_id: AccountId,
+    kind: &str,
+) -> Result<Option<bool>, sqlx::Error> {
+    let claimed: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO mail_deliveries (message_id, account_id, kind, claimed_until, attempts)
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4), 1)
+         ON CONFLICT (message_id) DO UPDATE
+         SET claimed_until = EXCLUDED.claimed_until, attempts = mail_deliveries.attempts + 1
+         WHERE mail_deliveries.finished_at IS NULL
+           AND (mail_deliveries.claimed_until IS NULL OR mail_deliveries.claimed_until < now())
+         RETURNING true",
+    )
+    .bind(message_id)
+    .bind(account_id.0)
+    .bind(kind)
+    .bind(CLAIM_SECONDS as f64)
+    .fetch_optional(pool)
+    .await?;
+    if claimed.is_some() {
+        return Ok(Some(true));
+    }
+    let finished: Option<bool> = sqlx::query_scalar(
+        "SELECT finished_at IS NOT NULL FROM mail_deliveries WHERE message_id = $1",
+    )
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match finished {
+        Some(true) => Some(false),
+        _ => None,
+    })
+}
+
+async fn finish(pool: &PgPool, message_id: &str, outcome: &str) -> Result<(), String> {
+    sqlx::query(
+        "UPDATE mail_deliveries SET finished_at = now(), outcome = $2, claimed_until = NULL
+         WHERE message_id = $1",
+    )
+    .bind(message_id)
+    .bind(outcome)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+async fn release(pool: &PgPool, message_id: &str, reason: &str) -> Result<(), String> {
+    sqlx::query(
+        "UPDATE mail_deliveries SET claimed_until = NULL, last_error = $2 WHERE message_id = $1",
+    )
+    .bind(message_id)
+    .bind(reason)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl Reactor for MailOutbox {
+    fn name(&self) -> &'static str {
+        "mail_outbox"
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            AccountEvent::PASSWORD_RESET_REQUESTED,
+            AccountEvent::EMAIL_CODE_SENT,
+        ]
+    }
+
+    /// A request never waits for its mail: the mail server's speed (or absence) must not show in
+    /// an answer.
+    fn awaited(&self) -> bool {
+        false
+    }
+
+    async fn react(&self, event: &StoredEvent) -> Result<(), ProjectionError> {
+        let failed = |reason: String| ProjectionError::Reaction {
+            cursor: event.cursor,
+            reason,
+        };
+        let account_id = Uuid::parse_str(&event.aggregate_id)
+            .map(AccountId)
+            .map_err(|e| failed(e.to_string()))?;
+        let decided: AccountEvent =
+            serde_json::from_value(event.payload.clone()).map_err(|e| failed(e.to_string()))?;
+        let (subject, body) = match self.compose(account_id, &decided) {
+            Ok(mail) => mail,
+            Err(Skip::Nothing) => return Ok(()),
+            Err(Skip::Because(reason)) => {
+                tracing::warn!(account = %account_id, reason, "mail not sent");
+                return Ok(());
+            }
+        };
+        let message_id = format!(
+            "<{}.{}@{}>",
+            event.aggregate_id, event.sequence, self.domain
+        );
+        match claim(&self.pool, &message_id, account_id, &event.event_type).await {
+            Ok(Some(true)) => {}
+            Ok(Some(false)) => return Ok(()),
+            Ok(None) => return Err(failed("another process is sending it".into())),
+            Err(e) => return Err(failed(e.to_string())),
+        }
+        let to = match self.directory.email_of(account_id).await {
+            Ok(Personal::Open(to)) => to,
+            Ok(_) => {
+                // Erased since: nobody to write to.
+                return finish(&self.pool, &message_id, "no address")
+                    .await
+                    .map_err(failed);
+            }
+            Err(e) => {
+                let _ = release(&self.pool, &message_id, &e.to_string()).await;
+                return Err(failed(e.to_string()));
+            }
+        };
+        let mail = OutgoingMail {
+            to,
+            subject,
+            body,
+            message_id: Some(message_id.clone()),
+        };
+        self.deliver(&message_id, mail).await.map_err(failed)
+    }
+}
