@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use warden_aggregates::account::{
-    Account, AccountError, AccountServices, Outcome, PasswordVerifier,
+    Account, AccountError, AccountEvent, AccountServices, Outcome, PasswordVerifier,
 };
 use warden_aggregates::identity_provider::{IdentityProvider, IdentityProviderServices};
 use warden_aggregates::shared::{AccountId, Clock, PasswordHash, WorkspaceId};
@@ -40,6 +40,19 @@ pub enum Settle {
     /// A revocation: the caller is told it is in force only once every Warden process has
     /// applied it (the revocation barrier); the views are then waited for like `Views`.
     Revocation,
+    /// An attempt answered like an unknown address when it fails: the views are waited for
+    /// only when it opened a session or a challenge, so that a recorded failure takes no longer
+    /// to answer than an address without an account.
+    UnlessFailed,
+}
+
+/// Whether events of `types` record only a failed attempt (no session, no challenge).
+fn only_failures(types: &[String]) -> bool {
+    const FAILURES: [&str; 2] = [
+        AccountEvent::PASSWORD_CHECK_FAILED,
+        AccountEvent::LOCKED_OUT,
+    ];
+    types.iter().all(|t| FAILURES.contains(&t.as_str()))
 }
 
 /// A command that did not commit: refused by the aggregate, or failed on the way.
@@ -260,14 +273,14 @@ impl Commands {
         if settle == Settle::Revocation && self.revocation_barrier {
             self.revocation_in_force().await?;
         }
-        if settle == Settle::No {
-            return Ok(());
-        }
         let types: Vec<String> = committed
             .events
             .iter()
             .map(cqrs_es::DomainEvent::event_type)
             .collect();
+        if settle == Settle::No || (settle == Settle::UnlessFailed && only_failures(&types)) {
+            return Ok(());
+        }
         if !self
             .projections
             .wait_for_views_of(position, Some(&types), SETTLE_TIMEOUT)

@@ -12,7 +12,7 @@ use warden_aggregates::shared::{Scope, SessionId};
 use warden_projections::queries;
 
 use super::command::{Commands, Settle};
-use super::context::{metadata, Authenticated, RequestContext};
+use super::context::{device_hash, metadata, Authenticated, RequestContext};
 use super::credentials::activity::Activity;
 use super::credentials::workspaces_requiring_mfa;
 use super::directory::Directory;
@@ -155,6 +155,7 @@ impl Sessions {
             device: device.as_deref().map(|d| key.seal(d)),
             method: AuthMethod::Password,
             sso: None,
+            device_hash: device_hash(self.directory.keys().master(), account_id, ctx),
         };
         let metadata = metadata(ctx, Some(&key), Some(account_id));
         let mfa_required_by =
@@ -169,7 +170,7 @@ impl Sessions {
         };
         let committed = self
             .commands
-            .account(account_id, command, &metadata, Settle::Views)
+            .account(account_id, command, &metadata, Settle::UnlessFailed)
             .await
             .map_err(|e| e.as_unknown(ProblemCode::InvalidCredentials))?;
         LoginOutcome::of(Outcome::of(&committed.events), token, challenge)
