@@ -67,6 +67,7 @@ pub fn log_in(password: &str) -> AccountCommand {
             device: None,
             method: AuthMethod::Password,
             sso: None,
+            device_hash: None,
         },
         challenge_hash: TokenHash(Uuid::new_v4().to_string()),
         mfa_required_by: vec![],

@@ -1,12 +1,13 @@
 //! Accounts: registration, the profile, changing the password, and resetting it by mail.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
-use warden_aggregates::account::{Account, AccountCommand, MfaMethod, PasswordCommand};
+use warden_aggregates::account::{Account, AccountCommand, MfaMethod, Notice, PasswordCommand};
 use warden_aggregates::shared::{AccountId, Email, WorkspaceId};
 use warden_projections::queries;
 
@@ -166,6 +167,29 @@ impl Accounts {
             key.as_ref(),
             required_by,
         )))
+    }
+
+    /// Every security notice and whether the owner gets it.
+    pub async fn notices(&self, who: &Authenticated) -> Result<Vec<(Notice, bool)>, AppError> {
+        who.require_read_of_own_account()?;
+        let account = self.commands.load_account(who.account_id).await?;
+        Ok(Notice::ALL.map(|n| (n, account.wants(n))).to_vec())
+    }
+
+    /// Turns exactly the notices in `off` off. Only from a session: a token that could silence
+    /// the notice of its own creation would hide what it is there to tell.
+    pub async fn set_notices(
+        &self,
+        who: &Authenticated,
+        off: BTreeSet<Notice>,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        who.require_session()?;
+        let command = || AccountCommand::SetNotices { off: off.clone() };
+        self.commands
+            .by(who, ctx, who.account_id, command, Settle::Views)
+            .await?;
+        Ok(())
     }
 
     pub async fn change_password(

@@ -7,7 +7,7 @@ use warden_aggregates::shared::{AccountId, Scope, SessionId, TokenId};
 
 use super::error::AppError;
 use super::problem::ProblemCode;
-use crate::adapters::sealing::DataKey;
+use crate::adapters::sealing::{DataKey, MasterKey};
 
 /// The request's id and origin; travels into every event's metadata (personal parts sealed).
 #[derive(Debug, Clone, Default)]
@@ -110,6 +110,17 @@ pub fn metadata(
         }
     }
     metadata
+}
+
+/// The device a request comes from, as its account remembers it: a keyed hash of the user agent,
+/// bound to the account.
+pub fn device_hash(
+    master: &MasterKey,
+    account_id: AccountId,
+    ctx: &RequestContext,
+) -> Option<String> {
+    let agent = ctx.user_agent.as_deref()?;
+    Some(master.derived_secret("device", &format!("{account_id}:{agent}")))
 }
 
 /// The metadata of a command `who` sends: also how it authenticated.

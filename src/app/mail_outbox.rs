@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
-use warden_aggregates::account::AccountEvent;
+use warden_aggregates::account::{Account, AccountEvent, Notice};
 use warden_aggregates::shared::{AccountId, TokenHash};
 use warden_projections::{ProjectionError, Reactor, StoredEvent};
 
@@ -51,6 +51,7 @@ pub fn email_code_scope(account_id: AccountId, challenge_hash: Option<&str>) -> 
 /// The reactor that turns mail-deciding events into delivered mail.
 pub struct MailOutbox {
     pool: PgPool,
+    store: EventStore,
     directory: Directory,
     mailer: std::sync::Arc<dyn Mailer>,
     public_url: String,
@@ -72,13 +73,15 @@ impl MailOutbox {
         mailer: std::sync::Arc<dyn Mailer>,
         public_url: String,
     ) -> Self {
-        let directory = Directory::new(pool.clone(), keys, EventStore::new(pool.clone()));
+        let store = EventStore::new(pool.clone());
+        let directory = Directory::new(pool.clone(), keys, store.clone());
         let domain = reqwest::Url::parse(&public_url)
             .ok()
             .and_then(|url| url.host_str().map(str::to_owned))
             .unwrap_or_else(|| "warden".into());
         Self {
             pool,
+            store,
             directory,
             mailer,
             public_url,
@@ -121,6 +124,38 @@ impl MailOutbox {
             }
             _ => Err(Skip::Nothing),
         }
+    }
+
+    /// The security notice `event` calls for, if the owner wants it.
+    async fn notice(
+        &self,
+        account_id: AccountId,
+        event: &AccountEvent,
+        stored: &StoredEvent,
+    ) -> Result<(String, String), Result<Skip, String>> {
+        let notice = Notice::for_event(event).ok_or(Ok(Skip::Nothing))?;
+        let account = self
+            .store
+            .load::<Account>(&account_id.to_string())
+            .await
+            .map_err(|e| Err(e.to_string()))?
+            .0;
+        if !account.wants(notice) {
+            return Err(Ok(Skip::Nothing));
+        }
+        let key = self
+            .directory
+            .key(account_id)
+            .await
+            .map_err(|e| Err(e.to_string()))?;
+        let agent = stored.metadata["user_agent"]
+            .as_str()
+            .map(|sealed| Personal::open_text(key.as_ref(), sealed.to_owned()));
+        let agent = match &agent {
+            Some(Personal::Open(text)) => Some(shown_agent(text)),
+            _ => None,
+        };
+        Ok(notice_text(event, agent.as_deref()))
     }
 
     fn reset_text(&self, token: &SecretString) -> String {
@@ -182,6 +217,75 @@ fn matches(stored: &TokenHash, token: &SecretString) -> Result<(), Skip> {
     } else {
         Err(Skip::Because("the link no longer derives from its nonce"))
     }
+}
+
+/// A user agent as a notice quotes it: a client chose it, so it is cut short and only printable.
+fn shown_agent(agent: &str) -> String {
+    agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect()
+}
+
+/// The subject and text of a security notice. `agent`: the browser or program it came from.
+fn notice_text(event: &AccountEvent, agent: Option<&str>) -> (String, String) {
+    let from = agent.map_or(String::new(), |a| format!(" (from \"{a}\")"));
+    let not_you = "If it was not you, change your password at once and log out of all devices \
+                   in your security settings.";
+    let (subject, what) = match event {
+        AccountEvent::SessionStarted { started_at, .. } => (
+            "New sign-in to your Warden account",
+            format!(
+                "Your account was signed in from a device it had not been used from before{from}, \
+                 at {} UTC.",
+                started_at.format("%Y-%m-%d %H:%M")
+            ),
+        ),
+        AccountEvent::PasswordChanged { .. } => (
+            "Your Warden password was changed",
+            format!("The password of your account was changed{from}."),
+        ),
+        AccountEvent::TotpDisabled { .. } | AccountEvent::EmailMfaDisabled { .. } => (
+            "A second factor was turned off",
+            format!("A second factor of your account was turned off{from}."),
+        ),
+        AccountEvent::MfaReset { .. } => (
+            "Your second factors were removed by support",
+            "Support removed the second factors of your account, as someone asked them to."
+                .to_string(),
+        ),
+        AccountEvent::RecoveryCodesReplaced { .. } => (
+            "New recovery codes were made",
+            format!(
+                "New recovery codes were made for your account{from}; the old ones no longer work."
+            ),
+        ),
+        AccountEvent::ApiTokenCreated { name, .. } => (
+            "A new API access token",
+            format!("An API access token named \"{name}\" was created for your account{from}."),
+        ),
+        AccountEvent::LockedOut { until, .. } => (
+            "Your Warden account is locked",
+            format!(
+                "Too many wrong passwords were tried for your account, so it is locked{}. \
+                 If you cannot wait, use \"Ask for access\" on the sign-in page: support decides.",
+                until.map_or(" until support unlocks it".to_string(), |u| format!(
+                    " until {} UTC",
+                    u.format("%Y-%m-%d %H:%M")
+                ))
+            ),
+        ),
+        _ => ("", String::new()),
+    };
+    let advice = match event {
+        AccountEvent::LockedOut { .. } => {
+            "If it was not you, someone knows your address and is guessing: \
+                                           choose a long password when you are back in."
+        }
+        _ => not_you,
+    };
+    (subject.to_string(), format!("{what}\r\n\r\n{advice}\r\n"))
 }
 
 fn code_text(code: &SecretString) -> String {
@@ -263,10 +367,18 @@ impl Reactor for MailOutbox {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &[
-            AccountEvent::PASSWORD_RESET_REQUESTED,
-            AccountEvent::EMAIL_CODE_SENT,
-        ]
+        const TYPES: [&str; 10] = {
+            let mut types = [""; 10];
+            types[0] = AccountEvent::PASSWORD_RESET_REQUESTED;
+            types[1] = AccountEvent::EMAIL_CODE_SENT;
+            let mut i = 0;
+            while i < Notice::EVENT_TYPES.len() {
+                types[i + 2] = Notice::EVENT_TYPES[i];
+                i += 1;
+            }
+            types
+        };
+        &TYPES
     }
 
     /// A request never waits for its mail: the mail server's speed (or absence) must not show in
@@ -285,13 +397,18 @@ impl Reactor for MailOutbox {
             .map_err(|e| failed(e.to_string()))?;
         let decided: AccountEvent =
             serde_json::from_value(event.payload.clone()).map_err(|e| failed(e.to_string()))?;
-        let (subject, body) = match self.compose(account_id, &decided) {
+        let composed = match self.compose(account_id, &decided) {
+            Err(Skip::Nothing) => self.notice(account_id, &decided, event).await,
+            other => other.map_err(Ok),
+        };
+        let (subject, body) = match composed {
             Ok(mail) => mail,
-            Err(Skip::Nothing) => return Ok(()),
-            Err(Skip::Because(reason)) => {
+            Err(Ok(Skip::Nothing)) => return Ok(()),
+            Err(Ok(Skip::Because(reason))) => {
                 tracing::warn!(account = %account_id, reason, "mail not sent");
                 return Ok(());
             }
+            Err(Err(error)) => return Err(failed(error)),
         };
         let message_id = format!(
             "<{}.{}@{}>",

@@ -15,7 +15,7 @@ use warden_aggregates::shared::{AccountId, SessionId, TokenHash, TotpCode};
 use warden_projections::queries;
 
 use super::command::{Commands, Settle};
-use super::context::{metadata, Authenticated, RequestContext};
+use super::context::{device_hash, metadata, Authenticated, RequestContext};
 use super::directory::Directory;
 use super::error::AppError;
 use super::mail_outbox::{email_code, email_code_scope, EMAIL_CODE_MINUTES};
@@ -135,6 +135,7 @@ impl Mfa {
             device: None,
             method: AuthMethod::Password,
             sso: None,
+            device_hash: device_hash(self.directory.keys().master(), account_id, ctx),
         };
         let key = self.directory.key(account_id).await?;
         let metadata = metadata(ctx, key.as_ref(), Some(account_id));

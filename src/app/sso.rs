@@ -827,6 +827,8 @@ impl SingleSignOn {
             session_id: SessionId(Uuid::now_v7()),
             token_hash: tokens::hash(secrecy::ExposeSecret::expose_secret(&token)),
             device: None,
+            // The provider tells its users of new sign-ins; Warden does for its own.
+            device_hash: None,
             method: AuthMethod::Sso,
             sso: Some(Box::new(ProviderSignIn {
                 provider_id,

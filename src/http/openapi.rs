@@ -78,6 +78,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(account::change_password)
         .service(account::request_password_reset)
         .service(account::confirm_password_reset)
+        .service(account::get_notices)
+        .service(account::set_notices)
         .service(sessions::log_in)
         .service(sessions::log_out)
         .service(sessions::list)

@@ -303,7 +303,7 @@ async fn a_reset_link_expires_after_thirty_minutes() {
         None,
     )
     .await;
-    let reset = reset_token_in(&app.mails().await[0]);
+    let reset = reset_token_in(&app.reset_mails().await[0]);
     app.clock.advance(chrono::Duration::minutes(31));
     let response = app
         .post(
@@ -334,13 +334,13 @@ async fn reset_mails_are_sent_at_most_once_a_minute() {
     for _ in 0..3 {
         assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
     }
-    assert_eq!(app.mails().await.len(), 1);
+    assert_eq!(app.reset_mails().await.len(), 1);
     app.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(ask().await.status(), StatusCode::ACCEPTED);
-    assert_eq!(app.mails().await.len(), 2);
+    assert_eq!(app.reset_mails().await.len(), 2);
     // The newest link is the one that works.
-    let newest = reset_token_in(&app.mails().await[1]);
-    let first = reset_token_in(&app.mails().await[0]);
+    let newest = reset_token_in(&app.reset_mails().await[1]);
+    let first = reset_token_in(&app.reset_mails().await[0]);
     let confirm = |token: String| {
         app.post(
             "/v1/password-resets/confirm",

@@ -332,6 +332,21 @@ impl TestApp {
         panic!("the outbox did not deliver within 10 s");
     }
 
+    /// The mails with this subject, once the outbox has delivered what was decided.
+    pub async fn mails_about(&self, subject: &str) -> Vec<String> {
+        let line = format!("Subject: {subject}\r\n");
+        self.mails()
+            .await
+            .into_iter()
+            .filter(|mail| mail.contains(&line))
+            .collect()
+    }
+
+    /// The reset links mailed so far, oldest first.
+    pub async fn reset_mails(&self) -> Vec<String> {
+        self.mails_about("Reset your Warden password").await
+    }
+
     /// The messages written to the mail directory so far, without waiting for the outbox.
     pub fn mails_so_far(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {

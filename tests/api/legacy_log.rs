@@ -169,7 +169,7 @@ async fn call(app: &TestApp, method: &str, path: &str, body: Value, token: &str)
 }
 
 async fn mailed_code(app: &TestApp) -> String {
-    let mails = app.mails().await;
+    let mails = app.mails_about("Your Warden code").await;
     let mail = mails.last().expect("a mail");
     mail.lines()
         .map(str::trim)
@@ -233,7 +233,7 @@ async fn write_the_legacy_log_fixture() {
     call(&app, "PUT", "/v1/me/password", body, &ada).await;
     app.post("/v1/password-resets", json!({ "email": ada_email }), None)
         .await;
-    let reset = crate::helpers::reset_token_in(app.mails().await.last().expect("mail"));
+    let reset = crate::helpers::reset_token_in(app.reset_mails().await.last().expect("mail"));
     let confirmed = app
         .post(
             "/v1/password-resets/confirm",

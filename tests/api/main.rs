@@ -13,6 +13,7 @@ mod legacy_log;
 mod mail;
 mod mfa;
 mod nats;
+mod notices;
 mod openapi;
 mod ordering;
 mod pin;

@@ -479,7 +479,7 @@ async fn no_totp_secret_or_recovery_code_is_stored_in_plaintext() {
 
 /// The six-digit code standing alone on a line of the newest mail.
 async fn mailed_code(app: &TestApp) -> String {
-    let mails = app.mails().await;
+    let mails = app.mails_about("Your Warden code").await;
     let mail = mails.last().expect("a mail");
     mail.lines()
         .map(str::trim)

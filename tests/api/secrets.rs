@@ -33,7 +33,7 @@ async fn no_password_token_or_address_is_stored_in_plaintext() {
     assert_eq!(app.api_as(&api_token).me().await.status(), 200);
     app.post("/v1/password-resets", json!({ "email": email }), None)
         .await;
-    let reset = reset_token_in(&app.mails().await[0]);
+    let reset = reset_token_in(&app.reset_mails().await[0]);
     app.post(
         "/v1/password-resets/confirm",
         json!({ "token": reset, "new_password": "third secret passphrase" }),

@@ -59,6 +59,7 @@ fn log_in(password: &str) -> AccountCommand {
             device: None,
             method: AuthMethod::Password,
             sso: None,
+            device_hash: None,
         },
         challenge_hash: TokenHash(Uuid::new_v4().to_string()),
         mfa_required_by: vec![],
@@ -245,7 +246,7 @@ async fn a_reset_token_works_once_under_concurrency() {
         None,
     )
     .await;
-    let token = reset_token_in(&app.mails().await[0]);
+    let token = reset_token_in(&app.reset_mails().await[0]);
     let attempts = (0..6).map(|i| {
         app.post(
             "/v1/password-resets/confirm",

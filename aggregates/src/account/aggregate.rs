@@ -11,6 +11,7 @@ use super::errors::AccountError;
 use super::events::AccountEvent;
 use super::identities::Identities;
 use super::mfa::MfaState;
+use super::notices::Notices;
 use super::password::PasswordState;
 use super::pin::PinState;
 use super::profile::Profile;
@@ -31,6 +32,8 @@ pub struct Account {
     pub(super) support: Support,
     #[serde(default)]
     pub(super) identities: Identities,
+    #[serde(default)]
+    pub(super) notices: Notices,
 }
 
 impl Aggregate for Account {
@@ -79,6 +82,10 @@ impl Aggregate for Account {
             AccountCommand::Identity(command) => {
                 self.handle_identity(command, now, svc, sink).await
             }
+            AccountCommand::SetNotices { off } => {
+                self.set_notices(off, now, sink).await;
+                Ok(())
+            }
         }
     }
 
@@ -91,6 +98,7 @@ impl Aggregate for Account {
         self.pin.apply(&event);
         self.support.apply(&event);
         self.identities.apply(&event);
+        self.notices.apply(&event);
     }
 }
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::events::{AuthMethod, SessionEndReason};
 use super::identities::{LinkVia, ProviderSignIn};
+use super::notices::Notice;
 use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
 use crate::shared::{ProviderId, TotpCode, WorkspaceId};
 
@@ -26,6 +27,10 @@ pub enum AccountCommand {
     Pin(PinCommand),
     Support(SupportCommand),
     Identity(IdentityCommand),
+    /// Exactly these security notices off, every other one on.
+    SetNotices {
+        off: std::collections::BTreeSet<Notice>,
+    },
 }
 
 /// Identities at OpenID Connect providers.
@@ -287,4 +292,6 @@ pub struct NewSession {
     pub method: AuthMethod,
     /// A sign-in through an identity provider: what the provider said about it.
     pub sso: Option<Box<ProviderSignIn>>,
+    /// A keyed hash of the device, to tell a sign-in from a new device.
+    pub device_hash: Option<String>,
 }

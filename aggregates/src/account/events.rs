@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::identities::{LinkVia, ProviderSignIn};
+use super::notices::Notice;
 use crate::shared::{
     AccountId, PasswordHash, ProviderId, Scope, SealedText, SessionId, TokenHash, TokenId,
     WorkspaceId,
@@ -53,6 +54,13 @@ pub enum AccountEvent {
         /// A sign-in through an identity provider: which one, and what it reported.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sso: Option<ProviderSignIn>,
+        /// A keyed hash of the device (not reversible without the master key), so the account
+        /// knows the devices it signed in from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_hash: Option<String>,
+        /// The account had signed in before, never from this device: the owner is told.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        new_device: bool,
     },
     SessionEnded {
         session_id: SessionId,
@@ -258,6 +266,11 @@ pub enum AccountEvent {
         provider_id: ProviderId,
         at: DateTime<Utc>,
     },
+    /// The owner chose which security notices to get: these are off, every other one is on.
+    NoticesChanged {
+        off: Vec<Notice>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl AccountEvent {
@@ -302,6 +315,7 @@ impl AccountEvent {
     pub const IDENTITY_LINK_STARTED: &'static str = "account.identity.link_started";
     pub const IDENTITY_LINKED: &'static str = "account.identity.linked";
     pub const IDENTITY_UNLINKED: &'static str = "account.identity.unlinked";
+    pub const NOTICES_CHANGED: &'static str = "account.notices.changed";
 
     /// A credential was checked and was wrong.
     pub const FAILED_CHECKS: &'static [&'static str] = &[
@@ -363,6 +377,7 @@ impl DomainEvent for AccountEvent {
             Self::IdentityLinkStarted { .. } => Self::IDENTITY_LINK_STARTED,
             Self::IdentityLinked { .. } => Self::IDENTITY_LINKED,
             Self::IdentityUnlinked { .. } => Self::IDENTITY_UNLINKED,
+            Self::NoticesChanged { .. } => Self::NOTICES_CHANGED,
         }
         .to_string()
     }

@@ -6,6 +6,7 @@ mod events;
 mod identities;
 pub mod login_decision;
 mod mfa;
+mod notices;
 mod outcome;
 mod password;
 mod pin;
@@ -30,6 +31,7 @@ pub use events::{
     SessionEndReason,
 };
 pub use identities::{LinkVia, LinkedIdentity, ProviderSignIn};
+pub use notices::Notice;
 pub use outcome::{Outcome, Refusal};
 pub use services::{AccountServices, PasswordVerifier, SecurityPolicy, TotpVerifier};
 pub use sessions::{LiveSession, SessionFilter};

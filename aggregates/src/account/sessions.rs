@@ -230,6 +230,7 @@ impl Account {
         let expired = SessionFilter::ExpiredAt(now);
         self.end_sessions(expired, SessionEndReason::Expired, now, sink)
             .await;
+        let new_device = self.notices.is_new_device(session.device_hash.as_ref());
         let started = AccountEvent::SessionStarted {
             session_id: session.session_id,
             token_hash: session.token_hash,
@@ -241,6 +242,8 @@ impl Account {
             enrollment_only,
             required_by,
             sso: session.sso.map(|sso| *sso),
+            device_hash: session.device_hash,
+            new_device,
         };
         sink.write(started, self).await;
     }

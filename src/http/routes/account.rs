@@ -1,9 +1,12 @@
+use std::collections::BTreeSet;
+
 use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
+use warden_aggregates::account::Notice;
 use warden_aggregates::shared::Email;
 
 use crate::app::{AppError, ProblemCode};
@@ -228,4 +231,106 @@ pub async fn confirm_password_reset(
         .confirm_password_reset(body.token, body.new_password, &ctx)
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The security notices mailed to the owner; each is on until turned off.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeSettings {
+    /// A sign-in from a device (browser) the account has not signed in from before.
+    #[serde(default = "on")]
+    pub new_sign_in: bool,
+    #[serde(default = "on")]
+    pub password_changed: bool,
+    /// A second factor turned off, by the owner or by support.
+    #[serde(default = "on")]
+    pub mfa_disabled: bool,
+    #[serde(default = "on")]
+    pub recovery_codes_regenerated: bool,
+    #[serde(default = "on")]
+    pub api_token_created: bool,
+    /// Too many wrong passwords locked the account (with the way to ask for access).
+    #[serde(default = "on")]
+    pub account_locked: bool,
+}
+
+fn on() -> bool {
+    true
+}
+
+impl NoticeSettings {
+    fn of(chosen: &[(Notice, bool)]) -> Self {
+        let wants = |notice| chosen.iter().any(|(n, on)| *n == notice && *on);
+        Self {
+            new_sign_in: wants(Notice::NewSignIn),
+            password_changed: wants(Notice::PasswordChanged),
+            mfa_disabled: wants(Notice::MfaDisabled),
+            recovery_codes_regenerated: wants(Notice::RecoveryCodesRegenerated),
+            api_token_created: wants(Notice::ApiTokenCreated),
+            account_locked: wants(Notice::AccountLocked),
+        }
+    }
+
+    fn off(&self) -> BTreeSet<Notice> {
+        [
+            (Notice::NewSignIn, self.new_sign_in),
+            (Notice::PasswordChanged, self.password_changed),
+            (Notice::MfaDisabled, self.mfa_disabled),
+            (
+                Notice::RecoveryCodesRegenerated,
+                self.recovery_codes_regenerated,
+            ),
+            (Notice::ApiTokenCreated, self.api_token_created),
+            (Notice::AccountLocked, self.account_locked),
+        ]
+        .into_iter()
+        .filter(|(_, on)| !on)
+        .map(|(notice, _)| notice)
+        .collect()
+    }
+}
+
+/// Which security notices the caller's account gets by mail.
+#[utoipa::path(
+    tag = "accounts",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = NoticeSettings),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/me/notices")]
+#[tracing::instrument(skip_all)]
+pub async fn get_notices(
+    state: web::Data<AppState>,
+    who: Authenticated,
+) -> Result<HttpResponse, AppError> {
+    let chosen = state.app.accounts.notices(&who).await?;
+    Ok(HttpResponse::Ok().json(NoticeSettings::of(&chosen)))
+}
+
+/// Choose the security notices; a field left out is on. Only from a session.
+#[utoipa::path(
+    tag = "accounts",
+    security(("session" = [])),
+    request_body = NoticeSettings,
+    responses(
+        (status = 200, body = NoticeSettings),
+        (status = 400, description = "malformed_json", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "session_required, mfa_enrollment_required", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/me/notices")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn set_notices(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    body: web::Json<NoticeSettings>,
+) -> Result<HttpResponse, AppError> {
+    let accounts = &state.app.accounts;
+    accounts.set_notices(&who, body.off(), &ctx).await?;
+    let chosen = accounts.notices(&who).await?;
+    Ok(HttpResponse::Ok().json(NoticeSettings::of(&chosen)))
 }

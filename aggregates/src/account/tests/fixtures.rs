@@ -95,6 +95,8 @@ pub(super) fn session_started(n: u128, at: DateTime<Utc>) -> AccountEvent {
         enrollment_only: false,
         required_by: vec![],
         sso: None,
+        device_hash: None,
+        new_device: false,
     }
 }
 
@@ -117,6 +119,7 @@ pub(super) fn log_in(password: &str, n: u128) -> AccountCommand {
             device: None,
             method: AuthMethod::Password,
             sso: None,
+            device_hash: None,
         },
         challenge_hash: TokenHash(format!("challenge-{n}")),
         mfa_required_by: vec![],
@@ -208,6 +211,7 @@ pub(super) fn complete(n: u128, proof: MfaProof) -> AccountCommand {
             device: None,
             method: AuthMethod::Password,
             sso: None,
+            device_hash: None,
         },
     })
 }

@@ -24,6 +24,8 @@ fn started(enrollment_only: bool) -> AccountEvent {
         enrollment_only,
         required_by: vec![],
         sso: None,
+        device_hash: None,
+        new_device: false,
     }
 }
 

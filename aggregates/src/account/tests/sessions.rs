@@ -102,3 +102,92 @@ async fn a_new_policy_ends_only_the_sessions_that_skipped_mfa() {
             at: now(),
         }]);
 }
+
+fn log_in_from(device: &str, n: u128) -> AccountCommand {
+    let AccountCommand::Session(SessionCommand::LogIn {
+        password,
+        mut session,
+        challenge_hash,
+        mfa_required_by,
+    }) = log_in("correct horse", n)
+    else {
+        unreachable!("log_in builds a login");
+    };
+    session.device_hash = Some(device.into());
+    AccountCommand::from(SessionCommand::LogIn {
+        password,
+        session,
+        challenge_hash,
+        mfa_required_by,
+    })
+}
+
+fn started_from(device: &str, n: u128) -> AccountEvent {
+    let mut started = session_started(n, now());
+    if let AccountEvent::SessionStarted { device_hash, .. } = &mut started {
+        *device_hash = Some(device.into());
+    }
+    started
+}
+
+fn new_device_of(events: &[AccountEvent]) -> Option<bool> {
+    events.iter().find_map(|e| match e {
+        AccountEvent::SessionStarted { new_device, .. } => Some(*new_device),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn a_sign_in_from_a_device_never_seen_before_is_news_but_the_first_one_is_not() {
+    let first = framework()
+        .given(vec![registered()])
+        .when_async(log_in_from("laptop", 1))
+        .await
+        .inspect_result()
+        .expect("signed in");
+    assert_eq!(new_device_of(&first), Some(false), "the first device");
+
+    let known = framework()
+        .given(vec![registered(), started_from("laptop", 1)])
+        .when_async(log_in_from("laptop", 2))
+        .await
+        .inspect_result()
+        .expect("signed in");
+    assert_eq!(new_device_of(&known), Some(false), "a known device");
+
+    let other = framework()
+        .given(vec![registered(), started_from("laptop", 1)])
+        .when_async(log_in_from("phone", 2))
+        .await
+        .inspect_result()
+        .expect("signed in");
+    assert_eq!(new_device_of(&other), Some(true), "another device");
+}
+
+#[tokio::test]
+async fn notices_are_on_until_turned_off_and_an_unchanged_choice_records_nothing() {
+    let off: std::collections::BTreeSet<Notice> = [Notice::ApiTokenCreated].into();
+    framework()
+        .given(vec![registered()])
+        .when_async(AccountCommand::SetNotices { off: off.clone() })
+        .await
+        .then_expect_events(vec![AccountEvent::NoticesChanged {
+            off: vec![Notice::ApiTokenCreated],
+            at: now(),
+        }]);
+    let changed = AccountEvent::NoticesChanged {
+        off: vec![Notice::ApiTokenCreated],
+        at: now(),
+    };
+    framework()
+        .given(vec![registered(), changed.clone()])
+        .when_async(AccountCommand::SetNotices { off })
+        .await
+        .then_expect_events(vec![]);
+    let mut account = Account::default();
+    cqrs_es::Aggregate::apply(&mut account, registered());
+    assert!(account.wants(Notice::ApiTokenCreated));
+    cqrs_es::Aggregate::apply(&mut account, changed);
+    assert!(!account.wants(Notice::ApiTokenCreated));
+    assert!(account.wants(Notice::NewSignIn));
+}
