@@ -7,13 +7,16 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 use warden_aggregates::shared::Email;
+use warden_projections::audit_chain::TrustedKeys;
 use warden_projections::audit_chain::{self, verify_export};
 use warden_projections::replay::replay;
-use warden_projections::VerifyingKey;
+use warden_projections::{SigningKey, VerifyingKey};
 
 use crate::adapters::clock::SystemClock;
 use crate::http::openapi;
-use crate::settings::Settings;
+use crate::settings::{
+    public_key_from_base64, public_key_to_base64, signing_key_to_base64, Settings,
+};
 use crate::startup::{self, Application, Overrides};
 use crate::telemetry;
 
@@ -37,6 +40,9 @@ enum Command {
     /// Platform administrators.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The keys Warden signs and seals with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Rebuild every view from the log into fresh tables and compare them with the live ones;
     /// exits 1 when they differ.
     Replay(Settings),
@@ -44,15 +50,25 @@ enum Command {
     /// `GET /v1/audit/chain` and the key of `GET /v1/audit/public-key`; exits 1 when it fails.
     Verify {
         /// An export of `GET /v1/audit/chain` (NDJSON) to check instead of the database.
-        #[arg(long, requires = "public_key")]
-        export: Option<PathBuf>,
-        /// The checkpoint key: the JSON of `GET /v1/audit/public-key`, or its base64 key alone.
-        /// Online, the configured signing key's public half is used when this is absent.
         #[arg(long)]
-        public_key: Option<PathBuf>,
+        export: Option<PathBuf>,
+        /// The checkpoint keys: the JSON of `GET /v1/audit/public-key` (every key it lists), or
+        /// one base64 key alone; may be given more than once. Online, the configured signing
+        /// key and retired keys are used when this is absent.
+        #[arg(long)]
+        public_key: Vec<PathBuf>,
         #[command(flatten)]
         settings: Settings,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// A new key for audit checkpoints. With development keys (no WARDEN_SIGNING_KEY) the data
+    /// directory's key is replaced and the old public half kept among the retired keys; with a
+    /// configured key, the new key and the public half to retire are printed as JSON for the
+    /// operator to configure. Processes sign with the new key from their next start.
+    RotateSigning(Settings),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +109,7 @@ pub async fn run() -> anyhow::Result<()> {
             public_key,
             settings,
         } => verify(export, public_key, settings).await,
+        Command::Keys(KeysCommand::RotateSigning(settings)) => rotate_signing(&settings),
         Command::Admin(AdminCommand::Create {
             email,
             password_stdin,
@@ -144,13 +161,21 @@ async fn rebuild_and_compare(settings: Settings) -> anyhow::Result<()> {
 
 async fn verify(
     export: Option<PathBuf>,
-    public_key: Option<PathBuf>,
+    public_key: Vec<PathBuf>,
     settings: Settings,
 ) -> anyhow::Result<()> {
     telemetry::init_on_stderr(&settings.log);
-    let key = match &public_key {
-        Some(path) => read_public_key(path)?,
-        None => settings.load_signing_key()?.verifying_key(),
+    if export.is_some() && public_key.is_empty() {
+        anyhow::bail!("--export needs --public-key: the keys the checkpoints must be signed with");
+    }
+    let key = if public_key.is_empty() {
+        settings.trusted_signing_keys(&settings.load_signing_key()?)?
+    } else {
+        let mut keys = Vec::new();
+        for path in &public_key {
+            keys.extend(read_public_keys(path)?);
+        }
+        TrustedKeys::new(keys)
     };
     let verification = match export {
         Some(path) => {
@@ -192,26 +217,68 @@ async fn create_admin(email: &str, password_stdin: bool, settings: Settings) -> 
     Ok(())
 }
 
-/// A public key file: the JSON `GET /v1/audit/public-key` answers, or the base64 key alone.
-fn read_public_key(path: &Path) -> anyhow::Result<VerifyingKey> {
-    use base64::Engine;
+/// A public key file: the JSON `GET /v1/audit/public-key` answers (every key it lists), or one
+/// base64 key alone.
+fn read_public_keys(path: &Path) -> anyhow::Result<Vec<VerifyingKey>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let encoded = match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(json) => json["public_key"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow::anyhow!("{}: no public_key member", path.display()))?,
-        Err(_) => text.trim().to_string(),
+    let encoded: Vec<String> = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(json) => {
+            let listed: Vec<String> = json["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k["public_key"].as_str().map(str::to_string))
+                .collect();
+            if listed.is_empty() {
+                let one = json["public_key"].as_str().map(str::to_string);
+                vec![one.ok_or_else(|| anyhow::anyhow!("{}: no public_key", path.display()))?]
+            } else {
+                listed
+            }
+        }
+        Err(_) => vec![text.trim().to_string()],
     };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .with_context(|| format!("{}: the key is not base64", path.display()))?;
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("{}: not a 32-byte Ed25519 key", path.display()))?;
-    VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| anyhow::anyhow!("{}: not an Ed25519 public key", path.display()))
+    encoded
+        .iter()
+        .map(|key| public_key_from_base64(key).with_context(|| path.display().to_string()))
+        .collect()
+}
+
+/// `warden keys rotate-signing` (docs/operations.md, "Keys").
+fn rotate_signing(settings: &Settings) -> anyhow::Result<()> {
+    let current = settings.load_signing_key()?;
+    let retired = public_key_to_base64(&current.verifying_key());
+    let new = SigningKey::generate(&mut rand::rngs::OsRng);
+    let new_id = audit_chain::key_id(&new.verifying_key());
+    if settings.signing_key.is_some() {
+        let out = serde_json::json!({
+            "key_id": new_id,
+            "signing_key": signing_key_to_base64(&new),
+            "retired_key_id": audit_chain::key_id(&current.verifying_key()),
+            "retired_public_key": retired,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        eprintln!(
+            "On every process: set WARDEN_SIGNING_KEY to signing_key, add retired_public_key to \
+             WARDEN_RETIRED_SIGNING_KEYS, and restart it."
+        );
+        return Ok(());
+    }
+    let dir = settings.retired_keys_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let retired_path = dir.join(format!(
+        "{}.pub",
+        audit_chain::key_id(&current.verifying_key())
+    ));
+    std::fs::write(&retired_path, &retired)
+        .with_context(|| format!("writing {}", retired_path.display()))?;
+    settings.replace_development_signing_key(&new)?;
+    println!(
+        "{}",
+        serde_json::json!({ "key_id": new_id, "retired": retired_path })
+    );
+    Ok(())
 }
 
 /// Settings as the command line and environment give them, for embedding (tests, benchmarks).

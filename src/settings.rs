@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use warden_aggregates::account::SecurityPolicy;
-use warden_projections::SigningKey;
+use warden_projections::audit_chain::TrustedKeys;
+use warden_projections::{SigningKey, VerifyingKey};
 
 use crate::adapters::sealing::MasterKey;
 use crate::app::credentials::cache::CacheLimits as CredentialCacheLimits;
@@ -32,6 +33,10 @@ pub struct Settings {
     /// kept in the data directory.
     #[arg(long, env = "WARDEN_SIGNING_KEY", hide_env_values = true)]
     pub signing_key: Option<SecretString>,
+    /// Public halves (base64) of checkpoint keys retired by `warden keys rotate-signing`,
+    /// comma-separated: the checkpoints they signed still verify.
+    #[arg(long, env = "WARDEN_RETIRED_SIGNING_KEYS", value_delimiter = ',')]
+    pub retired_signing_keys: Vec<String>,
     /// Sign the audit chain's head this often (seconds) when events arrived since the last
     /// checkpoint; a checkpoint is also signed every 1,000 events.
     #[arg(long, env = "WARDEN_CHECKPOINT_SECONDS", default_value_t = 10)]
@@ -189,6 +194,47 @@ impl Settings {
         )
     }
 
+    /// Replaces the development signing key in the data directory (written aside, then renamed
+    /// over the old one).
+    pub fn replace_development_signing_key(&self, key: &SigningKey) -> anyhow::Result<()> {
+        let path = self.data_dir.join("signing.key");
+        let aside = self.data_dir.join("signing.key.new");
+        let _ = std::fs::remove_file(&aside);
+        write_private(&aside, &signing_key_to_base64(key))?;
+        std::fs::rename(&aside, &path).with_context(|| format!("replacing {}", path.display()))
+    }
+
+    /// Where a development rotation keeps the public halves of retired signing keys.
+    pub fn retired_keys_dir(&self) -> PathBuf {
+        self.data_dir.join("retired-signing-keys")
+    }
+
+    /// Every key a checkpoint may be signed with: `current`, the retired ones configured, and,
+    /// with development keys, those a rotation left in the data directory.
+    pub fn trusted_signing_keys(&self, current: &SigningKey) -> anyhow::Result<TrustedKeys> {
+        let mut keys = vec![current.verifying_key()];
+        for text in self
+            .retired_signing_keys
+            .iter()
+            .filter(|t| !t.trim().is_empty())
+        {
+            keys.push(public_key_from_base64(text).context("WARDEN_RETIRED_SIGNING_KEYS")?);
+        }
+        if self.signing_key.is_none() {
+            if let Ok(entries) = std::fs::read_dir(self.retired_keys_dir()) {
+                for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    keys.push(
+                        public_key_from_base64(&text)
+                            .with_context(|| path.display().to_string())?,
+                    );
+                }
+            }
+        }
+        Ok(TrustedKeys::new(keys))
+    }
+
     /// A base64 32-byte key from configuration; else from `file` in the data directory; else a
     /// new one, written there with mode 0600.
     fn key_or_development_key<K>(
@@ -227,6 +273,23 @@ pub fn signing_key_from_base64(text: &str) -> anyhow::Result<SigningKey> {
         .try_into()
         .map_err(|_| anyhow::anyhow!("not a 32-byte key"))?;
     Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Reads an Ed25519 public key: base64, 32 bytes.
+pub fn public_key_from_base64(text: &str) -> anyhow::Result<VerifyingKey> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .context("the key is not base64")?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("not a 32-byte Ed25519 key"))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| anyhow::anyhow!("not an Ed25519 public key"))
+}
+
+pub fn public_key_to_base64(key: &VerifyingKey) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
 }
 
 pub fn signing_key_to_base64(key: &SigningKey) -> String {

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use warden_aggregates::account::AccountServices;
 use warden_aggregates::shared::Clock;
+use warden_projections::audit_chain::TrustedKeys;
 use warden_projections::{audit_chain, Projections, Reactor, SigningKey};
 
 use crate::adapters::barrier;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub app: App,
     /// Signs the audit chain's checkpoints; its public half checks them.
     pub signing_key: SigningKey,
+    /// The signing key's public half and those of the keys it replaced.
+    pub trusted_keys: TrustedKeys,
     pub projections: Arc<Projections>,
     pub pool: PgPool,
     pub metrics: Metrics,
@@ -160,8 +163,10 @@ pub async fn build_state(
         signing_key.clone(),
         Duration::from_secs(settings.checkpoint_seconds.max(1)),
     )));
+    let trusted_keys = settings.trusted_signing_keys(&signing_key)?;
     let state = web::Data::new(AppState {
         app,
+        trusted_keys,
         signing_key,
         projections,
         pool,

@@ -390,3 +390,98 @@ async fn replay_rebuilds_every_view_identically_and_finds_a_changed_row() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn after_a_signing_key_rotation_each_checkpoint_verifies_with_its_own_key() {
+    let (app, admin) = busy_app().await;
+    // The export signs the head: a checkpoint by the first key.
+    let export = app.get("/v1/audit/chain", Some(&admin)).await;
+    assert_eq!(export.status(), StatusCode::OK);
+    let (ok, rotated, stderr) = warden(&["keys", "rotate-signing"], &app).await;
+    assert!(ok, "{stderr}");
+    let new_key = rotated["signing_key"].as_str().expect("a new key");
+    let retired = rotated["retired_public_key"]
+        .as_str()
+        .expect("the key to retire");
+    assert_ne!(rotated["key_id"], rotated["retired_key_id"]);
+
+    let next = app.spawn_rotated(new_key, &[retired]).await;
+    next.signed_up("after.rotation@example.com").await;
+    next.caught_up().await;
+    let dir = std::env::temp_dir().join(format!("warden-rotation-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let export = next.get("/v1/audit/chain", Some(&admin)).await;
+    assert_eq!(export.status(), StatusCode::OK);
+    let export_path = dir.join("chain.ndjson");
+    std::fs::write(&export_path, export.text().await.expect("body")).expect("written");
+
+    let keys: Value = next
+        .get("/v1/audit/public-key", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(keys["key_id"], rotated["key_id"], "the new key signs now");
+    let listed = keys["keys"].as_array().expect("keys");
+    assert_eq!(listed.len(), 2, "{keys}");
+    for key in listed {
+        assert!(
+            key["checkpoints"].as_i64() >= Some(1),
+            "each key signed: {key}"
+        );
+    }
+    let old = listed
+        .iter()
+        .find(|k| k["key_id"] == rotated["retired_key_id"])
+        .expect("the retired key is listed");
+    let new = listed
+        .iter()
+        .find(|k| k["key_id"] == rotated["key_id"])
+        .expect("the new key is listed");
+    assert_eq!(old["current"], json!(false));
+    assert!(old["last_events"].as_i64() <= new["first_events"].as_i64());
+
+    // Online: every checkpoint with its own key.
+    let online = verify(&next, &admin).await;
+    assert_eq!(online["ok"], json!(true), "{online}");
+    // Offline: with the keys the endpoint lists, and not with the new key alone.
+    let keys_path = dir.join("keys.json");
+    std::fs::write(&keys_path, keys.to_string()).expect("written");
+    let export_arg = export_path.to_str().expect("path");
+    let (ok, report, stderr) = warden(
+        &[
+            "verify",
+            "--export",
+            export_arg,
+            "--public-key",
+            keys_path.to_str().expect("path"),
+        ],
+        &app,
+    )
+    .await;
+    assert!(ok, "{report} {stderr}");
+    assert!(
+        report["checkpoints_verified"].as_i64() >= Some(2),
+        "{report}"
+    );
+    let only_new = dir.join("new.pub");
+    std::fs::write(&only_new, new["public_key"].as_str().expect("key")).expect("written");
+    let (ok, report, _) = warden(
+        &[
+            "verify",
+            "--export",
+            export_arg,
+            "--public-key",
+            only_new.to_str().expect("path"),
+        ],
+        &app,
+    )
+    .await;
+    assert!(!ok, "a retired key's checkpoints need that key: {report}");
+    assert!(
+        report["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("does not trust")),
+        "{report}"
+    );
+}

@@ -198,6 +198,16 @@ impl TestApp {
         start(self.launch.clone(), None).await
     }
 
+    /// Another process on the same database and clock after a signing-key rotation: it signs
+    /// checkpoints with `signing_key` and trusts the `retired` public keys too.
+    pub async fn spawn_rotated(&self, signing_key: &str, retired: &[&str]) -> TestApp {
+        let mut launch = self.launch.clone();
+        launch.signing_key = signing_key.to_string();
+        launch.args.push("--retired-signing-keys".into());
+        launch.args.push(retired.join(","));
+        start(launch, None).await
+    }
+
     /// Waits until every transaction that wrote has ended and every view of this process (the
     /// audit chain and any publisher included) reflects the newest event.
     pub async fn caught_up(&self) {

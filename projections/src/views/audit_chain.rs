@@ -9,7 +9,7 @@
 //! form is replaced by `{"sha256": <hex of its JSON>}`. An export in that form can be checked
 //! offline and carries no password hash or token hash.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -127,6 +127,33 @@ pub fn link(previous: &Hash, event_hash: &Hash) -> Hash {
 /// A short name for a public key: the first 16 hex digits of its SHA-256.
 pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+/// The checkpoint keys a verifier trusts, by key id: the one signing now and every one retired
+/// by a rotation. They come from the verifier's configuration or file, never from the database
+/// whose checkpoints they check.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedKeys(BTreeMap<String, VerifyingKey>);
+
+impl TrustedKeys {
+    pub fn new(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
+        Self(keys.into_iter().map(|key| (key_id(&key), key)).collect())
+    }
+
+    pub fn get(&self, key_id: &str) -> Option<&VerifyingKey> {
+        self.0.get(key_id)
+    }
+
+    /// The keys in order of key id.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &VerifyingKey)> {
+        self.0.iter()
+    }
+}
+
+impl From<VerifyingKey> for TrustedKeys {
+    fn from(key: VerifyingKey) -> Self {
+        Self::new([key])
+    }
 }
 
 /// A signed statement that the chain's first `events` events end in `chain_hash` at `position`.
@@ -367,6 +394,26 @@ pub async fn sign_head(pool: &PgPool, key: &SigningKey) -> Result<i64, sqlx::Err
     Ok(n)
 }
 
+/// What one key signed: how many checkpoints, and the first and last (as chain lengths).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignedBy {
+    pub key_id: String,
+    pub checkpoints: i64,
+    pub first_events: i64,
+    pub last_events: i64,
+}
+
+/// The checkpoints each key signed, in the order the keys were first used.
+pub async fn signed_by_key(pool: &PgPool) -> Result<Vec<SignedBy>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT key_id, count(*) AS checkpoints, min(events) AS first_events,
+                max(events) AS last_events
+         FROM audit_checkpoints GROUP BY key_id ORDER BY min(events)",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn checkpoints(pool: &PgPool) -> Result<Vec<Checkpoint>, sqlx::Error> {
     checkpoints_between(pool, 0, i64::MAX).await
 }
@@ -431,7 +478,7 @@ pub struct Head {
 
 /// Walks a chain in order, online or from an export, and remembers the first thing wrong.
 pub struct ChainCheck {
-    key: VerifyingKey,
+    keys: TrustedKeys,
     chain: Hash,
     n: i64,
     position: Option<String>,
@@ -443,9 +490,9 @@ pub struct ChainCheck {
 
 impl ChainCheck {
     /// `checkpoints` in order of `events`; each is checked when the walk reaches it.
-    pub fn new(key: VerifyingKey, checkpoints: Vec<Checkpoint>) -> Self {
+    pub fn new(keys: impl Into<TrustedKeys>, checkpoints: Vec<Checkpoint>) -> Self {
         Self {
-            key,
+            keys: keys.into(),
             chain: GENESIS,
             n: 0,
             position: None,
@@ -516,7 +563,17 @@ impl ChainCheck {
                 position,
                 "a checkpoint names an event the chain does not have",
             );
-        } else if !checkpoint.signature_valid(&self.key) {
+        } else if self.keys.get(&checkpoint.key_id).is_none() {
+            let problem = format!(
+                "a checkpoint is signed by key {}, which this verifier does not trust",
+                checkpoint.key_id
+            );
+            self.fail(position, problem);
+        } else if !self
+            .keys
+            .get(&checkpoint.key_id)
+            .is_some_and(|key| checkpoint.signature_valid(key))
+        {
             self.fail(
                 position,
                 "a checkpoint's signature is not valid for this key",
@@ -620,8 +677,11 @@ async fn chain_page(
 
 /// Recomputes the chain from the stored events and checks it against the chain table and every
 /// signed checkpoint, in pages (constant memory).
-pub async fn verify(pool: &PgPool, key: VerifyingKey) -> Result<Verification, sqlx::Error> {
-    let mut check = ChainCheck::new(key, checkpoints(pool).await?);
+pub async fn verify(
+    pool: &PgPool,
+    keys: impl Into<TrustedKeys>,
+) -> Result<Verification, sqlx::Error> {
+    let mut check = ChainCheck::new(keys, checkpoints(pool).await?);
     let mut after = 0_i64;
     loop {
         let entries = chain_page(pool, after, i64::MAX, VERIFY_PAGE).await?;
@@ -674,12 +734,12 @@ pub enum ExportLine {
 }
 
 /// Checks an export offline: every event re-hashed from its canonical form, the chain relinked,
-/// every checkpoint's signature checked against `key`.
+/// every checkpoint's signature checked against the trusted key it names.
 pub fn verify_export(
     lines: impl Iterator<Item = std::io::Result<String>>,
-    key: VerifyingKey,
+    keys: impl Into<TrustedKeys>,
 ) -> Result<Verification, String> {
-    let mut check = ChainCheck::new(key, Vec::new());
+    let mut check = ChainCheck::new(keys, Vec::new());
     let mut pending: Vec<Checkpoint> = Vec::new();
     for (number, line) in lines.enumerate() {
         let line = line.map_err(|e| format!("line {}: {e}", number + 1))?;

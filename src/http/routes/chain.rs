@@ -1,6 +1,5 @@
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpResponse};
-use base64::Engine;
 use futures_util::stream;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,6 +8,7 @@ use warden_projections::audit_chain::{self, key_id, Verification};
 use crate::app::AppError;
 use crate::app::Authenticated;
 use crate::http::error::Problem;
+use crate::settings::public_key_to_base64;
 use crate::startup::AppState;
 
 const EXPORT_PAGE: i64 = 1000;
@@ -72,7 +72,7 @@ pub async fn verify(
     who: Authenticated,
 ) -> Result<HttpResponse, AppError> {
     state.app.audit.require_auditor(&who).await?;
-    let verification = audit_chain::verify(&state.pool, state.signing_key.verifying_key()).await?;
+    let verification = audit_chain::verify(&state.pool, state.trusted_keys.clone()).await?;
     if !verification.ok {
         tracing::error!(
             first_bad_position = verification.first_bad_position.as_deref().unwrap_or(""),
@@ -87,13 +87,31 @@ pub async fn verify(
 pub struct PublicKeyResponse {
     /// Always `Ed25519`.
     pub algorithm: &'static str,
-    /// The first 16 hex digits of the key's SHA-256; each checkpoint names the key that signed it.
+    /// The key signing now: the first 16 hex digits of its SHA-256. Each checkpoint names the
+    /// key that signed it.
     pub key_id: String,
-    /// The 32-byte public key, base64.
+    /// The key signing now: 32 bytes, base64.
     pub public_key: String,
+    /// Every key this server trusts for its checkpoints (the current one and those rotated out),
+    /// with what each signed. `warden verify --public-key` takes this whole answer.
+    pub keys: Vec<TrustedKey>,
 }
 
-/// The key that signs the audit chain's checkpoints, for checking an export offline
+#[derive(Serialize, ToSchema)]
+pub struct TrustedKey {
+    pub key_id: String,
+    /// 32 bytes, base64.
+    pub public_key: String,
+    /// It signs new checkpoints.
+    pub current: bool,
+    /// How many checkpoints it signed.
+    pub checkpoints: i64,
+    /// The chain lengths its first and last checkpoints cover (absent when it signed none).
+    pub first_events: Option<i64>,
+    pub last_events: Option<i64>,
+}
+
+/// The keys that sign and signed the audit chain's checkpoints, for checking an export offline
 /// (`warden verify --export FILE --public-key FILE`). Public: it proves, it grants nothing.
 #[utoipa::path(
     tag = "audit",
@@ -101,13 +119,30 @@ pub struct PublicKeyResponse {
 )]
 #[get("/v1/audit/public-key")]
 #[tracing::instrument(skip_all)]
-pub async fn public_key(state: web::Data<AppState>) -> HttpResponse {
-    let key = state.signing_key.verifying_key();
-    HttpResponse::Ok().json(PublicKeyResponse {
+pub async fn public_key(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let current = state.signing_key.verifying_key();
+    let signed = audit_chain::signed_by_key(&state.pool).await?;
+    let keys = state
+        .trusted_keys
+        .iter()
+        .map(|(id, key)| {
+            let by = signed.iter().find(|s| &s.key_id == id);
+            TrustedKey {
+                key_id: id.clone(),
+                public_key: public_key_to_base64(key),
+                current: *key == current,
+                checkpoints: by.map_or(0, |s| s.checkpoints),
+                first_events: by.map(|s| s.first_events),
+                last_events: by.map(|s| s.last_events),
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(PublicKeyResponse {
         algorithm: "Ed25519",
-        key_id: key_id(&key),
-        public_key: base64::engine::general_purpose::STANDARD.encode(key.as_bytes()),
-    })
+        key_id: key_id(&current),
+        public_key: public_key_to_base64(&current),
+        keys,
+    }))
 }
 
 /// The audit chain for offline verification, as NDJSON: each event in its canonical form (secret
