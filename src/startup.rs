@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use warden_aggregates::account::AccountServices;
 use warden_aggregates::shared::Clock;
 use warden_projections::audit_chain::TrustedKeys;
-use warden_projections::{audit_chain, Projections, Reactor, SigningKey};
+use warden_projections::{audit_chain, Projections, Projector, Reactor, SigningKey};
 
 use crate::adapters::barrier;
 use crate::adapters::client_throttle::ClientThrottle;
@@ -99,10 +99,6 @@ pub async fn build_state(
         Some(key) => key,
         None => settings.load_master_key()?,
     };
-    let mailer: Arc<dyn Mailer> = match overrides.mailer {
-        Some(mailer) => mailer,
-        None => mailer_from(settings)?,
-    };
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let passwords = Argon2Passwords::new(cores).map_err(|e| anyhow::anyhow!(e))?;
     let master = Arc::new(master);
@@ -117,22 +113,19 @@ pub async fn build_state(
         Some(key) => key,
         None => settings.load_signing_key()?,
     };
-    let mut projectors = warden_projections::all(Some(signing_key.clone()));
-    if let Some(url) = &settings.nats_url {
-        let publisher = NatsPublisher::connect(url, &settings.nats_subject)
-            .await
-            .context("WARDEN_NATS_URL")?;
-        projectors.push(Arc::new(publisher));
-    }
-    let sweep = Arc::new(PolicySweep::default());
     let keys = KeyRing::new(pool.clone(), master);
+    let sweep = Arc::new(PolicySweep::default());
     let outbox = Arc::new(MailOutbox::new(
         pool.clone(),
         keys.clone(),
-        mailer,
+        match overrides.mailer {
+            Some(mailer) => mailer,
+            None => mailer_from(settings)?,
+        },
         settings.public_url.clone(),
     ));
     let reactors: Vec<Arc<dyn Reactor>> = vec![sweep.clone(), outbox];
+    let projectors = projectors(settings, &signing_key).await?;
     let projections = Projections::with_reactors(pool.clone(), projectors, reactors);
     let metrics = Metrics::new();
     let credentials = CredentialRuntime::new(settings, &pool);
@@ -163,10 +156,9 @@ pub async fn build_state(
         signing_key.clone(),
         Duration::from_secs(settings.checkpoint_seconds.max(1)),
     )));
-    let trusted_keys = settings.trusted_signing_keys(&signing_key)?;
     let state = web::Data::new(AppState {
         app,
-        trusted_keys,
+        trusted_keys: settings.trusted_signing_keys(&signing_key)?,
         signing_key,
         projections,
         pool,
@@ -175,6 +167,21 @@ pub async fn build_state(
         trusted_proxies: settings.trusted_proxies.clone(),
     });
     Ok((state, tasks))
+}
+
+/// The views every process keeps, and the stream's publisher when NATS is configured.
+async fn projectors(
+    settings: &Settings,
+    signing_key: &SigningKey,
+) -> anyhow::Result<Vec<Arc<dyn Projector>>> {
+    let mut projectors = warden_projections::all(Some(signing_key.clone()));
+    if let Some(url) = &settings.nats_url {
+        let publisher = NatsPublisher::connect(url, &settings.nats_subject)
+            .await
+            .context("WARDEN_NATS_URL")?;
+        projectors.push(Arc::new(publisher));
+    }
+    Ok(projectors)
 }
 
 /// What checks credentials from memory: the cache with its log follower, and the writer of

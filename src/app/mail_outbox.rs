@@ -8,6 +8,8 @@
 //! up on which message, never its text. Each message has a stable `Message-ID`, so a receiving
 //! server can drop the copy a retry sends after a lost acknowledgement.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
@@ -156,6 +158,28 @@ impl MailOutbox {
             _ => None,
         };
         Ok(notice_text(event, agent.as_deref()))
+    }
+
+    /// Claims `message_id` for this process: `false` once another process has finished it.
+    /// While another holds a live claim, waits (at most one claim's length) rather than skip a
+    /// message whose sender might die before sending it.
+    async fn claimed(
+        &self,
+        message_id: &str,
+        account_id: AccountId,
+        kind: &str,
+    ) -> Result<bool, String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(CLAIM_SECONDS as u64 + 1);
+        loop {
+            match claim(&self.pool, message_id, account_id, kind).await {
+                Ok(Some(claimed_here)) => return Ok(claimed_here),
+                Ok(None) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(None) => return Err("another process holds the message".into()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     fn reset_text(&self, token: &SecretString) -> String {
@@ -414,11 +438,12 @@ impl Reactor for MailOutbox {
             "<{}.{}@{}>",
             event.aggregate_id, event.sequence, self.domain
         );
-        match claim(&self.pool, &message_id, account_id, &event.event_type).await {
-            Ok(Some(true)) => {}
-            Ok(Some(false)) => return Ok(()),
-            Ok(None) => return Err(failed("another process is sending it".into())),
-            Err(e) => return Err(failed(e.to_string())),
+        if !self
+            .claimed(&message_id, account_id, &event.event_type)
+            .await
+            .map_err(failed)?
+        {
+            return Ok(());
         }
         let to = match self.directory.email_of(account_id).await {
             Ok(Personal::Open(to)) => to,

@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Alternates which goes first, so neither always follows the other's work.
 fn order(i: usize) -> [bool; 2] {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         [true, false]
     } else {
         [false, true]
