@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod answer_time;
 pub mod api_tokens;
 pub mod archival;
 pub mod audit;

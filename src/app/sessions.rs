@@ -1,6 +1,8 @@
 //! Sessions: the password step of a login, logging out, ending one session or all of them, and
 //! the "login security" list of sessions and failed attempts.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -11,6 +13,7 @@ use warden_aggregates::account::{
 use warden_aggregates::shared::{Scope, SessionId};
 use warden_projections::queries;
 
+use super::answer_time::AnswerTimes;
 use super::command::{Commands, Settle};
 use super::context::{device_hash, metadata, Authenticated, RequestContext};
 use super::credentials::activity::Activity;
@@ -108,6 +111,7 @@ pub struct Sessions {
     passwords: Argon2Passwords,
     activity: Activity,
     pool: PgPool,
+    wrong_passwords: AnswerTimes,
 }
 
 impl Sessions {
@@ -126,6 +130,7 @@ impl Sessions {
             passwords,
             activity,
             pool,
+            wrong_passwords: AnswerTimes::default(),
         }
     }
 
@@ -137,14 +142,17 @@ impl Sessions {
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, AppError> {
         self.throttle.check(ctx.ip.as_deref())?;
+        let started = Instant::now();
         let account_id = self.directory.find(email).await?;
         let key = match account_id {
             Some(id) => self.directory.key(id).await?,
             None => None,
         };
         let (Some(account_id), Some(key)) = (account_id, key) else {
-            // Unknown accounts cost one verification too, so timing does not reveal them.
+            // Unknown accounts cost one verification too, and then as long as a wrong password
+            // for a known account takes these days, so timing does not reveal them.
             self.passwords.verify_dummy(&password).await;
+            self.wrong_passwords.pad(started).await;
             return Err(AppError::new(ProblemCode::InvalidCredentials));
         };
         let (token, token_hash) = tokens::mint(SESSION_PREFIX);
@@ -168,13 +176,22 @@ impl Sessions {
                 mfa_required_by: mfa_required_by.clone(),
             })
         };
-        let committed = self
+        let outcome = self
             .commands
             .account(account_id, command, &metadata, Settle::UnlessFailed)
             .await
-            .map_err(|e| e.as_unknown(ProblemCode::InvalidCredentials))?;
-        LoginOutcome::of(Outcome::of(&committed.events), token, challenge)
-            .ok_or_else(|| AppError::new(ProblemCode::InvalidCredentials))
+            .map_err(|e| e.as_unknown(ProblemCode::InvalidCredentials))
+            .and_then(|committed| {
+                LoginOutcome::of(Outcome::of(&committed.events), token, challenge)
+                    .ok_or_else(|| AppError::new(ProblemCode::InvalidCredentials))
+            });
+        if outcome
+            .as_ref()
+            .is_err_and(|e| e.code() == ProblemCode::InvalidCredentials)
+        {
+            self.wrong_passwords.record(started);
+        }
+        outcome
     }
 
     pub async fn log_out(&self, who: &Authenticated, ctx: &RequestContext) -> Result<(), AppError> {

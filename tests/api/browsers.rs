@@ -171,3 +171,30 @@ async fn oversized_headers_are_refused_before_any_handler_runs() {
         .expect("sent");
     assert_eq!(fine.status(), StatusCode::OK);
 }
+
+/// Bodies are typed: nesting where a field takes a string fails at its first bracket, and the
+/// 64 KiB bound caps what a parser walks. Deep nesting is a problem, never a crash.
+#[tokio::test]
+async fn a_body_nested_deep_is_refused_with_a_problem() {
+    let app = spawn_with_args(&[]).await;
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    for body in [
+        format!("{{\"email\":{},\"password\":\"x\"}}", deep(10_000)),
+        deep(30_000),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/accounts"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        assert_problem(response, StatusCode::BAD_REQUEST, "malformed_json").await;
+    }
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(events, 0, "nothing was registered");
+}
