@@ -259,3 +259,42 @@ async fn a_reset_committed_before_a_crash_is_mailed_once_after_the_restart() {
         .expect("confirmed");
     assert_eq!(confirm.status(), StatusCode::NO_CONTENT);
 }
+
+/// Every process runs the outbox over the same log: a claim per message keeps two from sending
+/// it twice (without the claim, each process mails each message).
+#[tokio::test]
+async fn two_processes_mail_each_message_once() {
+    let first = crate::helpers::spawn_app().await;
+    let second = first.spawn_sibling().await;
+    let count = 8;
+    for i in 0..count {
+        let email = format!("twice{i}@example.com");
+        first.register(&email).await;
+        let asked = second
+            .post("/v1/password-resets", json!({ "email": email }), None)
+            .await;
+        assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    }
+    first.mails().await;
+    second.mails().await;
+    let mut ids: Vec<String> = first
+        .mails_so_far()
+        .into_iter()
+        .chain(second.mails_so_far())
+        .filter_map(|mail| {
+            mail.lines()
+                .find_map(|l| l.strip_prefix("Message-ID: "))
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(ids.len(), count, "each reset mailed by one process only");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "one Message-ID per message");
+    let delivered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mail_deliveries WHERE outcome = 'sent'")
+            .fetch_one(&first.pool)
+            .await
+            .expect("count");
+    assert_eq!(delivered, count as i64);
+}
