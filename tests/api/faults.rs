@@ -889,10 +889,7 @@ async fn no_secret_of_a_journey_through_every_feature_reaches_the_database_logs_
     let mut logs = std::fs::read_to_string(&log).expect("log");
     logs.push_str(&String::from_utf8_lossy(&created.stdout));
     // The places searched hold the journey (what is searched could have been found).
-    assert!(
-        logs.contains("mail sent"),
-        "the journey's logs"
-    );
+    assert!(logs.contains("mail sent"), "the journey's logs");
     assert!(dump.contains("account.mfa.passed"), "the journey's events");
     for (place, text) in [("database", &dump), ("logs", &logs), ("stream", &stream)] {
         for secret in &secrets {
