@@ -136,7 +136,6 @@ problem_codes! {
     Contended = "contended", 503, "Too many concurrent changes to this account; retry.";
     ViewsLagging = "views_lagging", 503, "The change is recorded but not yet effective everywhere; retry shortly.";
     RevocationPending = "revocation_pending", 503, "The change is recorded but a Warden process has not confirmed it yet; retry shortly.";
-    MailUnavailable = "mail_unavailable", 503, "The mail could not be sent; try again shortly.";
     SsoProviderUnavailable = "sso_provider_unavailable", 503, "The identity provider cannot be reached; try again shortly.";
 }
 
