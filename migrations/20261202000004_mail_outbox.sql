@@ -13,3 +13,11 @@ CREATE TABLE mail_deliveries (
 );
 
 CREATE INDEX mail_deliveries_unfinished ON mail_deliveries (claimed_until) WHERE finished_at IS NULL;
+
+-- The outbox mails what is decided from now on. A log written before it was mailed inline (and
+-- had no notices): it is not mailed again, so its checkpoint starts at the newest event.
+INSERT INTO projector_checkpoints (name, transaction_id, global_position)
+SELECT 'mail_outbox', transaction_id, global_position FROM events
+ORDER BY transaction_id DESC, global_position DESC
+LIMIT 1
+ON CONFLICT (name) DO NOTHING;

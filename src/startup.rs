@@ -104,7 +104,7 @@ pub async fn build_state(
     let master = Arc::new(master);
     let totp = Arc::new(RfcTotp::new(master.clone()));
     let services = Arc::new(AccountServices {
-        clock: overrides.clock,
+        clock: overrides.clock.clone(),
         passwords: Arc::new(passwords.clone()),
         totp: totp.clone(),
         policy: settings.policy(),
@@ -123,6 +123,7 @@ pub async fn build_state(
             None => mailer_from(settings)?,
         },
         settings.public_url.clone(),
+        overrides.clock.clone(),
     ));
     let reactors: Vec<Arc<dyn Reactor>> = vec![sweep.clone(), outbox];
     let projectors = projectors(settings, &signing_key).await?;

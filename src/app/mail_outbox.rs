@@ -8,14 +8,16 @@
 //! up on which message, never its text. Each message has a stable `Message-ID`, so a receiving
 //! server can drop the copy a retry sends after a lost acknowledgement.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::account::{Account, AccountEvent, Notice};
-use warden_aggregates::shared::{AccountId, TokenHash};
+use warden_aggregates::shared::{AccountId, Clock, TokenHash};
 use warden_projections::{ProjectionError, Reactor, StoredEvent};
 
 use super::directory::Directory;
@@ -55,10 +57,12 @@ pub struct MailOutbox {
     pool: PgPool,
     store: EventStore,
     directory: Directory,
-    mailer: std::sync::Arc<dyn Mailer>,
+    mailer: Arc<dyn Mailer>,
     public_url: String,
     /// The domain part of every `Message-ID`.
     domain: String,
+    /// Whether a link or code has run out before it could be sent.
+    clock: Arc<dyn Clock>,
 }
 
 /// Why a message was not sent and will not be.
@@ -72,8 +76,9 @@ impl MailOutbox {
     pub fn new(
         pool: PgPool,
         keys: KeyRing,
-        mailer: std::sync::Arc<dyn Mailer>,
+        mailer: Arc<dyn Mailer>,
         public_url: String,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let store = EventStore::new(pool.clone());
         let directory = Directory::new(pool.clone(), keys, store.clone());
@@ -88,6 +93,7 @@ impl MailOutbox {
             mailer,
             public_url,
             domain,
+            clock,
         }
     }
 
@@ -104,9 +110,11 @@ impl MailOutbox {
         match event {
             AccountEvent::PasswordResetRequested {
                 token_hash,
+                expires_at,
                 mail_nonce: Some(nonce),
                 ..
             } => {
+                self.still_valid(*expires_at)?;
                 let token = reset_token(self.master(), account_id, nonce);
                 matches(token_hash, &token)?;
                 Ok(("Reset your Warden password".into(), self.reset_text(&token)))
@@ -114,9 +122,11 @@ impl MailOutbox {
             AccountEvent::EmailCodeSent {
                 challenge_hash,
                 code_hash,
+                expires_at,
                 mail_nonce: Some(nonce),
                 ..
             } => {
+                self.still_valid(*expires_at)?;
                 let scope = email_code_scope(account_id, challenge_hash.as_ref().map(|h| &*h.0));
                 let code = email_code(self.master(), &scope, nonce);
                 if self.master().code_hash(&scope, code.expose_secret()) != *code_hash {
@@ -179,6 +189,15 @@ impl MailOutbox {
                 Ok(None) => return Err("another process holds the message".into()),
                 Err(e) => return Err(e.to_string()),
             }
+        }
+    }
+
+    /// A link or code that ran out while the mail server was away is not sent: it would not work.
+    fn still_valid(&self, expires_at: DateTime<Utc>) -> Result<(), Skip> {
+        if self.clock.now() < expires_at {
+            Ok(())
+        } else {
+            Err(Skip::Because("it ran out before it could be sent"))
         }
     }
 
@@ -421,6 +440,10 @@ impl Reactor for MailOutbox {
             .map_err(|e| failed(e.to_string()))?;
         let decided: AccountEvent =
             serde_json::from_value(event.payload.clone()).map_err(|e| failed(e.to_string()))?;
+        let message_id = format!(
+            "<{}.{}@{}>",
+            event.aggregate_id, event.sequence, self.domain
+        );
         let composed = match self.compose(account_id, &decided) {
             Err(Skip::Nothing) => self.notice(account_id, &decided, event).await,
             other => other.map_err(Ok),
@@ -430,14 +453,13 @@ impl Reactor for MailOutbox {
             Err(Ok(Skip::Nothing)) => return Ok(()),
             Err(Ok(Skip::Because(reason))) => {
                 tracing::warn!(account = %account_id, reason, "mail not sent");
-                return Ok(());
+                // Tried before (the mail server was away): the record says why it stopped.
+                return finish(&self.pool, &message_id, &format!("not sent: {reason}"))
+                    .await
+                    .map_err(failed);
             }
             Err(Err(error)) => return Err(failed(error)),
         };
-        let message_id = format!(
-            "<{}.{}@{}>",
-            event.aggregate_id, event.sequence, self.domain
-        );
         if !self
             .claimed(&message_id, account_id, &event.event_type)
             .await

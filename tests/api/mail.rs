@@ -298,3 +298,47 @@ async fn two_processes_mail_each_message_once() {
             .expect("count");
     assert_eq!(delivered, count as i64);
 }
+
+#[tokio::test]
+async fn a_link_that_ran_out_while_the_mail_server_was_away_is_not_sent() {
+    let port = free_port();
+    let app = spawn_with_mailer(Arc::new(smtp_mailer(port))).await;
+    app.register("late@example.com").await;
+    let asked = app
+        .post(
+            "/v1/password-resets",
+            json!({ "email": "late@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    app.state.app.accounts.background().idle().await;
+    for _ in 0..100 {
+        if attempts(&app).await >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(attempts(&app).await >= 1, "the outbox tried");
+    app.clock.advance(chrono::Duration::minutes(31));
+
+    let sink = smtp_sink_on(port).await;
+    let mut outcome: Option<String> = None;
+    for _ in 0..200 {
+        outcome = sqlx::query_scalar("SELECT outcome FROM mail_deliveries")
+            .fetch_one(&app.pool)
+            .await
+            .expect("the delivery record");
+        if outcome.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        outcome
+            .as_deref()
+            .is_some_and(|o| o.starts_with("not sent")),
+        "{outcome:?}"
+    );
+    assert!(sink.messages().is_empty(), "a dead link is not mailed");
+}
