@@ -13,6 +13,8 @@ use warden_projections::replay::replay;
 use warden_projections::{SigningKey, VerifyingKey};
 
 use crate::adapters::clock::SystemClock;
+use crate::adapters::keys;
+use crate::adapters::sealing::MasterKey;
 use crate::http::openapi;
 use crate::settings::{
     public_key_from_base64, public_key_to_base64, signing_key_to_base64, Settings,
@@ -69,6 +71,17 @@ enum KeysCommand {
     /// configured key, the new key and the public half to retire are printed as JSON for the
     /// operator to configure. Processes sign with the new key from their next start.
     RotateSigning(Settings),
+    /// A new master key, printed with its id, for the first step of a master key rotation
+    /// (docs/operations.md, "Keys"). Nothing is changed.
+    NewMaster,
+    /// Seals every account's data key and the server key again under the current master key,
+    /// online, in batches; prints what was sealed again, by the key that had sealed it. With a
+    /// development key (no WARDEN_MASTER_KEY) a new key replaces it first and the old one is kept
+    /// among the retired keys in the data directory: restart the development server afterwards.
+    RotateMaster(Settings),
+    /// Which master key seals the server key and how many data keys each master key sealed,
+    /// with the ids of the keys this configuration opens with. Nothing is changed.
+    Status(Settings),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +123,14 @@ pub async fn run() -> anyhow::Result<()> {
             settings,
         } => verify(export, public_key, settings).await,
         Command::Keys(KeysCommand::RotateSigning(settings)) => rotate_signing(&settings),
+        Command::Keys(KeysCommand::NewMaster) => {
+            let key = MasterKey::generate();
+            let out = serde_json::json!({ "key_id": key.id(), "master_key": key.to_base64() });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::RotateMaster(settings)) => rotate_master(&settings).await,
+        Command::Keys(KeysCommand::Status(settings)) => keys_status(&settings).await,
         Command::Admin(AdminCommand::Create {
             email,
             password_stdin,
@@ -278,6 +299,52 @@ fn rotate_signing(settings: &Settings) -> anyhow::Result<()> {
         "{}",
         serde_json::json!({ "key_id": new_id, "retired": retired_path })
     );
+    Ok(())
+}
+
+/// `warden keys rotate-master` (docs/operations.md, "Keys").
+async fn rotate_master(settings: &Settings) -> anyhow::Result<()> {
+    telemetry::init_on_stderr(&settings.log);
+    let pool = startup::connect(settings).await?;
+    startup::migrate(&pool).await?;
+    let mut given = None;
+    if settings.master_key.is_none() {
+        let old = settings.load_master_key()?;
+        let new = MasterKey::generate();
+        settings.replace_development_master_key(&old, &new)?;
+        given = Some(new);
+    }
+    let before = keys::sealed_by(&pool).await?;
+    let master = startup::master_key(settings, given, &pool).await?;
+    let resealed = keys::reseal_all(&pool, &master).await?;
+    let out = serde_json::json!({
+        "key_id": master.id(),
+        "opens_with": master.ids(),
+        "before": before,
+        "resealed": resealed,
+        "after": keys::sealed_by(&pool).await?,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if resealed.unreadable > 0 {
+        anyhow::bail!(
+            "{} data keys open with no configured master key",
+            resealed.unreadable
+        );
+    }
+    Ok(())
+}
+
+/// `warden keys status`.
+async fn keys_status(settings: &Settings) -> anyhow::Result<()> {
+    let pool = startup::connect(settings).await?;
+    startup::migrate(&pool).await?;
+    let master = settings.load_master_key()?;
+    let out = serde_json::json!({
+        "key_id": master.id(),
+        "opens_with": master.ids(),
+        "sealed": keys::sealed_by(&pool).await?,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 

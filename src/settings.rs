@@ -29,6 +29,15 @@ pub struct Settings {
     /// Base64 32-byte master key; without it a development key is kept in the data directory.
     #[arg(long, env = "WARDEN_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<SecretString>,
+    /// Master keys (base64, comma-separated) that open what they sealed but never seal: during a
+    /// rotation the one coming in, after it the ones going out (docs/operations.md, "Keys").
+    #[arg(
+        long,
+        env = "WARDEN_OTHER_MASTER_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub other_master_keys: Vec<SecretString>,
     /// Base64 32-byte Ed25519 seed that signs audit checkpoints; without it a development key is
     /// kept in the data directory.
     #[arg(long, env = "WARDEN_SIGNING_KEY", hide_env_values = true)]
@@ -164,9 +173,10 @@ impl Settings {
         }
     }
 
-    /// The configured master key, or the development key file (created with mode 0600).
+    /// The configured master key, or the development key file (created with mode 0600), with
+    /// the other master keys.
     pub fn load_master_key(&self) -> anyhow::Result<MasterKey> {
-        self.key_or_development_key(
+        let key = self.key_or_development_key(
             self.master_key.as_ref(),
             "WARDEN_MASTER_KEY",
             "master.key",
@@ -176,7 +186,40 @@ impl Settings {
                 let text = key.to_base64();
                 (key, text)
             },
-        )
+        )?;
+        self.with_other_master_keys(key)
+    }
+
+    /// `key` opening also with the configured other master keys and, with a development key,
+    /// those a rotation left in the data directory.
+    pub fn with_other_master_keys(&self, key: MasterKey) -> anyhow::Result<MasterKey> {
+        let mut others: Vec<String> = self
+            .other_master_keys
+            .iter()
+            .map(|k| k.expose_secret().to_string())
+            .collect();
+        if self.master_key.is_none() {
+            others.extend(read_dir_texts(&self.retired_master_keys_dir())?);
+        }
+        key.also_opening(&others)
+            .context("WARDEN_OTHER_MASTER_KEYS holds a value that is not a base64 32-byte key")
+    }
+
+    /// Where a development rotation keeps the master keys it retired (mode 0600 each).
+    pub fn retired_master_keys_dir(&self) -> PathBuf {
+        self.data_dir.join("retired-master-keys")
+    }
+
+    /// Replaces the development master key, keeping the old one among the retired.
+    pub fn replace_development_master_key(
+        &self,
+        old: &MasterKey,
+        new: &MasterKey,
+    ) -> anyhow::Result<()> {
+        let dir = self.retired_master_keys_dir();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_private(&dir.join(format!("{}.key", old.id())), &old.to_base64())?;
+        self.replace_development_key("master.key", &new.to_base64())
     }
 
     /// The configured signing key, or the development key file beside the master key (0600).
@@ -197,10 +240,15 @@ impl Settings {
     /// Replaces the development signing key in the data directory (written aside, then renamed
     /// over the old one).
     pub fn replace_development_signing_key(&self, key: &SigningKey) -> anyhow::Result<()> {
-        let path = self.data_dir.join("signing.key");
-        let aside = self.data_dir.join("signing.key.new");
+        self.replace_development_key("signing.key", &signing_key_to_base64(key))
+    }
+
+    /// Writes a development key aside, then renames it over the old one.
+    fn replace_development_key(&self, file: &str, text: &str) -> anyhow::Result<()> {
+        let path = self.data_dir.join(file);
+        let aside = self.data_dir.join(format!("{file}.new"));
         let _ = std::fs::remove_file(&aside);
-        write_private(&aside, &signing_key_to_base64(key))?;
+        write_private(&aside, text)?;
         std::fs::rename(&aside, &path).with_context(|| format!("replacing {}", path.display()))
     }
 
@@ -221,15 +269,8 @@ impl Settings {
             keys.push(public_key_from_base64(text).context("WARDEN_RETIRED_SIGNING_KEYS")?);
         }
         if self.signing_key.is_none() {
-            if let Ok(entries) = std::fs::read_dir(self.retired_keys_dir()) {
-                for path in entries.filter_map(Result::ok).map(|e| e.path()) {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    keys.push(
-                        public_key_from_base64(&text)
-                            .with_context(|| path.display().to_string())?,
-                    );
-                }
+            for text in read_dir_texts(&self.retired_keys_dir())? {
+                keys.push(public_key_from_base64(&text).context("a retired signing key")?);
             }
         }
         Ok(TrustedKeys::new(keys))
@@ -310,4 +351,18 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
+}
+
+/// The text of every file in `dir`; none when it does not exist.
+fn read_dir_texts(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .map(|path| {
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+        })
+        .collect()
 }

@@ -95,13 +95,9 @@ pub async fn build_state(
 ) -> anyhow::Result<(web::Data<AppState>, Vec<JoinHandle<()>>)> {
     let pool = connect(settings).await?;
     migrate(&pool).await?;
-    let master = match overrides.master_key {
-        Some(key) => key,
-        None => settings.load_master_key()?,
-    };
+    let master = Arc::new(master_key(settings, overrides.master_key, &pool).await?);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let passwords = Argon2Passwords::new(cores).map_err(|e| anyhow::anyhow!(e))?;
-    let master = Arc::new(master);
     let totp = Arc::new(RfcTotp::new(master.clone()));
     let services = Arc::new(AccountServices {
         clock: overrides.clock.clone(),
@@ -168,6 +164,20 @@ pub async fn build_state(
         trusted_proxies: settings.trusted_proxies.clone(),
     });
     Ok((state, tasks))
+}
+
+/// The master key (the caller's, or the configured one) with the other master keys and the
+/// database's server key.
+pub async fn master_key(
+    settings: &Settings,
+    given: Option<MasterKey>,
+    pool: &PgPool,
+) -> anyhow::Result<MasterKey> {
+    let key = match given {
+        Some(key) => settings.with_other_master_keys(key)?,
+        None => settings.load_master_key()?,
+    };
+    crate::adapters::keys::with_server_key(pool, key).await
 }
 
 /// The views every process keeps, and the stream's publisher when NATS is configured.

@@ -22,35 +22,152 @@ pub enum SealingError {
     Unreadable,
 }
 
-/// The server's master key.
-pub struct MasterKey(SecretBox<[u8; 32]>);
+/// One 32-byte master key and its id: the first bytes of an HMAC under the key, so the id tells
+/// nothing about the key.
+struct Sealer {
+    id: String,
+    key: SecretBox<[u8; 32]>,
+}
 
-impl MasterKey {
-    pub fn from_base64(text: &str) -> Result<Self, SealingError> {
+impl Sealer {
+    fn new(key: [u8; 32]) -> Self {
+        let id = hex::encode(&hmac(&key, &[b"warden/master-key-id/v1"])[..6]);
+        Self {
+            id,
+            key: SecretBox::new(Box::new(key)),
+        }
+    }
+
+    fn from_base64(text: &str) -> Result<Self, SealingError> {
         let bytes = STANDARD
             .decode(text.trim())
             .map_err(|_| SealingError::BadMasterKey)?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| SealingError::BadMasterKey)?;
-        Ok(Self(SecretBox::new(Box::new(key))))
-    }
-
-    pub fn generate() -> Self {
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
-        Self(SecretBox::new(Box::new(key)))
-    }
-
-    pub fn to_base64(&self) -> String {
-        STANDARD.encode(self.0.expose_secret())
+        Ok(Self::new(
+            bytes.try_into().map_err(|_| SealingError::BadMasterKey)?,
+        ))
     }
 
     fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.expose_secret()))
+        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.key.expose_secret()))
+    }
+}
+
+/// The server's master keys (docs/adr/0020): the current one seals; the others, named in
+/// configuration during and after a rotation, only open. What Warden derives (indexes, code
+/// hashes, mailed secrets) and the secrets it seals inside events (TOTP and client secrets) come
+/// from the server key instead: a random key kept in the database, sealed under the master key.
+/// A rotation re-seals one row per account and the server's row, and nothing derived changes.
+pub struct MasterKey {
+    sealing: Sealer,
+    others: Vec<Sealer>,
+    server: SecretBox<[u8; 32]>,
+}
+
+impl MasterKey {
+    /// One master key alone. Until [`Self::with_server_key`] gives it the database's server key,
+    /// it derives from itself, as Warden did before it kept a server key.
+    pub fn from_base64(text: &str) -> Result<Self, SealingError> {
+        let sealing = Sealer::from_base64(text)?;
+        let server = SecretBox::new(Box::new(*sealing.key.expose_secret()));
+        Ok(Self {
+            sealing,
+            others: Vec::new(),
+            server,
+        })
     }
 
-    /// A key derived for one purpose, so the master key itself is used only for sealing.
+    pub fn generate() -> Self {
+        let key = random_key();
+        Self {
+            sealing: Sealer::new(key),
+            others: Vec::new(),
+            server: SecretBox::new(Box::new(key)),
+        }
+    }
+
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.sealing.key.expose_secret())
+    }
+
+    /// The id of the key that seals.
+    pub fn id(&self) -> &str {
+        &self.sealing.id
+    }
+
+    /// The ids of every key that opens, the sealing one first.
+    pub fn ids(&self) -> Vec<String> {
+        self.openers().map(|k| k.id.clone()).collect()
+    }
+
+    /// The id of a base64 master key.
+    pub fn id_of(text: &str) -> Result<String, SealingError> {
+        Ok(Sealer::from_base64(text)?.id)
+    }
+
+    /// Adds keys (base64 each) that open what they sealed but never seal.
+    pub fn also_opening(mut self, keys: &[String]) -> Result<Self, SealingError> {
+        for text in keys.iter().filter(|t| !t.trim().is_empty()) {
+            let key = Sealer::from_base64(text)?;
+            if self.openers().all(|k| k.id != key.id) {
+                self.others.push(key);
+            }
+        }
+        Ok(self)
+    }
+
+    fn openers(&self) -> impl Iterator<Item = &Sealer> {
+        std::iter::once(&self.sealing).chain(self.others.iter())
+    }
+
+    /// Opens with whichever key sealed it; returns the plaintext and that key's id.
+    fn open_any(&self, sealed: &str, aad: &[u8]) -> Result<(Vec<u8>, &str), SealingError> {
+        self.openers()
+            .find_map(|k| {
+                open(&k.cipher(), sealed, aad)
+                    .ok()
+                    .map(|p| (p, k.id.as_str()))
+            })
+            .ok_or(SealingError::Unreadable)
+    }
+
+    /// A new random server key, sealed for the database.
+    pub fn new_server_key(&self) -> String {
+        self.seal_server_key(&random_key())
+    }
+
+    /// What this key derived from before a server key was kept, sealed as the server key: on a
+    /// database with history, indexes and code hashes stay what they were.
+    pub fn own_derivations_as_server_key(&self) -> String {
+        self.seal_server_key(self.sealing.key.expose_secret())
+    }
+
+    fn seal_server_key(&self, key: &[u8; 32]) -> String {
+        seal(&self.sealing.cipher(), key, SERVER_KEY_AAD)
+    }
+
+    /// Takes the database's server key. Returns the id of the master key that had sealed it and,
+    /// when that is not the current one, the server key sealed again under the current one.
+    pub fn with_server_key(
+        mut self,
+        sealed: &str,
+    ) -> Result<(Self, String, Option<String>), SealingError> {
+        let (bytes, by) = self.open_any(sealed, SERVER_KEY_AAD)?;
+        let by = by.to_string();
+        let key: [u8; 32] = bytes.try_into().map_err(|_| SealingError::Unreadable)?;
+        let resealed = (by != self.sealing.id).then(|| self.seal_server_key(&key));
+        self.server = SecretBox::new(Box::new(key));
+        Ok((self, by, resealed))
+    }
+
+    /// A key derived from the server key for one purpose.
     fn derive(&self, purpose: &str) -> [u8; 32] {
-        hmac(self.0.expose_secret(), &[purpose.as_bytes()])
+        hmac(self.server.expose_secret(), &[purpose.as_bytes()])
+    }
+
+    fn secrets_cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(
+            &self.derive("warden/server-secrets/v1"),
+        ))
     }
 
     /// The index under which an email address is reserved: an HMAC, so the reservation table
@@ -60,13 +177,17 @@ impl MasterKey {
         hex::encode(hmac(&key, &[normalized_email.as_bytes()]))
     }
 
-    /// Seals a server secret (a TOTP secret) under the master key, bound to its purpose.
+    /// Seals a server secret (a TOTP secret) under a key derived from the server key, bound to
+    /// its purpose: what an event carries does not depend on the master key.
     pub fn seal_secret(&self, purpose: &str, secret: &[u8]) -> SealedText {
-        SealedText(seal(&self.cipher(), secret, purpose.as_bytes()))
+        SealedText(seal(&self.secrets_cipher(), secret, purpose.as_bytes()))
     }
 
+    /// Opens a server secret. One sealed before the server key was kept opens with the master
+    /// key that sealed it, which must stay among the others while such a secret is in use.
     pub fn open_secret(&self, purpose: &str, sealed: &SealedText) -> Result<Vec<u8>, SealingError> {
-        open(&self.cipher(), &sealed.0, purpose.as_bytes())
+        open(&self.secrets_cipher(), &sealed.0, purpose.as_bytes())
+            .or_else(|_| self.open_any(&sealed.0, purpose.as_bytes()).map(|(p, _)| p))
     }
 
     /// The stored form of a short one-time code: an HMAC under a key derived from the master
@@ -110,22 +231,37 @@ impl MasterKey {
     pub fn new_data_key(&self, owner: &str) -> (DataKey, String) {
         let key = DataKey::generate();
         let sealed = seal(
-            &self.cipher(),
+            &self.sealing.cipher(),
             key.0.expose_secret(),
-            format!("data-key:{owner}").as_bytes(),
+            data_key_aad(owner).as_bytes(),
         );
         (key, sealed)
     }
 
     pub fn open_data_key(&self, owner: &str, sealed: &str) -> Result<DataKey, SealingError> {
-        let bytes = open(
-            &self.cipher(),
-            sealed,
-            format!("data-key:{owner}").as_bytes(),
-        )?;
+        let (bytes, _) = self.open_any(sealed, data_key_aad(owner).as_bytes())?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| SealingError::Unreadable)?;
         Ok(DataKey(SecretBox::new(Box::new(key))))
     }
+
+    /// `owner`'s data key sealed again under the current master key, whichever key sealed it.
+    pub fn reseal_data_key(&self, owner: &str, sealed: &str) -> Result<String, SealingError> {
+        let aad = data_key_aad(owner);
+        let (bytes, _) = self.open_any(sealed, aad.as_bytes())?;
+        Ok(seal(&self.sealing.cipher(), &bytes, aad.as_bytes()))
+    }
+}
+
+const SERVER_KEY_AAD: &[u8] = b"server-key:derivation";
+
+fn data_key_aad(owner: &str) -> String {
+    format!("data-key:{owner}")
+}
+
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    OsRng.fill_bytes(&mut key);
+    key
 }
 
 /// One account's key for its personal data.
@@ -133,9 +269,7 @@ pub struct DataKey(SecretBox<[u8; 32]>);
 
 impl DataKey {
     fn generate() -> Self {
-        let mut key = [0u8; 32];
-        OsRng.fill_bytes(&mut key);
-        Self(SecretBox::new(Box::new(key)))
+        Self(SecretBox::new(Box::new(random_key())))
     }
 
     fn cipher(&self) -> Aes256Gcm {
@@ -223,5 +357,78 @@ mod tests {
         let b = MasterKey::generate();
         assert_eq!(a.email_index("x@y.z"), a.email_index("x@y.z"));
         assert_ne!(a.email_index("x@y.z"), b.email_index("x@y.z"));
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    fn key_text() -> String {
+        MasterKey::generate().to_base64()
+    }
+
+    #[test]
+    fn a_rotated_master_key_opens_what_the_old_one_sealed_and_seals_it_again() {
+        let (old_text, new_text) = (key_text(), key_text());
+        let old = MasterKey::from_base64(&old_text).expect("key");
+        let server = old.new_server_key();
+        let (old, by, resealed) = old.with_server_key(&server).expect("its own");
+        assert_eq!((by.as_str(), resealed), (old.id(), None));
+        let (_, sealed) = old.new_data_key("a");
+        let secret = old.seal_secret("totp", b"JBSWY3DP");
+
+        let new = MasterKey::from_base64(&new_text).expect("key");
+        assert!(new.open_data_key("a", &sealed).is_err(), "a stranger's key");
+        let new = new.also_opening(&[old_text]).expect("keys");
+        let (new, by, resealed) = new.with_server_key(&server).expect("opens");
+        assert_eq!(by, old.id());
+        let resealed = resealed.expect("sealed again under the new key");
+        assert_eq!(new.email_index("x@y.z"), old.email_index("x@y.z"));
+        assert_eq!(
+            new.open_secret("totp", &secret).expect("opens"),
+            b"JBSWY3DP"
+        );
+        let data_key = new.reseal_data_key("a", &sealed).expect("opens");
+
+        // Without the old key at all: the re-sealed forms still open, derivations unchanged.
+        let alone = MasterKey::from_base64(&new_text).expect("key");
+        assert!(alone.open_data_key("a", &sealed).is_err());
+        let (alone, by, again) = alone.with_server_key(&resealed).expect("opens");
+        assert_eq!((by.as_str(), again), (new.id(), None));
+        assert!(alone.open_data_key("a", &data_key).is_ok());
+        assert!(
+            alone.open_data_key("b", &data_key).is_err(),
+            "bound to its owner"
+        );
+        assert_eq!(alone.email_index("x@y.z"), old.email_index("x@y.z"));
+        assert_eq!(
+            alone.open_secret("totp", &secret).expect("opens"),
+            b"JBSWY3DP"
+        );
+    }
+
+    #[test]
+    fn a_secret_sealed_under_the_master_key_itself_opens_while_that_key_is_known() {
+        let old_text = key_text();
+        let old = MasterKey::from_base64(&old_text).expect("key");
+        // How a TOTP secret was sealed before the server key was kept.
+        let legacy = SealedText(seal(&old.sealing.cipher(), b"JBSWY3DP", b"totp"));
+        let server = old.own_derivations_as_server_key();
+        let index = old.email_index("x@y.z");
+
+        let new = MasterKey::from_base64(&key_text())
+            .expect("key")
+            .also_opening(&[old_text])
+            .expect("keys");
+        let (new, _, _) = new.with_server_key(&server).expect("opens");
+        assert_eq!(new.email_index("x@y.z"), index, "history keeps its indexes");
+        assert_eq!(
+            new.open_secret("totp", &legacy).expect("opens"),
+            b"JBSWY3DP"
+        );
+        let without = MasterKey::from_base64(&key_text()).expect("key");
+        assert!(without.open_secret("totp", &legacy).is_err());
+        assert_ne!(MasterKey::id_of(&new.to_base64()).expect("id"), old.id());
     }
 }

@@ -94,6 +94,12 @@ struct Launch {
 }
 
 async fn start(launch: Launch, mailer: Option<Arc<dyn Mailer>>) -> TestApp {
+    try_start(launch, mailer)
+        .await
+        .expect("the application starts")
+}
+
+async fn try_start(launch: Launch, mailer: Option<Arc<dyn Mailer>>) -> anyhow::Result<TestApp> {
     let mail_dir = std::env::temp_dir().join(format!("warden-mail-{}", Uuid::new_v4()));
     let mail_dir_text = mail_dir.display().to_string();
     let mut args = vec![
@@ -127,13 +133,12 @@ async fn start(launch: Launch, mailer: Option<Arc<dyn Mailer>>) -> TestApp {
             signing_key: Some(signing_key_from_base64(&launch.signing_key).expect("valid key")),
         },
     )
-    .await
-    .expect("the application starts");
+    .await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     let server = app.handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    Ok(TestApp {
         address,
         client: reqwest::Client::builder()
             .user_agent("warden-tests/1.0")
@@ -147,7 +152,7 @@ async fn start(launch: Launch, mailer: Option<Arc<dyn Mailer>>) -> TestApp {
         signing_key: launch.signing_key.clone(),
         launch,
         server,
-    }
+    })
 }
 
 /// The server of a finished test lives on in actix's worker threads, but its projector tasks died
@@ -206,6 +211,27 @@ impl TestApp {
         launch.args.push("--retired-signing-keys".into());
         launch.args.push(retired.join(","));
         start(launch, None).await
+    }
+
+    /// Another process on the same database and clock that seals with the master key `master`
+    /// and opens with the `others` too; an error when it refuses to start.
+    pub async fn spawn_with_master(
+        &self,
+        master: &str,
+        others: &[&str],
+    ) -> anyhow::Result<TestApp> {
+        let mut launch = self.launch.clone();
+        launch.master_key = master.to_string();
+        if !others.is_empty() {
+            launch.args.push("--other-master-keys".into());
+            launch.args.push(others.join(","));
+        }
+        try_start(launch, None).await
+    }
+
+    /// The master key this app's first process was started with.
+    pub fn master_key(&self) -> &str {
+        &self.launch.master_key
     }
 
     /// Waits until every transaction that wrote has ended and every view of this process (the

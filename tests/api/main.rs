@@ -11,6 +11,7 @@ mod helpers;
 mod introspection;
 mod legacy_log;
 mod mail;
+mod master_key;
 mod mfa;
 mod nats;
 mod notices;

@@ -12,8 +12,8 @@ use warden::adapters::totp::code_at;
 
 use crate::helpers::{assert_problem, count, spawn_app, statuses_of, TestApp, PASSWORD};
 
-struct Enrolled {
-    secret: String,
+pub(crate) struct Enrolled {
+    pub(crate) secret: String,
     recovery_codes: Vec<String>,
     enrollment: Value,
 }
@@ -91,7 +91,7 @@ async fn turn_totp_on(app: &TestApp, session: &str) -> Enrolled {
 }
 
 /// An account with TOTP on, and a session of it.
-async fn totp_account(app: &TestApp, email: &str) -> (String, Enrolled) {
+pub(crate) async fn totp_account(app: &TestApp, email: &str) -> (String, Enrolled) {
     let session = app.signed_up(email).await;
     let enrolled = turn_totp_on(app, &session).await;
     // The confirming step is used; later logins need the next one.
@@ -99,7 +99,7 @@ async fn totp_account(app: &TestApp, email: &str) -> (String, Enrolled) {
     (session, enrolled)
 }
 
-async fn challenge(app: &TestApp, email: &str) -> String {
+pub(crate) async fn challenge(app: &TestApp, email: &str) -> String {
     let response = app.log_in_with(email, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.expect("json");
@@ -111,7 +111,7 @@ async fn challenge(app: &TestApp, email: &str) -> String {
     body["challenge"].as_str().expect("challenge").to_string()
 }
 
-async fn second_step(
+pub(crate) async fn second_step(
     app: &TestApp,
     challenge: &str,
     method: &str,
