@@ -236,8 +236,7 @@ impl Accounts {
             if let Err(error) = accounts.record_reset_request(&email, &ctx).await {
                 tracing::error!(%error, request_id = %ctx.request_id, "password reset not recorded");
             }
-        });
-        Ok(())
+        })
     }
 
     /// Work started by requests and not waited for.

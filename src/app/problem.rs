@@ -137,6 +137,7 @@ problem_codes! {
     ViewsLagging = "views_lagging", 503, "The change is recorded but not yet effective everywhere; retry shortly.";
     RevocationPending = "revocation_pending", 503, "The change is recorded but a Warden process has not confirmed it yet; retry shortly.";
     SsoProviderUnavailable = "sso_provider_unavailable", 503, "The identity provider cannot be reached; try again shortly.";
+    Busy = "busy", 503, "Warden has too much of this work in hand; try again shortly.";
 }
 
 impl ProblemCode {

@@ -64,6 +64,8 @@ impl ResponseError for AppError {
                 response.insert_header((header::ALLOW, value));
             }
         }
+        // Every 503 is worth a retry; say when, where nothing more precise is known.
+        let retry_after = retry_after.or((status == StatusCode::SERVICE_UNAVAILABLE).then_some(1));
         if let Some(seconds) = retry_after {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }

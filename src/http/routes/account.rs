@@ -176,13 +176,14 @@ pub struct PasswordResetRequest {
     pub email: String,
 }
 
-/// Ask for a password reset link. Always 202, whether or not the account exists.
+/// Ask for a password reset link. 202 whether or not the account exists.
 #[utoipa::path(
     tag = "accounts",
     request_body = PasswordResetRequest,
     responses(
         (status = 202, description = "a link is mailed if the account exists"),
         (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "busy: too many reset requests in hand on this process, whatever the address; with Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/password-resets")]
