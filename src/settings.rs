@@ -79,6 +79,15 @@ pub struct Settings {
         default_value = "http://127.0.0.1:8080"
     )]
     pub public_url: String,
+    /// The WebAuthn relying party id passkeys are bound to: a registrable domain (no scheme, no
+    /// port). Changing it disables every registered passkey. The host of `WARDEN_PUBLIC_URL` by
+    /// default.
+    #[arg(long, env = "WARDEN_WEBAUTHN_RP_ID")]
+    pub webauthn_rp_id: Option<String>,
+    /// Origins (comma-separated) passkey ceremonies may come from, each on the relying party's
+    /// domain or a subdomain of it. The origin of `WARDEN_PUBLIC_URL` by default.
+    #[arg(long, env = "WARDEN_WEBAUTHN_ORIGINS", value_delimiter = ',')]
+    pub webauthn_origins: Vec<String>,
     /// Origins a single sign-on may return the browser to (`return_to`), comma-separated. The
     /// origin of `WARDEN_PUBLIC_URL` by default.
     #[arg(
@@ -147,6 +156,35 @@ impl Settings {
         self.sso_redirect_url
             .clone()
             .unwrap_or_else(|| format!("{}/v1/sso/callback", self.public_url.trim_end_matches('/')))
+    }
+
+    /// The WebAuthn relying party: its id and the origins ceremonies may come from.
+    pub fn webauthn(&self) -> anyhow::Result<webauthn_rs::Webauthn> {
+        let public = reqwest::Url::parse(&self.public_url).context("WARDEN_PUBLIC_URL")?;
+        let rp_id = match &self.webauthn_rp_id {
+            Some(id) => id.clone(),
+            None => public
+                .host_str()
+                .context("WARDEN_PUBLIC_URL has no host")?
+                .to_string(),
+        };
+        let origins = if self.webauthn_origins.is_empty() {
+            vec![public]
+        } else {
+            self.webauthn_origins
+                .iter()
+                .map(|o| reqwest::Url::parse(o.trim()).context("WARDEN_WEBAUTHN_ORIGINS"))
+                .collect::<anyhow::Result<_>>()?
+        };
+        let mut builder = webauthn_rs::WebauthnBuilder::new(&rp_id, &origins[0])
+            .context("WARDEN_WEBAUTHN_RP_ID does not match the origin")?
+            .rp_name("Warden");
+        for origin in &origins[1..] {
+            builder = builder.append_allowed_origin(origin);
+        }
+        builder
+            .build()
+            .context("the WebAuthn relying party's settings")
     }
 
     pub fn sso_return_origins(&self) -> Vec<String> {

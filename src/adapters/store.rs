@@ -34,7 +34,9 @@ impl Snapshotted for warden_aggregates::account::Account {
     // 4: the state is one slice per part of the account.
     // 5: a live session remembers until when the PIN unlocked it.
     // 6: linked identities; a live session remembers its identity provider.
-    const SNAPSHOT_VERSION: i32 = 7;
+    // 7: security notices.
+    // 8: passkeys, and a challenge's passkey ceremony.
+    const SNAPSHOT_VERSION: i32 = 8;
 }
 
 impl Snapshotted for warden_aggregates::identity_provider::IdentityProvider {

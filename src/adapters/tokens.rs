@@ -25,6 +25,11 @@ pub fn hash(token: &str) -> TokenHash {
     TokenHash(hex::encode(Sha256::digest(token.as_bytes())))
 }
 
+/// The SHA-256 (hex) of a value handed out that is looked up by its hash (a WebAuthn challenge).
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// The hash of a presented credential, if it has the expected prefix and shape.
 pub fn hash_presented(token: &SecretString, prefix: &str) -> Option<TokenHash> {
     let token = token.expose_secret();

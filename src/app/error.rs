@@ -116,6 +116,9 @@ impl Refusal for AccountError {
             Self::IdentityAlreadyLinked => ProblemCode::IdentityAlreadyLinked,
             Self::LinkInvalid => ProblemCode::SsoAttemptInvalid,
             Self::LastWayToSignIn => ProblemCode::LastWayToSignIn,
+            Self::PasskeyNotFound => ProblemCode::PasskeyNotFound,
+            Self::PasskeyRegistrationInvalid => ProblemCode::PasskeyRegistrationInvalid,
+            Self::PasskeyAlreadyRegistered => ProblemCode::PasskeyExists,
         }
     }
 

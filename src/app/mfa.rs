@@ -127,7 +127,25 @@ impl Mfa {
                 )
             }
             MfaMethod::RecoveryCode => MfaProof::RecoveryCode(recovery_code_hash(code)?),
+            MfaMethod::Passkey => {
+                return Err(AppError::with(
+                    ProblemCode::PasskeyInvalid,
+                    "a passkey answers with `credential`, not `code`",
+                ))
+            }
         };
+        self.second_step(challenge_hash, account_id, proof, ctx)
+            .await
+    }
+
+    /// The second step with its proof, against the challenge `challenge_hash` of `account_id`.
+    pub(super) async fn second_step(
+        &self,
+        challenge_hash: TokenHash,
+        account_id: AccountId,
+        proof: MfaProof,
+        ctx: &RequestContext,
+    ) -> Result<LoggedIn, AppError> {
         let (token, token_hash) = tokens::mint(SESSION_PREFIX);
         let session = NewSession {
             session_id: SessionId(Uuid::now_v7()),
@@ -341,7 +359,7 @@ impl Mfa {
     }
 
     /// The hash of a presented challenge token and the account it belongs to.
-    async fn open_challenge(
+    pub(super) async fn open_challenge(
         &self,
         challenge: &SecretString,
     ) -> Result<(TokenHash, AccountId), AppError> {

@@ -19,6 +19,7 @@ pub mod identity_providers;
 pub mod introspection;
 pub mod mail_outbox;
 pub mod mfa;
+pub mod passkeys;
 pub mod personal;
 pub mod pin;
 pub mod policy_sweep;

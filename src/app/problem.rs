@@ -51,6 +51,7 @@ problem_codes! {
     SsoTokenInvalid = "sso_token_invalid", 401, "The identity provider's answer could not be verified; sign in again.";
     SsoProviderRefused = "sso_provider_refused", 401, "The identity provider did not sign you in.";
     LoginCodeInvalid = "login_code_invalid", 401, "The login code is unknown, used or expired; sign in again.";
+    PasskeyRefused = "passkey_refused", 401, "The passkey was refused; try again or use another way to sign in.";
     // 403: established, but not allowed.
     InsufficientScope = "insufficient_scope", 403, "This API token lacks a scope the operation needs.";
     SessionRequired = "session_required", 403, "This needs a session; API tokens cannot do it.";
@@ -77,6 +78,7 @@ problem_codes! {
     MemberNotFound = "member_not_found", 404, "No such member.";
     IdentityProviderNotFound = "identity_provider_not_found", 404, "No such identity provider.";
     IdentityNotFound = "identity_not_found", 404, "This identity provider is not linked to the account.";
+    PasskeyNotFound = "passkey_not_found", 404, "No such passkey.";
     // 405
     MethodNotAllowed = "method_not_allowed", 405, "This path does not answer to this method.";
     // 413
@@ -100,6 +102,8 @@ problem_codes! {
     IdentityAlreadyLinked = "identity_already_linked", 409, "This identity provider is linked to the account already.";
     IdentityTaken = "identity_taken", 409, "This identity is linked to another account.";
     LastWayToSignIn = "last_way_to_sign_in", 409, "Unlinking it would leave the account with no way to sign in.";
+    PasskeyExists = "passkey_exists", 409, "This passkey is registered already.";
+    NoPasskey = "no_passkey", 409, "The account has no passkey.";
     // 422: readable, but not acceptable.
     InvalidEmail = "invalid_email", 422, "This is not an email address.";
     PasswordTooShort = "password_too_short", 422, "A password needs at least 8 characters.";
@@ -123,6 +127,10 @@ problem_codes! {
     ReturnToNotAllowed = "return_to_not_allowed", 422, "The return address is not one of the allowed frontend origins.";
     SsoAttemptInvalid = "sso_attempt_invalid", 422, "The sign-in attempt is unknown, used, expired or from another browser; start again.";
     SsoIssuerMismatch = "sso_issuer_mismatch", 422, "The answer names another issuer than the provider's (RFC 9207).";
+    PasskeyRegistrationInvalid = "passkey_registration_invalid", 422, "No passkey registration is waiting, or it expired or was answered; start again.";
+    PasskeyRegistrationRefused = "passkey_registration_refused", 422, "The authenticator's answer does not complete this registration.";
+    PasskeyInvalid = "passkey_invalid", 422, "The credential is not a WebAuthn response of the kind this operation takes.";
+    InvalidPasskeyName = "invalid_passkey_name", 422, "A passkey name has 1 to 64 characters.";
     // 423: locked for now.
     AccountLocked = "account_locked", 423, "The account is locked.";
     PinLocked = "pin_locked", 423, "Too many wrong PINs; try again later.";

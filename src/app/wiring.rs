@@ -21,6 +21,7 @@ use super::history::History;
 use super::identity_providers::IdentityProviders;
 use super::introspection::Introspection;
 use super::mfa::Mfa;
+use super::passkeys::Passkeys;
 use super::pin::Pin;
 use super::sessions::Sessions;
 use super::sso::SingleSignOn;
@@ -52,6 +53,8 @@ pub struct Deps {
     pub introspections_per_second: u32,
     pub throttle: ClientThrottle,
     pub sso: SsoDeps,
+    /// The WebAuthn relying party passkeys are registered with.
+    pub webauthn: Arc<webauthn_rs::Webauthn>,
 }
 
 /// What single sign-on is built from.
@@ -70,6 +73,7 @@ pub struct App {
     pub sessions: Sessions,
     pub authentication: Authentication,
     pub mfa: Mfa,
+    pub passkeys: Passkeys,
     pub pin: Pin,
     pub api_tokens: ApiTokens,
     pub workspaces: Workspaces,
@@ -106,6 +110,14 @@ impl App {
             deps.passwords.clone(),
             pool.clone(),
         );
+        let mfa = Mfa::new(
+            commands.clone(),
+            directory.clone(),
+            deps.throttle.clone(),
+            deps.totp,
+            deps.totp_issuer,
+            pool.clone(),
+        );
         let workspaces = Workspaces::new(commands.clone(), directory.clone());
         let credentials = Credentials::new(
             deps.credential_cache,
@@ -130,14 +142,15 @@ impl App {
                 pool.clone(),
                 deps.introspections_per_second,
             ),
-            mfa: Mfa::new(
+            passkeys: Passkeys::new(
                 commands.clone(),
                 directory.clone(),
                 deps.throttle,
-                deps.totp,
-                deps.totp_issuer,
+                deps.webauthn,
+                mfa.clone(),
                 pool.clone(),
             ),
+            mfa,
             pin: Pin::new(commands.clone(), deps.passwords),
             api_tokens: ApiTokens::new(commands.clone(), pool.clone()),
             archival: Archival::new(commands.clone(), workspaces.clone(), pool.clone()),

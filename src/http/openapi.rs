@@ -10,8 +10,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
 use crate::http::routes::{
-    account, admin, audit, chain, events, health, introspection, mfa, pin, sessions, sso, tokens,
-    workspaces,
+    account, admin, audit, chain, events, health, introspection, mfa, passkeys, pin, sessions,
+    sso, tokens, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use crate::http::routes::{
         (name = "sessions", description = "Login, logout and login security"),
         (name = "tokens", description = "API access tokens, limited to 60 requests a minute each"),
         (name = "mfa", description = "TOTP, recovery codes and the login's second step"),
+        (name = "passkeys", description = "Passkeys: registration, the second step, passwordless sign-in"),
         (name = "audit", description = "The audit log for auditors and workspace supervisors"),
         (name = "events", description = "The gap-free event stream, in commit order, as CloudEvents"),
         (name = "introspection", description = "For services that ask Warden about a credential"),
@@ -128,7 +129,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(workspaces::set_archival)
         .service(workspaces::schedule)
         .service(workspaces::record_purge)
-        .service(sso::admin_create)
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics);
+    single_sign_on(cfg);
+    passkeys(cfg);
+}
+
+fn single_sign_on(cfg: &mut ServiceConfig) {
+    cfg.service(sso::admin_create)
         .service(sso::admin_list)
         .service(sso::admin_show)
         .service(sso::admin_change)
@@ -145,10 +154,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(sso::link)
         .service(sso::identities)
         .service(sso::unlink)
-        .service(sso::backchannel_logout)
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(health::metrics);
+        .service(sso::backchannel_logout);
+}
+
+fn passkeys(cfg: &mut ServiceConfig) {
+    cfg.service(passkeys::start_registration)
+        .service(passkeys::finish_registration)
+        .service(passkeys::list)
+        .service(passkeys::rename)
+        .service(passkeys::remove)
+        .service(passkeys::second_factor_options)
+        .service(passkeys::sign_in_options)
+        .service(passkeys::sign_in);
 }
 
 /// The document as served at `/openapi.json`.

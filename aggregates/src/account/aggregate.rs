@@ -12,6 +12,7 @@ use super::events::AccountEvent;
 use super::identities::Identities;
 use super::mfa::MfaState;
 use super::notices::Notices;
+use super::passkeys::Passkeys;
 use super::password::PasswordState;
 use super::pin::PinState;
 use super::profile::Profile;
@@ -34,6 +35,8 @@ pub struct Account {
     pub(super) identities: Identities,
     #[serde(default)]
     pub(super) notices: Notices,
+    #[serde(default)]
+    pub(super) passkeys: Passkeys,
 }
 
 impl Aggregate for Account {
@@ -82,6 +85,7 @@ impl Aggregate for Account {
             AccountCommand::Identity(command) => {
                 self.handle_identity(command, now, svc, sink).await
             }
+            AccountCommand::Passkey(command) => self.handle_passkey(command, now, svc, sink).await,
             AccountCommand::SetNotices { off } => {
                 self.set_notices(off, now, sink).await;
                 Ok(())
@@ -99,6 +103,7 @@ impl Aggregate for Account {
         self.support.apply(&event);
         self.identities.apply(&event);
         self.notices.apply(&event);
+        self.passkeys.apply(&event);
     }
 }
 

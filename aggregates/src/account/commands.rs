@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::events::{AuthMethod, SessionEndReason};
+use super::events::{AuthMethod, PasskeyRefusal, SessionEndReason};
 use super::identities::{LinkVia, ProviderSignIn};
 use super::notices::Notice;
 use crate::shared::{AccountId, PasswordHash, Scope, SealedText, SessionId, TokenHash, TokenId};
@@ -27,6 +27,7 @@ pub enum AccountCommand {
     Pin(PinCommand),
     Support(SupportCommand),
     Identity(IdentityCommand),
+    Passkey(PasskeyCommand),
     /// Exactly these security notices off, every other one on.
     SetNotices {
         off: std::collections::BTreeSet<Notice>,
@@ -168,6 +169,68 @@ pub enum MfaCommand {
     DisableEmail {
         password: SecretString,
     },
+    /// Request options for a passkey were made for an open challenge; `state` is the ceremony's.
+    RequestPasskey {
+        challenge_hash: TokenHash,
+        state: SealedText,
+    },
+}
+
+/// Passkeys (WebAuthn credentials). The edge runs the WebAuthn ceremonies (signatures, origins,
+/// challenges); the account decides what its state says: which ceremony is open, which
+/// credentials are its own, whether a signature counter went backwards.
+#[derive(Debug)]
+pub enum PasskeyCommand {
+    StartRegistration {
+        proof: Reauthentication,
+        state: SealedText,
+        expires_at: DateTime<Utc>,
+    },
+    /// The credential the open registration (`state`) verified.
+    Register {
+        state: SealedText,
+        passkey: NewPasskey,
+    },
+    Rename {
+        credential_id: String,
+        name: SealedText,
+    },
+    Remove {
+        credential_id: String,
+        proof: Reauthentication,
+    },
+    /// A passwordless sign-in: the edge checked the assertion against this account's passkey.
+    SignIn {
+        assertion: PasskeyCheck,
+        session: NewSession,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPasskey {
+    pub credential_id: String,
+    pub name: SealedText,
+    pub credential: String,
+    pub counter: u32,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub transports: Vec<String>,
+}
+
+/// What the edge found checking an assertion of the credential `credential_id`.
+#[derive(Debug, Clone)]
+pub struct PasskeyCheck {
+    pub credential_id: String,
+    pub outcome: Result<PasskeyAssertion, PasskeyRefusal>,
+}
+
+/// A verified assertion: the counter and backup state it carried and the credential updated
+/// with them.
+#[derive(Debug, Clone)]
+pub struct PasskeyAssertion {
+    pub counter: u32,
+    pub backup_state: bool,
+    pub credential: String,
 }
 
 #[derive(Debug, Clone)]
@@ -254,6 +317,7 @@ part_of_account! {
     PinCommand => Pin,
     SupportCommand => Support,
     IdentityCommand => Identity,
+    PasskeyCommand => Passkey,
 }
 
 /// An API token the edge has minted; only its hash reaches the domain.
@@ -273,6 +337,11 @@ pub enum MfaProof {
     RecoveryCode(String),
     /// The keyed hash of an emailed code.
     Email(String),
+    /// A passkey's assertion against the challenge's ceremony `state`.
+    Passkey {
+        state: SealedText,
+        check: PasskeyCheck,
+    },
 }
 
 /// What proves, once more, that the caller is the account's owner.

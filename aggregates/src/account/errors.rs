@@ -57,4 +57,10 @@ pub enum AccountError {
     IdentityAlreadyLinked,
     #[error("unlinking it would leave the account with no way to sign in")]
     LastWayToSignIn,
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    #[error("no passkey registration is waiting, or it expired or was answered; start again")]
+    PasskeyRegistrationInvalid,
+    #[error("this passkey is registered already")]
+    PasskeyAlreadyRegistered,
 }

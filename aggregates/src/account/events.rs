@@ -271,6 +271,53 @@ pub enum AccountEvent {
         off: Vec<Notice>,
         at: DateTime<Utc>,
     },
+    /// Re-authenticated, the owner asked for creation options: the ceremony's state,
+    /// `ceremony`, sealed, which the registration must come back with before `expires_at`.
+    PasskeyRegistrationStarted {
+        ceremony: SealedText,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// `credential` is the verified public-key credential (JSON, not a secret).
+    PasskeyRegistered {
+        credential_id: String,
+        name: SealedText,
+        credential: String,
+        counter: u32,
+        backup_eligible: bool,
+        backup_state: bool,
+        transports: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    /// A verified assertion: the new signature counter and backup state.
+    PasskeyUsed {
+        credential_id: String,
+        counter: u32,
+        backup_state: bool,
+        backup_state_changed: bool,
+        credential: String,
+        at: DateTime<Utc>,
+    },
+    PasskeyRenamed {
+        credential_id: String,
+        name: SealedText,
+        at: DateTime<Utc>,
+    },
+    PasskeyRemoved {
+        credential_id: String,
+        at: DateTime<Utc>,
+    },
+    PasskeyRefused {
+        credential_id: String,
+        reason: PasskeyRefusal,
+        at: DateTime<Utc>,
+    },
+    /// Request options for a passkey were given for an open login challenge.
+    MfaPasskeyRequested {
+        challenge_hash: TokenHash,
+        ceremony: SealedText,
+        at: DateTime<Utc>,
+    },
 }
 
 impl AccountEvent {
@@ -316,6 +363,13 @@ impl AccountEvent {
     pub const IDENTITY_LINKED: &'static str = "account.identity.linked";
     pub const IDENTITY_UNLINKED: &'static str = "account.identity.unlinked";
     pub const NOTICES_CHANGED: &'static str = "account.notices.changed";
+    pub const PASSKEY_REGISTRATION_STARTED: &'static str = "account.passkey.registration_started";
+    pub const PASSKEY_REGISTERED: &'static str = "account.passkey.registered";
+    pub const PASSKEY_USED: &'static str = "account.passkey.used";
+    pub const PASSKEY_RENAMED: &'static str = "account.passkey.renamed";
+    pub const PASSKEY_REMOVED: &'static str = "account.passkey.removed";
+    pub const PASSKEY_REFUSED: &'static str = "account.passkey.refused";
+    pub const MFA_PASSKEY_REQUESTED: &'static str = "account.mfa.passkey_requested";
 
     /// A credential was checked and was wrong.
     pub const FAILED_CHECKS: &'static [&'static str] = &[
@@ -323,6 +377,7 @@ impl AccountEvent {
         Self::MFA_CHECK_FAILED,
         Self::PIN_CHECK_FAILED,
         Self::EMAIL_CODE_REJECTED,
+        Self::PASSKEY_REFUSED,
     ];
     /// A lock or a limit now refuses what would otherwise be tried.
     pub const REFUSALS: &'static [&'static str] = &[
@@ -378,6 +433,13 @@ impl DomainEvent for AccountEvent {
             Self::IdentityLinked { .. } => Self::IDENTITY_LINKED,
             Self::IdentityUnlinked { .. } => Self::IDENTITY_UNLINKED,
             Self::NoticesChanged { .. } => Self::NOTICES_CHANGED,
+            Self::PasskeyRegistrationStarted { .. } => Self::PASSKEY_REGISTRATION_STARTED,
+            Self::PasskeyRegistered { .. } => Self::PASSKEY_REGISTERED,
+            Self::PasskeyUsed { .. } => Self::PASSKEY_USED,
+            Self::PasskeyRenamed { .. } => Self::PASSKEY_RENAMED,
+            Self::PasskeyRemoved { .. } => Self::PASSKEY_REMOVED,
+            Self::PasskeyRefused { .. } => Self::PASSKEY_REFUSED,
+            Self::MfaPasskeyRequested { .. } => Self::MFA_PASSKEY_REQUESTED,
         }
         .to_string()
     }
@@ -409,6 +471,10 @@ pub enum AuthMethod {
     Email,
     /// Through an OpenID Connect provider.
     Sso,
+    /// Password, then a passkey.
+    PasswordAndPasskey,
+    /// A passkey alone, with user verification: multi-factor on its own.
+    Passkey,
 }
 
 impl AuthMethod {
@@ -418,6 +484,7 @@ impl AuthMethod {
             MfaMethod::Totp => Self::Totp,
             MfaMethod::Email => Self::Email,
             MfaMethod::RecoveryCode => Self::RecoveryCode,
+            MfaMethod::Passkey => Self::PasswordAndPasskey,
         }
     }
 
@@ -428,6 +495,8 @@ impl AuthMethod {
             Self::RecoveryCode => "recovery_code",
             Self::Email => "email",
             Self::Sso => "sso",
+            Self::PasswordAndPasskey => "password_and_passkey",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -439,6 +508,7 @@ pub enum MfaMethod {
     Totp,
     Email,
     RecoveryCode,
+    Passkey,
 }
 
 impl MfaMethod {
@@ -447,8 +517,23 @@ impl MfaMethod {
             Self::Totp => "totp",
             Self::Email => "email",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
+}
+
+/// Why a passkey's assertion was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasskeyRefusal {
+    /// The signature counter did not grow: the authenticator may have been cloned.
+    CounterWentBackwards,
+    /// The authenticator did not verify its user (PIN, biometrics).
+    UserNotVerified,
+    /// Not one of this account's passkeys.
+    UnknownCredential,
+    /// The signature, challenge, origin or relying party did not check out.
+    InvalidAssertion,
 }
 
 /// Why a second-factor check failed.

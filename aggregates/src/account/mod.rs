@@ -8,6 +8,7 @@ pub mod login_decision;
 mod mfa;
 mod notices;
 mod outcome;
+mod passkeys;
 mod password;
 mod pin;
 mod profile;
@@ -22,16 +23,18 @@ pub use aggregate::Account;
 pub use api_tokens::ApiTokenState;
 pub use commands::{
     AccountCommand, ApiTokenCommand, IdentityCommand, MfaCommand, MfaProof, NewApiToken,
-    NewIdentity, NewSession, PasswordCommand, PinCommand, ProviderRegistration, Reauthentication,
-    SessionCommand, SupportCommand,
+    NewIdentity, NewPasskey, NewSession, PasskeyAssertion, PasskeyCheck, PasskeyCommand,
+    PasswordCommand, PinCommand, ProviderRegistration, Reauthentication, SessionCommand,
+    SupportCommand,
 };
 pub use errors::AccountError;
 pub use events::{
-    AccountEvent, AuthMethod, MfaFailure, MfaMethod, PasswordChangeVia, PasswordCheckPurpose,
-    SessionEndReason,
+    AccountEvent, AuthMethod, MfaFailure, MfaMethod, PasskeyRefusal, PasswordChangeVia,
+    PasswordCheckPurpose, SessionEndReason,
 };
 pub use identities::{LinkVia, LinkedIdentity, ProviderSignIn};
 pub use notices::Notice;
+pub use passkeys::StoredPasskey;
 pub use outcome::{Outcome, Refusal};
 pub use services::{AccountServices, PasswordVerifier, SecurityPolicy, TotpVerifier};
 pub use sessions::{LiveSession, SessionFilter};

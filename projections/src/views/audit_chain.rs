@@ -26,8 +26,8 @@ use crate::runtime::projector::{ProjectionError, Projector, StoredEvent};
 
 /// Payload and metadata fields that hold a secret's stored form (a password or PIN hash, a
 /// token, challenge or code hash, a sealed TOTP secret, recovery code hashes, an identity
-/// provider's sealed client secret).
-pub const SECRET_FIELDS: [&str; 8] = [
+/// provider's sealed client secret, a passkey ceremony's sealed state).
+pub const SECRET_FIELDS: [&str; 9] = [
     "password_hash",
     "token_hash",
     "challenge_hash",
@@ -36,6 +36,7 @@ pub const SECRET_FIELDS: [&str; 8] = [
     "secret",
     "recovery_codes",
     "client_secret",
+    "ceremony",
 ];
 
 pub type Hash = [u8; 32];

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use warden_aggregates::account::MfaMethod;
 
 use crate::app::mfa::reveal;
-use crate::app::AppError;
+use crate::app::{AppError, ProblemCode};
 use crate::app::{Authenticated, RequestContext};
 use crate::http::error::Problem;
 use crate::http::routes::sessions::{authenticated, LoginResponse, MfaMethodName};
@@ -19,7 +19,13 @@ pub struct MfaStepRequest {
     pub method: MfaMethodName,
     /// Six digits for `totp` and `email`; the recovery code (dashes optional) for
     /// `recovery_code`.
-    pub code: String,
+    #[serde(default)]
+    pub code: Option<String>,
+    /// For `passkey`: the `PublicKeyCredential` the browser returned for the options of
+    /// `POST /v1/sessions/mfa/passkey-options`, as its `toJSON()` gives it.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
 }
 
 /// Second step of a login.
@@ -28,8 +34,8 @@ pub struct MfaStepRequest {
     request_body = MfaStepRequest,
     responses(
         (status = 201, body = LoginResponse),
-        (status = 401, description = "challenge_invalid, mfa_code_invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_code_format", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "challenge_invalid, mfa_code_invalid, passkey_refused", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_code_format, passkey_invalid", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
     )
@@ -46,12 +52,26 @@ pub async fn second_step(
         MfaMethodName::Totp => MfaMethod::Totp,
         MfaMethodName::Email => MfaMethod::Email,
         MfaMethodName::RecoveryCode => MfaMethod::RecoveryCode,
+        MfaMethodName::Passkey => MfaMethod::Passkey,
     };
-    let logged_in = state
-        .app
-        .mfa
-        .complete(body.challenge, method, &body.code, &ctx)
-        .await?;
+    let logged_in = match (method, body.credential, body.code) {
+        (MfaMethod::Passkey, Some(credential), _) => {
+            let passkeys = &state.app.passkeys;
+            passkeys
+                .second_factor(body.challenge, credential, &ctx)
+                .await?
+        }
+        (_, _, Some(code)) => {
+            let mfa = &state.app.mfa;
+            mfa.complete(body.challenge, method, &code, &ctx).await?
+        }
+        _ => {
+            return Err(AppError::with(
+                ProblemCode::InvalidCodeFormat,
+                "give `code`, or `credential` for a passkey",
+            ))
+        }
+    };
     Ok(HttpResponse::Created().json(authenticated(logged_in)))
 }
 

@@ -6,6 +6,7 @@ pub mod events;
 pub mod health;
 pub mod introspection;
 pub mod mfa;
+pub mod passkeys;
 pub mod pin;
 pub mod sessions;
 pub mod sso;

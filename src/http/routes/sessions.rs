@@ -146,6 +146,7 @@ pub enum MfaMethodName {
     Totp,
     Email,
     RecoveryCode,
+    Passkey,
 }
 
 impl From<MfaMethod> for MfaMethodName {
@@ -154,6 +155,7 @@ impl From<MfaMethod> for MfaMethodName {
             MfaMethod::Totp => Self::Totp,
             MfaMethod::Email => Self::Email,
             MfaMethod::RecoveryCode => Self::RecoveryCode,
+            MfaMethod::Passkey => Self::Passkey,
         }
     }
 }

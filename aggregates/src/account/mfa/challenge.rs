@@ -20,6 +20,9 @@ pub(in crate::account) struct Challenge {
     expires_at: DateTime<Utc>,
     failures: u32,
     pub(super) email_code: Option<EmailCode>,
+    /// The passkey ceremony's sealed state, once request options were given.
+    #[serde(default)]
+    passkey_state: Option<SealedText>,
 }
 
 /// A challenge the password step asks for.
@@ -47,6 +50,7 @@ impl MfaState {
                     expires_at: *expires_at,
                     failures: 0,
                     email_code: None,
+                    passkey_state: None,
                 };
                 self.challenges.insert(challenge_hash.0.clone(), challenge);
             }
@@ -61,6 +65,15 @@ impl MfaState {
                     .and_then(|h| self.challenges.get_mut(&h.0));
                 if let Some(challenge) = challenge {
                     challenge.failures += 1;
+                }
+            }
+            AccountEvent::MfaPasskeyRequested {
+                challenge_hash,
+                ceremony,
+                ..
+            } => {
+                if let Some(challenge) = self.challenges.get_mut(&challenge_hash.0) {
+                    challenge.passkey_state = Some(ceremony.clone());
                 }
             }
             AccountEvent::MfaPassed { challenge_hash, .. } => {
@@ -155,7 +168,22 @@ impl Account {
                 let outcome = known.then_some(None).ok_or(MfaFailure::WrongCode);
                 (MfaMethod::RecoveryCode, outcome)
             }
+            // Decided by `use_passkey` once the ceremony is known to be this challenge's.
+            MfaProof::Passkey { state, .. } => {
+                let ours = challenge.passkey_state.as_ref() == Some(state);
+                let outcome = ours.then_some(None).ok_or(MfaFailure::WrongCode);
+                (MfaMethod::Passkey, outcome)
+            }
         }
+    }
+
+    /// The challenge's passkey ceremony state, once options were given (whether the challenge
+    /// is still open is decided by the second step).
+    pub fn challenge_passkey_state(&self, challenge_hash: &TokenHash) -> Option<&SealedText> {
+        self.mfa
+            .challenges
+            .get(&challenge_hash.0)
+            .and_then(|c| c.passkey_state.as_ref())
     }
 
     pub(super) async fn complete_mfa(
@@ -180,6 +208,14 @@ impl Account {
                 return Ok(());
             }
         };
+        if let MfaProof::Passkey { check, .. } = &proof {
+            if !self.use_passkey(check.clone(), now, sink).await {
+                let hash = Some(challenge_hash);
+                self.record_mfa_failure(hash, method, MfaFailure::WrongCode, now, svc, sink)
+                    .await;
+                return Ok(());
+            }
+        }
         if let Some(step) = step {
             sink.write(AccountEvent::TotpStepAccepted { step, at: now }, self)
                 .await;

@@ -82,6 +82,9 @@ impl Account {
         if self.mfa.email_enabled {
             methods.push(MfaMethod::Email);
         }
+        if !self.passkeys().is_empty() {
+            methods.push(MfaMethod::Passkey);
+        }
         if !methods.is_empty() && !self.mfa.recovery_codes.is_empty() {
             methods.push(MfaMethod::RecoveryCode);
         }
@@ -139,6 +142,19 @@ impl Account {
             }
             MfaCommand::DisableEmail { password } => {
                 self.disable_email(password, now, svc, sink).await
+            }
+            MfaCommand::RequestPasskey {
+                challenge_hash,
+                state,
+            } => {
+                self.open_challenge(&challenge_hash, now, svc)?;
+                let requested = AccountEvent::MfaPasskeyRequested {
+                    challenge_hash,
+                    ceremony: state,
+                    at: now,
+                };
+                sink.write(requested, self).await;
+                Ok(())
             }
         }
     }
