@@ -283,6 +283,7 @@ impl Passkeys {
         let account = self.commands.load_account(account_id).await?;
         let sealed = account
             .challenge_passkey_state(&challenge_hash)
+            .ok_or_else(|| AppError::new(ProblemCode::ChallengeInvalid))?
             .cloned()
             .ok_or_else(|| {
                 AppError::with(
@@ -336,7 +337,11 @@ impl Passkeys {
     }
 
     /// A passwordless sign-in with a discoverable passkey: a session of method `passkey`.
-    pub async fn sign_in(&self, credential: Value, ctx: &RequestContext) -> Result<LoggedIn, AppError> {
+    pub async fn sign_in(
+        &self,
+        credential: Value,
+        ctx: &RequestContext,
+    ) -> Result<LoggedIn, AppError> {
         self.throttle.check(ctx.ip.as_deref())?;
         let refused = |detail: &str| AppError::with(ProblemCode::PasskeyRefused, detail);
         let answer: PublicKeyCredential = credential_of(credential)?;
@@ -427,10 +432,14 @@ impl Passkeys {
         answer: &PublicKeyCredential,
         verify: impl FnOnce(
             &Webauthn,
-        ) -> Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
+        )
+            -> Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
     ) -> PasskeyCheck {
         let credential_id = credential_id(&answer.raw_id);
-        let outcome = match (stored_passkey(account, &credential_id), verify(&self.webauthn)) {
+        let outcome = match (
+            stored_passkey(account, &credential_id),
+            verify(&self.webauthn),
+        ) {
             (None, _) => Err(PasskeyRefusal::UnknownCredential),
             (Some(_), Err(error)) => Err(refusal(&error)),
             (Some(mut passkey), Ok(result)) => {
@@ -494,7 +503,9 @@ fn credential_of<T: DeserializeOwned>(credential: Value) -> Result<T, AppError> 
 /// The challenge `clientDataJSON` names (base64url), decoded.
 fn client_challenge(client_data: &[u8]) -> Option<Vec<u8>> {
     let data: Value = serde_json::from_slice(client_data).ok()?;
-    URL_SAFE_NO_PAD.decode(data.get("challenge")?.as_str()?).ok()
+    URL_SAFE_NO_PAD
+        .decode(data.get("challenge")?.as_str()?)
+        .ok()
 }
 
 fn refusal(error: &WebauthnError) -> PasskeyRefusal {

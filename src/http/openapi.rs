@@ -10,8 +10,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
 use crate::http::routes::{
-    account, admin, audit, chain, events, health, introspection, mfa, passkeys, pin, sessions,
-    sso, tokens, workspaces,
+    account, admin, audit, chain, events, health, introspection, mfa, passkeys, pin, sessions, sso,
+    tokens, workspaces,
 };
 
 #[derive(OpenApi)]

@@ -17,6 +17,7 @@ mod nats;
 mod notices;
 mod openapi;
 mod ordering;
+mod passkeys;
 mod pin;
 mod revocation;
 mod secrets;

@@ -34,7 +34,7 @@ pub use events::{
 };
 pub use identities::{LinkVia, LinkedIdentity, ProviderSignIn};
 pub use notices::Notice;
-pub use passkeys::StoredPasskey;
 pub use outcome::{Outcome, Refusal};
+pub use passkeys::StoredPasskey;
 pub use services::{AccountServices, PasswordVerifier, SecurityPolicy, TotpVerifier};
 pub use sessions::{LiveSession, SessionFilter};

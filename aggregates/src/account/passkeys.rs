@@ -206,7 +206,11 @@ impl Account {
         if self.passkey_registration(now) != Some(&state) {
             return Err(AccountError::PasskeyRegistrationInvalid);
         }
-        if self.passkeys.registered.contains_key(&passkey.credential_id) {
+        if self
+            .passkeys
+            .registered
+            .contains_key(&passkey.credential_id)
+        {
             return Err(AccountError::PasskeyAlreadyRegistered);
         }
         let registered = AccountEvent::PasskeyRegistered {

@@ -177,13 +177,17 @@ impl Account {
         }
     }
 
-    /// The challenge's passkey ceremony state, once options were given (whether the challenge
-    /// is still open is decided by the second step).
-    pub fn challenge_passkey_state(&self, challenge_hash: &TokenHash) -> Option<&SealedText> {
+    /// The challenge's passkey ceremony state, once options were given: `None` when the
+    /// challenge was passed or dropped, `Some(None)` before options. Whether it is still open is
+    /// decided by the second step.
+    pub fn challenge_passkey_state(
+        &self,
+        challenge_hash: &TokenHash,
+    ) -> Option<Option<&SealedText>> {
         self.mfa
             .challenges
             .get(&challenge_hash.0)
-            .and_then(|c| c.passkey_state.as_ref())
+            .map(|c| c.passkey_state.as_ref())
     }
 
     pub(super) async fn complete_mfa(

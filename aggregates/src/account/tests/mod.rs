@@ -2,6 +2,7 @@ mod api_tokens;
 mod fixtures;
 mod mfa;
 mod outcome;
+mod passkeys;
 mod password;
 mod pin;
 mod sessions;
