@@ -21,8 +21,9 @@ use super::problem::ProblemCode;
 use crate::adapters::sealing::DataKey;
 
 /// Payload and metadata fields sealed under the account's key.
-const SEALED_FIELDS: [&str; 7] = [
+const SEALED_FIELDS: [&str; 8] = [
     "email",
+    "passkey_name",
     "subject",
     "display_name",
     "device",

@@ -281,7 +281,7 @@ pub enum AccountEvent {
     /// `credential` is the verified public-key credential (JSON, not a secret).
     PasskeyRegistered {
         credential_id: String,
-        name: SealedText,
+        passkey_name: SealedText,
         credential: String,
         counter: u32,
         backup_eligible: bool,
@@ -300,7 +300,7 @@ pub enum AccountEvent {
     },
     PasskeyRenamed {
         credential_id: String,
-        name: SealedText,
+        passkey_name: SealedText,
         at: DateTime<Utc>,
     },
     PasskeyRemoved {

@@ -59,7 +59,7 @@ impl Passkeys {
             }
             AccountEvent::PasskeyRegistered {
                 credential_id,
-                name,
+                passkey_name,
                 credential,
                 counter,
                 backup_eligible,
@@ -69,7 +69,7 @@ impl Passkeys {
             } => {
                 self.pending = None;
                 let stored = StoredPasskey {
-                    name: name.clone(),
+                    name: passkey_name.clone(),
                     credential: credential.clone(),
                     counter: *counter,
                     backup_eligible: *backup_eligible,
@@ -97,11 +97,11 @@ impl Passkeys {
             }
             AccountEvent::PasskeyRenamed {
                 credential_id,
-                name,
+                passkey_name,
                 ..
             } => {
                 if let Some(stored) = self.registered.get_mut(credential_id) {
-                    stored.name = name.clone();
+                    stored.name = passkey_name.clone();
                 }
             }
             AccountEvent::PasskeyRemoved { credential_id, .. } => {
@@ -161,7 +161,7 @@ impl Account {
                 self.known_passkey(&credential_id)?;
                 let renamed = AccountEvent::PasskeyRenamed {
                     credential_id,
-                    name,
+                    passkey_name: name,
                     at: now,
                 };
                 sink.write(renamed, self).await;
@@ -215,7 +215,7 @@ impl Account {
         }
         let registered = AccountEvent::PasskeyRegistered {
             credential_id: passkey.credential_id,
-            name: passkey.name,
+            passkey_name: passkey.name,
             credential: passkey.credential,
             counter: passkey.counter,
             backup_eligible: passkey.backup_eligible,

@@ -31,7 +31,7 @@ fn passkey_registered(counter: u32) -> AccountEvent {
     let passkey = new_passkey(counter);
     AccountEvent::PasskeyRegistered {
         credential_id: passkey.credential_id,
-        name: passkey.name,
+        passkey_name: passkey.name,
         credential: passkey.credential,
         counter: passkey.counter,
         backup_eligible: passkey.backup_eligible,
