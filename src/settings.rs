@@ -158,15 +158,21 @@ impl Settings {
             .unwrap_or_else(|| format!("{}/v1/sso/callback", self.public_url.trim_end_matches('/')))
     }
 
-    /// The WebAuthn relying party: its id and the origins ceremonies may come from.
-    pub fn webauthn(&self) -> anyhow::Result<webauthn_rs::Webauthn> {
+    /// The WebAuthn relying party: its id and the origins ceremonies may come from. `None` when
+    /// no id is configured and `WARDEN_PUBLIC_URL` names an IP address, which WebAuthn does not
+    /// take as a relying party: passkeys are then off.
+    pub fn webauthn(&self) -> anyhow::Result<Option<webauthn_rs::Webauthn>> {
         let public = reqwest::Url::parse(&self.public_url).context("WARDEN_PUBLIC_URL")?;
-        let rp_id = match &self.webauthn_rp_id {
-            Some(id) => id.clone(),
-            None => public
-                .host_str()
-                .context("WARDEN_PUBLIC_URL has no host")?
-                .to_string(),
+        let rp_id = match (&self.webauthn_rp_id, public.domain()) {
+            (Some(id), _) => id.clone(),
+            (None, Some(domain)) => domain.to_string(),
+            (None, None) => {
+                tracing::warn!(
+                    public_url = %self.public_url,
+                    "passkeys are off: WARDEN_PUBLIC_URL names no domain (set WARDEN_WEBAUTHN_RP_ID)"
+                );
+                return Ok(None);
+            }
         };
         let origins = if self.webauthn_origins.is_empty() {
             vec![public]
@@ -184,6 +190,7 @@ impl Settings {
         }
         builder
             .build()
+            .map(Some)
             .context("the WebAuthn relying party's settings")
     }
 

@@ -141,7 +141,7 @@ pub async fn build_state(
         introspections_per_second: settings.introspect_per_second,
         throttle: ClientThrottle::new(settings.client_attempts_per_minute),
         sso: single_sign_on(settings)?,
-        webauthn: Arc::new(settings.webauthn()?),
+        webauthn: settings.webauthn()?.map(Arc::new),
     });
     // The sweep issues commands through the use cases, which need the projections it runs in.
     sweep.attach(app.commands.clone());

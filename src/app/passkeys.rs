@@ -56,7 +56,7 @@ pub struct Passkeys {
     commands: Commands,
     directory: Directory,
     throttle: ClientThrottle,
-    webauthn: Arc<Webauthn>,
+    webauthn: Option<Arc<Webauthn>>,
     mfa: Mfa,
     pool: PgPool,
 }
@@ -66,7 +66,7 @@ impl Passkeys {
         commands: Commands,
         directory: Directory,
         throttle: ClientThrottle,
-        webauthn: Arc<Webauthn>,
+        webauthn: Option<Arc<Webauthn>>,
         mfa: Mfa,
         pool: PgPool,
     ) -> Self {
@@ -78,6 +78,13 @@ impl Passkeys {
             mfa,
             pool,
         }
+    }
+
+    /// The relying party, while passkeys are on.
+    fn party(&self) -> Result<&Webauthn, AppError> {
+        self.webauthn
+            .as_deref()
+            .ok_or_else(|| AppError::new(ProblemCode::PasskeysOff))
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -113,7 +120,7 @@ impl Passkeys {
             .map(|(_, passkey)| passkey.cred_id().clone())
             .collect();
         let (options, state) = self
-            .webauthn
+            .party()?
             .start_passkey_registration(who.account_id.0, email.text(), email.text(), Some(exclude))
             .map_err(AppError::internal)?;
         let mut options = serde_json::to_value(options).map_err(AppError::internal)?;
@@ -154,7 +161,7 @@ impl Passkeys {
         let state: PasskeyRegistration =
             self.open(&registration_purpose(who.account_id), &sealed)?;
         let passkey = self
-            .webauthn
+            .party()?
             .finish_passkey_registration(&answer, &state)
             .map_err(|e| AppError::with(ProblemCode::PasskeyRegistrationRefused, e.to_string()))?;
         let key = self.directory.key(who.account_id).await?;
@@ -251,7 +258,7 @@ impl Passkeys {
             return Err(AppError::new(ProblemCode::NoPasskey));
         }
         let (options, state) = self
-            .webauthn
+            .party()?
             .start_passkey_authentication(&passkeys)
             .map_err(AppError::internal)?;
         let state = self.seal(&second_factor_purpose(account_id), &state)?;
@@ -313,7 +320,7 @@ impl Passkeys {
     pub async fn sign_in_options(&self, ctx: &RequestContext) -> Result<Value, AppError> {
         self.throttle.check(ctx.ip.as_deref())?;
         let (mut options, state) = self
-            .webauthn
+            .party()?
             .start_discoverable_authentication()
             .map_err(AppError::internal)?;
         // A sign-in button, not the browser's autofill.
@@ -353,7 +360,7 @@ impl Passkeys {
             .ok_or_else(|| refused("these options are unknown, used or expired; ask again"))?;
         let state: DiscoverableAuthentication = self.open(SIGN_IN_PURPOSE, &state)?;
         let (user, _) = self
-            .webauthn
+            .party()?
             .identify_discoverable_authentication(&answer)
             .map_err(|_| refused("the passkey names no account"))?;
         let account_id = AccountId(user);
@@ -436,10 +443,11 @@ impl Passkeys {
             -> Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
     ) -> PasskeyCheck {
         let credential_id = credential_id(&answer.raw_id);
-        let outcome = match (
-            stored_passkey(account, &credential_id),
-            verify(&self.webauthn),
-        ) {
+        let verified = self
+            .party()
+            .map_err(|_| WebauthnError::CredentialNotFound)
+            .and_then(verify);
+        let outcome = match (stored_passkey(account, &credential_id), verified) {
             (None, _) => Err(PasskeyRefusal::UnknownCredential),
             (Some(_), Err(error)) => Err(refusal(&error)),
             (Some(mut passkey), Ok(result)) => {

@@ -104,6 +104,7 @@ problem_codes! {
     LastWayToSignIn = "last_way_to_sign_in", 409, "Unlinking it would leave the account with no way to sign in.";
     PasskeyExists = "passkey_exists", 409, "This passkey is registered already.";
     NoPasskey = "no_passkey", 409, "The account has no passkey.";
+    PasskeysOff = "passkeys_off", 409, "Passkeys are off: Warden's public URL names no domain (see WARDEN_WEBAUTHN_RP_ID).";
     // 422: readable, but not acceptable.
     InvalidEmail = "invalid_email", 422, "This is not an email address.";
     PasswordTooShort = "password_too_short", 422, "A password needs at least 8 characters.";

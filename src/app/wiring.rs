@@ -53,8 +53,8 @@ pub struct Deps {
     pub introspections_per_second: u32,
     pub throttle: ClientThrottle,
     pub sso: SsoDeps,
-    /// The WebAuthn relying party passkeys are registered with.
-    pub webauthn: Arc<webauthn_rs::Webauthn>,
+    /// The WebAuthn relying party passkeys are registered with; none when passkeys are off.
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 /// What single sign-on is built from.

@@ -109,11 +109,12 @@ async fn try_start(launch: Launch, mailer: Option<Arc<dyn Mailer>>) -> anyhow::R
         "127.0.0.1:0",
         "--mail-dir",
         &mail_dir_text,
-        "--public-url",
-        "https://app.warden.test",
         "--db-connections",
         "8",
     ];
+    if !launch.args.iter().any(|a| a == "--public-url") {
+        args.extend(["--public-url", "https://app.warden.test"]);
+    }
     // Tests log in far more often than one client may; the throttle has tests of its own.
     if !launch
         .args

@@ -4,6 +4,7 @@ mod accounts;
 mod audit;
 mod browsers;
 mod chain;
+mod chromium;
 mod client;
 mod events;
 mod faults;

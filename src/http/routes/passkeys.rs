@@ -103,6 +103,7 @@ impl From<PasskeyView> for PasskeyResponse {
     request_body = PasskeyReauthentication,
     responses(
         (status = 200, body = WebauthnOptions),
+        (status = 409, description = "passkeys_off", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "reauthentication_required, invalid_code_format", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
@@ -134,7 +135,7 @@ pub async fn start_registration(
     responses(
         (status = 201, body = PasskeyResponse),
         (status = 403, description = "session_required", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "passkey_exists", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "passkey_exists, passkeys_off", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "passkey_invalid, passkey_registration_invalid, passkey_registration_refused, invalid_passkey_name", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -162,6 +163,7 @@ pub async fn finish_registration(
     responses(
         (status = 200, body = PasskeyList),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "insufficient_scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/me/passkeys")]
@@ -241,7 +243,7 @@ pub async fn remove(
     responses(
         (status = 200, body = WebauthnOptions),
         (status = 401, description = "challenge_invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "no_passkey", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "no_passkey, passkeys_off", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -265,6 +267,7 @@ pub async fn second_factor_options(
     tag = "passkeys",
     responses(
         (status = 200, body = WebauthnOptions),
+        (status = 409, description = "passkeys_off", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "too_many_attempts: with Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -284,6 +287,7 @@ pub async fn sign_in_options(
     request_body = PasskeySignIn,
     responses(
         (status = 201, body = LoginResponse),
+        (status = 409, description = "passkeys_off", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "passkey_refused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "passkey_invalid", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
