@@ -72,11 +72,13 @@ pub struct Settings {
         default_value = "Warden <no-reply@warden.localhost>"
     )]
     pub mail_from: String,
-    /// The address users reach the frontend at, for links in mail.
+    /// The address users reach the frontend at, for links in mail; its host is the passkeys'
+    /// relying party unless `WARDEN_WEBAUTHN_RP_ID` says otherwise (`localhost`, not an IP
+    /// address, so that passkeys work in development).
     #[arg(
         long,
         env = "WARDEN_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
+        default_value = "http://localhost:8080"
     )]
     pub public_url: String,
     /// The WebAuthn relying party id passkeys are bound to: a registrable domain (no scheme, no

@@ -75,3 +75,21 @@ export async function finishSignIn(loginCode: string) {
   }
   return answer.data.token;
 }
+
+/** Passwordless: request options, the browser's answer to them, a session of method `passkey`. */
+export async function signInWithPasskey(
+  answer: (publicKey: unknown) => Promise<{ toJSON(): object }>,
+): Promise<string> {
+  const options = await warden.POST("/v1/sessions/passkey/options", {});
+  if (options.error) {
+    throw new Error(`${options.error.code}: ${options.error.detail}`);
+  }
+  const credential = await answer(options.data);
+  const signedIn = await warden.POST("/v1/sessions/passkey", {
+    body: { credential: credential.toJSON() },
+  });
+  if (signedIn.error) {
+    throw new Error(`${signedIn.error.code}: ${signedIn.error.detail}`);
+  }
+  return signedIn.data.token;
+}

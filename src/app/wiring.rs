@@ -110,14 +110,8 @@ impl App {
             deps.passwords.clone(),
             pool.clone(),
         );
-        let mfa = Mfa::new(
-            commands.clone(),
-            directory.clone(),
-            deps.throttle.clone(),
-            deps.totp,
-            deps.totp_issuer,
-            pool.clone(),
-        );
+        let factors = (deps.totp, deps.totp_issuer, deps.webauthn);
+        let (mfa, passkeys) = second_factors(&commands, &directory, &pool, &deps.throttle, factors);
         let workspaces = Workspaces::new(commands.clone(), directory.clone());
         let credentials = Credentials::new(
             deps.credential_cache,
@@ -142,14 +136,7 @@ impl App {
                 pool.clone(),
                 deps.introspections_per_second,
             ),
-            passkeys: Passkeys::new(
-                commands.clone(),
-                directory.clone(),
-                deps.throttle,
-                deps.webauthn,
-                mfa.clone(),
-                pool.clone(),
-            ),
+            passkeys,
             mfa,
             pin: Pin::new(commands.clone(), deps.passwords),
             api_tokens: ApiTokens::new(commands.clone(), pool.clone()),
@@ -172,6 +159,33 @@ impl App {
             commands,
         }
     }
+}
+
+/// TOTP, recovery and emailed codes, and passkeys, which finish the second step through them.
+fn second_factors(
+    commands: &Commands,
+    directory: &Directory,
+    pool: &PgPool,
+    throttle: &ClientThrottle,
+    (totp, issuer, webauthn): (Arc<RfcTotp>, String, Option<Arc<webauthn_rs::Webauthn>>),
+) -> (Mfa, Passkeys) {
+    let mfa = Mfa::new(
+        commands.clone(),
+        directory.clone(),
+        throttle.clone(),
+        totp,
+        issuer,
+        pool.clone(),
+    );
+    let passkeys = Passkeys::new(
+        commands.clone(),
+        directory.clone(),
+        throttle.clone(),
+        webauthn,
+        mfa.clone(),
+        pool.clone(),
+    );
+    (mfa, passkeys)
 }
 
 fn single_sign_on(

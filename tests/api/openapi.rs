@@ -120,3 +120,22 @@ fn every_problem_response_names_listed_codes_of_its_status() {
         "not in ProblemCode, or another status: {wrong:?}"
     );
 }
+
+#[test]
+fn every_operation_has_an_id_of_its_own() {
+    let document: Value =
+        serde_json::from_str(&warden::http::openapi::to_json().expect("document")).expect("json");
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let Some(id) = operation["operationId"].as_str() else {
+                continue;
+            };
+            let here = format!("{method} {path}");
+            if let Some(other) = seen.insert(id.to_string(), here.clone()) {
+                panic!("operationId `{id}` names both {other} and {here}: generated clients merge them");
+            }
+        }
+    }
+    assert!(seen.len() > 50, "{} operations", seen.len());
+}

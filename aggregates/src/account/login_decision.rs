@@ -10,6 +10,8 @@ pub enum FirstFactor {
     Password,
     /// A trusted identity provider: it has already applied its own second factor.
     Sso,
+    /// A passkey with user verification: something held and something known or been, at once.
+    Passkey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +30,7 @@ pub fn decide(
     required_by: &[WorkspaceId],
 ) -> LoginDecision {
     match first {
-        FirstFactor::Sso => LoginDecision::Session,
+        FirstFactor::Sso | FirstFactor::Passkey => LoginDecision::Session,
         FirstFactor::Password if !factors.is_empty() => LoginDecision::Challenge(factors),
         FirstFactor::Password if !required_by.is_empty() => LoginDecision::EnrollmentOnly,
         FirstFactor::Password => LoginDecision::Session,
@@ -67,6 +69,14 @@ mod tests {
     fn sso_skips_the_second_step_because_the_identity_provider_is_trusted() {
         assert_eq!(
             decide(FirstFactor::Sso, vec![MfaMethod::Totp], &POLICY),
+            LoginDecision::Session
+        );
+    }
+
+    #[test]
+    fn a_user_verified_passkey_is_a_second_factor_of_its_own_under_a_policy_too() {
+        assert_eq!(
+            decide(FirstFactor::Passkey, vec![MfaMethod::Passkey], &POLICY),
             LoginDecision::Session
         );
     }

@@ -14,6 +14,7 @@ use super::aggregate::Account;
 use super::commands::{NewPasskey, NewSession, PasskeyAssertion, PasskeyCheck, PasskeyCommand};
 use super::errors::AccountError;
 use super::events::{AccountEvent, AuthMethod, PasskeyRefusal};
+use super::login_decision::{decide, FirstFactor, LoginDecision};
 use super::services::AccountServices;
 use crate::shared::SealedText;
 
@@ -274,15 +275,24 @@ impl Account {
         sink: &EventSink<Self>,
     ) -> Result<(), AccountError> {
         self.ensure_unlocked(now)?;
-        if self.use_passkey(check, now, sink).await {
-            let session = NewSession {
-                method: AuthMethod::Passkey,
-                ..session
-            };
-            self.start_session(session, false, Vec::new(), now, svc, sink)
-                .await;
+        if !self.use_passkey(check, now, sink).await {
+            return Ok(());
         }
-        Ok(())
+        match decide(FirstFactor::Passkey, self.mfa_methods(), &[]) {
+            LoginDecision::Session => {
+                let session = NewSession {
+                    method: AuthMethod::Passkey,
+                    ..session
+                };
+                self.start_session(session, false, Vec::new(), now, svc, sink)
+                    .await;
+                Ok(())
+            }
+            // User-verified: no other decision is reachable for a passkey sign-in.
+            LoginDecision::Challenge(_) | LoginDecision::EnrollmentOnly => {
+                Err(AccountError::PasskeyNotFound)
+            }
+        }
     }
 }
 

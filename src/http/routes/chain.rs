@@ -58,6 +58,7 @@ impl From<Verification> for VerifyResponse {
 /// Recomputes the audit chain from the stored events and checks every signed checkpoint
 /// (platform admins, `audit:read` tokens).
 #[utoipa::path(
+    operation_id = "verify_chain",
     tag = "audit",
     security(("session" = []), ("api_token" = ["audit:read"])),
     responses(
@@ -150,6 +151,7 @@ pub async fn public_key(state: web::Data<AppState>) -> Result<HttpResponse, AppE
 /// checkpoint after the event it covers. The head is signed before the export starts, so the
 /// export ends with a checkpoint (platform admins, `audit:read` tokens).
 #[utoipa::path(
+    operation_id = "export_chain",
     tag = "audit",
     security(("session" = []), ("api_token" = ["audit:read"])),
     responses(

@@ -99,6 +99,7 @@ impl From<PasskeyView> for PasskeyResponse {
 /// Creation options for a new passkey (needs the password or a current code).
 #[utoipa::path(
     tag = "passkeys",
+    operation_id = "start_passkey_registration",
     security(("session" = [])),
     request_body = PasskeyReauthentication,
     responses(
@@ -130,6 +131,7 @@ pub async fn start_registration(
 /// Register the passkey the browser created from the options.
 #[utoipa::path(
     tag = "passkeys",
+    operation_id = "finish_passkey_registration",
     security(("session" = [])),
     request_body = FinishPasskeyRegistration,
     responses(
@@ -159,6 +161,7 @@ pub async fn finish_registration(
 /// The account's passkeys.
 #[utoipa::path(
     tag = "passkeys",
+    operation_id = "list_passkeys",
     security(("session" = []), ("api_token" = ["read"])),
     responses(
         (status = 200, body = PasskeyList),
@@ -180,6 +183,7 @@ pub async fn list(
 /// Rename a passkey.
 #[utoipa::path(
     tag = "passkeys",
+    operation_id = "rename_passkey",
     security(("session" = [])),
     request_body = RenamePasskey,
     params(("id" = String, Path, description = "The credential id")),
@@ -210,6 +214,7 @@ pub async fn rename(
 /// Remove a passkey (needs the password or a current code).
 #[utoipa::path(
     tag = "passkeys",
+    operation_id = "remove_passkey",
     security(("session" = [])),
     request_body = PasskeyReauthentication,
     params(("id" = String, Path, description = "The credential id")),
@@ -239,6 +244,7 @@ pub async fn remove(
 /// Request options for the second step of a login with a passkey.
 #[utoipa::path(
     tag = "passkeys",
+    operation_id = "passkey_second_factor_options",
     request_body = PasskeyOptionsRequest,
     responses(
         (status = 200, body = WebauthnOptions),
@@ -265,6 +271,7 @@ pub async fn second_factor_options(
 /// Request options for signing in with a passkey alone (no address asked).
 #[utoipa::path(
     tag = "passkeys",
+    operation_id = "passkey_sign_in_options",
     responses(
         (status = 200, body = WebauthnOptions),
         (status = 409, description = "passkeys_off", body = Problem, content_type = "application/problem+json"),
@@ -284,6 +291,7 @@ pub async fn sign_in_options(
 /// Sign in with a passkey alone: user verification makes it multi-factor on its own.
 #[utoipa::path(
     tag = "passkeys",
+    operation_id = "sign_in_with_passkey",
     request_body = PasskeySignIn,
     responses(
         (status = 201, body = LoginResponse),

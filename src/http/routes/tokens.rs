@@ -87,6 +87,7 @@ pub struct CreatedTokenResponse {
 
 /// Create an API access token (from a session; needs the password).
 #[utoipa::path(
+    operation_id = "create_token",
     tag = "tokens",
     security(("session" = [])),
     request_body = CreateTokenRequest,
@@ -159,6 +160,7 @@ pub struct TokensResponse {
 
 /// The account's API tokens.
 #[utoipa::path(
+    operation_id = "list_tokens",
     tag = "tokens",
     security(("session" = []), ("api_token" = ["read"])),
     responses(
