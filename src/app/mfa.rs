@@ -6,24 +6,22 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
-use uuid::Uuid;
 use warden_aggregates::account::{
-    AccountCommand, AuthMethod, MfaCommand, MfaMethod, MfaProof, NewSession, Outcome,
-    Reauthentication,
+    AccountCommand, MfaCommand, MfaMethod, MfaProof, Reauthentication,
 };
-use warden_aggregates::shared::{AccountId, SessionId, TokenHash, TotpCode};
+use warden_aggregates::shared::{AccountId, TokenHash, TotpCode};
 use warden_projections::queries;
 
 use super::command::{Commands, Settle};
-use super::context::{device_hash, metadata, Authenticated, RequestContext};
+use super::context::{metadata, Authenticated, RequestContext};
 use super::directory::Directory;
 use super::error::AppError;
 use super::mail_outbox::{email_code, email_code_scope, EMAIL_CODE_MINUTES};
 use super::personal::Personal;
 use super::problem::ProblemCode;
-use super::sessions::LoggedIn;
+use super::sessions::{sign_in_step, LoggedIn};
 use crate::adapters::client_throttle::ClientThrottle;
-use crate::adapters::tokens::{self, CHALLENGE_PREFIX, SESSION_PREFIX};
+use crate::adapters::tokens::{self, CHALLENGE_PREFIX};
 use crate::adapters::totp::{otpauth_uri, qr_svg, RfcTotp};
 
 pub const RECOVERY_CODES: usize = 10;
@@ -146,40 +144,23 @@ impl Mfa {
         proof: MfaProof,
         ctx: &RequestContext,
     ) -> Result<LoggedIn, AppError> {
-        let (token, token_hash) = tokens::mint(SESSION_PREFIX);
-        let session = NewSession {
-            session_id: SessionId(Uuid::now_v7()),
-            token_hash,
-            device: None,
-            method: AuthMethod::Password,
-            sso: None,
-            device_hash: device_hash(self.directory.keys().master(), account_id, ctx),
-        };
-        let key = self.directory.key(account_id).await?;
-        let metadata = metadata(ctx, key.as_ref(), Some(account_id));
-        let command = || {
+        let step = |session| {
             AccountCommand::from(MfaCommand::Complete {
                 challenge_hash: challenge_hash.clone(),
                 proof: proof.clone(),
-                session: session.clone(),
+                session,
             })
         };
-        let committed = self
-            .commands
-            .account(account_id, command, &metadata, Settle::Views)
-            .await
-            .map_err(|e| e.as_unknown(ProblemCode::ChallengeInvalid))?;
-        match Outcome::of(&committed.events) {
-            Outcome::Authenticated {
-                session_id,
-                expires_at,
-            } => Ok(LoggedIn {
-                token,
-                session_id,
-                expires_at,
-            }),
-            _ => Err(AppError::new(ProblemCode::MfaCodeInvalid)),
-        }
+        let problems = (ProblemCode::ChallengeInvalid, ProblemCode::MfaCodeInvalid);
+        sign_in_step(
+            &self.commands,
+            &self.directory,
+            account_id,
+            ctx,
+            step,
+            problems,
+        )
+        .await
     }
 
     pub async fn enroll_totp(

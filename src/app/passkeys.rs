@@ -13,12 +13,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
-use uuid::Uuid;
 use warden_aggregates::account::{
-    Account, AccountCommand, AuthMethod, MfaCommand, MfaProof, NewPasskey, NewSession, Outcome,
-    PasskeyAssertion, PasskeyCheck, PasskeyCommand, PasskeyRefusal, Reauthentication,
+    Account, AccountCommand, MfaCommand, MfaProof, NewPasskey, PasskeyAssertion, PasskeyCheck,
+    PasskeyCommand, PasskeyRefusal, Reauthentication,
 };
-use warden_aggregates::shared::{AccountId, SealedText, SessionId};
+use warden_aggregates::shared::{AccountId, SealedText};
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, WebauthnError,
@@ -26,15 +25,15 @@ use webauthn_rs::prelude::{
 use webauthn_rs::Webauthn;
 
 use super::command::{Commands, Settle};
-use super::context::{device_hash, metadata, Authenticated, RequestContext};
+use super::context::{metadata, Authenticated, RequestContext};
 use super::directory::Directory;
 use super::error::AppError;
 use super::mfa::Mfa;
 use super::personal::Personal;
 use super::problem::ProblemCode;
-use super::sessions::LoggedIn;
+use super::sessions::{sign_in_step, LoggedIn};
 use crate::adapters::client_throttle::ClientThrottle;
-use crate::adapters::tokens::{self, SESSION_PREFIX};
+use crate::adapters::tokens;
 
 /// How long a ceremony's options stay answerable.
 const CEREMONY_MINUTES: i64 = 5;
@@ -384,39 +383,22 @@ impl Passkeys {
         check: PasskeyCheck,
         ctx: &RequestContext,
     ) -> Result<LoggedIn, AppError> {
-        let (token, token_hash) = tokens::mint(SESSION_PREFIX);
-        let session = NewSession {
-            session_id: SessionId(Uuid::now_v7()),
-            token_hash,
-            device: None,
-            method: AuthMethod::Passkey,
-            sso: None,
-            device_hash: device_hash(self.directory.keys().master(), account_id, ctx),
-        };
-        let key = self.directory.key(account_id).await?;
-        let metadata = metadata(ctx, key.as_ref(), Some(account_id));
-        let command = || {
+        let step = |session| {
             AccountCommand::from(PasskeyCommand::SignIn {
                 assertion: check.clone(),
-                session: session.clone(),
+                session,
             })
         };
-        let committed = self
-            .commands
-            .account(account_id, command, &metadata, Settle::Views)
-            .await
-            .map_err(|e| e.as_unknown(ProblemCode::PasskeyRefused))?;
-        match Outcome::of(&committed.events) {
-            Outcome::Authenticated {
-                session_id,
-                expires_at,
-            } => Ok(LoggedIn {
-                token,
-                session_id,
-                expires_at,
-            }),
-            _ => Err(AppError::new(ProblemCode::PasskeyRefused)),
-        }
+        let problems = (ProblemCode::PasskeyRefused, ProblemCode::PasskeyRefused);
+        sign_in_step(
+            &self.commands,
+            &self.directory,
+            account_id,
+            ctx,
+            step,
+            problems,
+        )
+        .await
     }
 
     /// The passwordless ceremony whose challenge this is, taken: once, before it expires.

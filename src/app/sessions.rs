@@ -10,7 +10,7 @@ use uuid::Uuid;
 use warden_aggregates::account::{
     AccountCommand, AuthMethod, MfaMethod, NewSession, Outcome, SessionCommand, SessionEndReason,
 };
-use warden_aggregates::shared::{Scope, SessionId};
+use warden_aggregates::shared::{AccountId, Scope, SessionId};
 use warden_projections::queries;
 
 use super::answer_time::AnswerTimes;
@@ -25,6 +25,47 @@ use super::problem::ProblemCode;
 use crate::adapters::client_throttle::ClientThrottle;
 use crate::adapters::password::Argon2Passwords;
 use crate::adapters::tokens::{self, CHALLENGE_PREFIX, SESSION_PREFIX};
+
+/// Mints a session token for `account_id`, runs the command `step` makes around the session it
+/// would start (the account sets its method), and answers with the session if it was started.
+/// `unknown` answers a refusal that must tell no more (an unknown challenge), `refused` a check
+/// the account recorded as failed.
+pub(super) async fn sign_in_step(
+    commands: &Commands,
+    directory: &Directory,
+    account_id: AccountId,
+    ctx: &RequestContext,
+    step: impl Fn(NewSession) -> AccountCommand,
+    (unknown, refused): (ProblemCode, ProblemCode),
+) -> Result<LoggedIn, AppError> {
+    let (token, token_hash) = tokens::mint(SESSION_PREFIX);
+    let session = NewSession {
+        session_id: SessionId(Uuid::now_v7()),
+        token_hash,
+        device: None,
+        method: AuthMethod::Password,
+        sso: None,
+        device_hash: device_hash(directory.keys().master(), account_id, ctx),
+    };
+    let key = directory.key(account_id).await?;
+    let metadata = metadata(ctx, key.as_ref(), Some(account_id));
+    let command = || step(session.clone());
+    let committed = commands
+        .account(account_id, command, &metadata, Settle::Views)
+        .await
+        .map_err(|e| e.as_unknown(unknown))?;
+    match Outcome::of(&committed.events) {
+        Outcome::Authenticated {
+            session_id,
+            expires_at,
+        } => Ok(LoggedIn {
+            token,
+            session_id,
+            expires_at,
+        }),
+        _ => Err(AppError::new(refused)),
+    }
+}
 
 /// Sessions and failed attempts the list shows at most.
 const LISTED_SESSIONS: i64 = 200;
