@@ -119,6 +119,7 @@ impl Refusal for AccountError {
             Self::PasskeyNotFound => ProblemCode::PasskeyNotFound,
             Self::PasskeyRegistrationInvalid => ProblemCode::PasskeyRegistrationInvalid,
             Self::PasskeyAlreadyRegistered => ProblemCode::PasskeyExists,
+            Self::PasskeyCeremonyInvalid => ProblemCode::PasskeyCeremonyInvalid,
         }
     }
 

@@ -211,12 +211,10 @@ impl Mfa {
     pub async fn disable_totp(
         &self,
         who: &Authenticated,
-        password: Option<SecretString>,
-        code: Option<String>,
+        proof: Reauthentication,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
         who.require_session()?;
-        let proof = reauthentication(password, code)?;
         let command = || MfaCommand::DisableTotp {
             proof: proof.clone(),
         };

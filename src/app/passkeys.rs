@@ -9,6 +9,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -28,7 +29,7 @@ use super::command::{Commands, Settle};
 use super::context::{metadata, Authenticated, RequestContext};
 use super::directory::Directory;
 use super::error::AppError;
-use super::mfa::Mfa;
+use super::mfa::{reauthentication, Mfa};
 use super::personal::Personal;
 use super::problem::ProblemCode;
 use super::sessions::{sign_in_step, LoggedIn};
@@ -243,10 +244,69 @@ impl Passkeys {
             .map(|_| ())
     }
 
+    /// Request options for re-authenticating with one of the caller's passkeys, before a change
+    /// that asks for the password or a current code.
+    pub async fn reauthentication_options(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<Value, AppError> {
+        who.require_session_while_enrolling()?;
+        let account = self.commands.load_account(who.account_id).await?;
+        let passkeys: Vec<Passkey> = registered(&account).map(|(_, p)| p).collect();
+        if passkeys.is_empty() {
+            return Err(AppError::new(ProblemCode::NoPasskey));
+        }
+        let (options, state) = self
+            .party()?
+            .start_passkey_authentication(&passkeys)
+            .map_err(AppError::internal)?;
+        let state = self.seal(&reauthentication_purpose(who.account_id), &state)?;
+        let expires_at = self.now() + Duration::minutes(CEREMONY_MINUTES);
+        let command = || PasskeyCommand::RequestReauthentication {
+            state: state.clone(),
+            expires_at,
+        };
+        let refused = ProblemCode::NoPasskey;
+        self.commands
+            .own(who, ctx, command, Settle::No, refused)
+            .await?;
+        serde_json::to_value(options).map_err(AppError::internal)
+    }
+
+    /// What proves the caller again: a passkey's answer to the re-authentication options, or
+    /// else the password, or else a current TOTP code.
+    pub async fn proof(
+        &self,
+        who: &Authenticated,
+        password: Option<SecretString>,
+        code: Option<String>,
+        passkey: Option<Value>,
+    ) -> Result<Reauthentication, AppError> {
+        let Some(credential) = passkey else {
+            return reauthentication(password, code);
+        };
+        let answer: PublicKeyCredential = credential_of(credential)?;
+        let account = self.commands.load_account(who.account_id).await?;
+        let sealed = account
+            .passkey_reauthentication(self.now())
+            .cloned()
+            .ok_or_else(|| AppError::new(ProblemCode::PasskeyCeremonyInvalid))?;
+        let state: PasskeyAuthentication =
+            self.open(&reauthentication_purpose(who.account_id), &sealed)?;
+        let check = self.check(&account, &answer, |webauthn| {
+            webauthn.finish_passkey_authentication(&answer, &state)
+        });
+        Ok(Reauthentication::Passkey {
+            state: sealed,
+            check,
+        })
+    }
+
     /// Request options for the passkeys of the account an open login challenge is for.
     pub async fn second_factor_options(
         &self,
-        challenge: secrecy::SecretString,
+        challenge: SecretString,
         ctx: &RequestContext,
     ) -> Result<Value, AppError> {
         self.throttle.check(ctx.ip.as_deref())?;
@@ -279,7 +339,7 @@ impl Passkeys {
     /// The login's second step with a passkey's assertion.
     pub async fn second_factor(
         &self,
-        challenge: secrecy::SecretString,
+        challenge: SecretString,
         credential: Value,
         ctx: &RequestContext,
     ) -> Result<LoggedIn, AppError> {
@@ -458,6 +518,10 @@ const SIGN_IN_PURPOSE: &str = "passkey-sign-in";
 
 fn registration_purpose(account_id: AccountId) -> String {
     format!("passkey-registration:{account_id}")
+}
+
+fn reauthentication_purpose(account_id: AccountId) -> String {
+    format!("passkey-reauthentication:{account_id}")
 }
 
 fn second_factor_purpose(account_id: AccountId) -> String {

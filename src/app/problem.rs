@@ -115,7 +115,7 @@ problem_codes! {
     ResetTokenInvalid = "reset_token_invalid", 422, "The password reset token is invalid, used or expired.";
     InvalidCodeFormat = "invalid_code_format", 422, "The code is not in the format of its method.";
     ConfirmationCodeInvalid = "confirmation_code_invalid", 422, "The confirming code is wrong or no longer valid.";
-    ReauthenticationRequired = "reauthentication_required", 422, "Give the password or a current code.";
+    ReauthenticationRequired = "reauthentication_required", 422, "Give the password, a current code or a passkey.";
     InvalidTokenName = "invalid_token_name", 422, "A token name has 1 to 100 characters.";
     ExpiresAtInPast = "expires_at_in_past", 422, "The expiry must be in the future.";
     InvalidPin = "invalid_pin", 422, "A PIN is 4 to 8 digits.";
@@ -130,6 +130,7 @@ problem_codes! {
     SsoIssuerMismatch = "sso_issuer_mismatch", 422, "The answer names another issuer than the provider's (RFC 9207).";
     PasskeyRegistrationInvalid = "passkey_registration_invalid", 422, "No passkey registration is waiting, or it expired or was answered; start again.";
     PasskeyRegistrationRefused = "passkey_registration_refused", 422, "The authenticator's answer does not complete this registration.";
+    PasskeyCeremonyInvalid = "passkey_ceremony_invalid", 422, "No passkey ceremony is waiting for this answer, or it expired or was answered; ask for options again.";
     PasskeyInvalid = "passkey_invalid", 422, "The credential is not a WebAuthn response of the kind this operation takes.";
     InvalidPasskeyName = "invalid_passkey_name", 422, "A passkey name has 1 to 64 characters.";
     // 423: locked for now.

@@ -161,6 +161,7 @@ fn passkeys(cfg: &mut ServiceConfig) {
     cfg.service(passkeys::start_registration)
         .service(passkeys::finish_registration)
         .service(passkeys::list)
+        .service(passkeys::reauthentication_options)
         .service(passkeys::rename)
         .service(passkeys::remove)
         .service(passkeys::second_factor_options)

@@ -281,3 +281,73 @@ async fn a_removed_passkey_signs_in_no_more_and_removal_needs_the_password() {
     let login = app.log_in_with("ada@example.com", PASSWORD).await;
     assert_eq!(login.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_passkey_proves_the_owner_again_once_instead_of_the_password() {
+    let app = spawn_app().await;
+    let session = app.signed_up("ada@example.com").await;
+    let mut laptop = device(None);
+    register(&app, &session, &mut laptop, "laptop").await;
+
+    let options = app
+        .post(
+            "/v1/me/passkeys/reauthentication-options",
+            json!({}),
+            Some(&session),
+        )
+        .await;
+    let answer = assertion(&mut laptop, json_of(options, StatusCode::OK).await).await;
+    let proved = app
+        .post(
+            "/v1/me/passkeys/registration",
+            json!({ "passkey": answer }),
+            Some(&session),
+        )
+        .await;
+    let creation = json_of(proved, StatusCode::OK).await;
+    assert!(creation["publicKey"]["challenge"].is_string(), "{creation}");
+
+    // The same answer proves nothing twice.
+    let again = app
+        .post(
+            "/v1/me/passkeys/registration",
+            json!({ "passkey": answer }),
+            Some(&session),
+        )
+        .await;
+    assert_problem(
+        again,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "passkey_ceremony_invalid",
+    )
+    .await;
+
+    // An answer from another authenticator is refused and recorded.
+    let options = app
+        .post(
+            "/v1/me/passkeys/reauthentication-options",
+            json!({}),
+            Some(&session),
+        )
+        .await;
+    let options = json_of(options, StatusCode::OK).await;
+    let mut stranger = device(None);
+    let other = app.signed_up("eve@example.com").await;
+    register(&app, &other, &mut stranger, "eve's").await;
+    let mut options: CredentialRequestOptions =
+        serde_json::from_value(options).expect("request options");
+    options.public_key.allow_credentials = None;
+    let forged = stranger
+        .authenticate(&origin(), options, DefaultClientData)
+        .await
+        .expect("signs");
+    let refused = app
+        .post(
+            "/v1/me/passkeys/registration",
+            json!({ "passkey": forged }),
+            Some(&session),
+        )
+        .await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "reauthentication_failed").await;
+    assert_eq!(refusals(&app).await, vec!["unknown_credential"]);
+}

@@ -199,6 +199,11 @@ pub enum PasskeyCommand {
         credential_id: String,
         proof: Reauthentication,
     },
+    /// Request options were given for re-authenticating with a passkey; `state` is the ceremony's.
+    RequestReauthentication {
+        state: SealedText,
+        expires_at: DateTime<Utc>,
+    },
     /// A passwordless sign-in: the edge checked the assertion against this account's passkey.
     SignIn {
         assertion: PasskeyCheck,
@@ -349,6 +354,11 @@ pub enum MfaProof {
 pub enum Reauthentication {
     Password(SecretString),
     Totp(TotpCode),
+    /// A passkey's assertion against the account's open re-authentication ceremony `state`.
+    Passkey {
+        state: SealedText,
+        check: PasskeyCheck,
+    },
 }
 
 /// A session the edge has minted (id and token hash) for the aggregate to start if the login

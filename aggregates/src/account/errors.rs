@@ -63,4 +63,6 @@ pub enum AccountError {
     PasskeyRegistrationInvalid,
     #[error("this passkey is registered already")]
     PasskeyAlreadyRegistered,
+    #[error("no passkey ceremony is waiting for this answer, or it expired or was answered")]
+    PasskeyCeremonyInvalid,
 }

@@ -298,6 +298,12 @@ pub enum AccountEvent {
         credential: String,
         at: DateTime<Utc>,
     },
+    /// Request options were given for re-authenticating with a passkey (`ceremony`, sealed).
+    PasskeyReauthenticationRequested {
+        ceremony: SealedText,
+        expires_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
     PasskeyRenamed {
         credential_id: String,
         passkey_name: SealedText,
@@ -366,6 +372,8 @@ impl AccountEvent {
     pub const PASSKEY_REGISTRATION_STARTED: &'static str = "account.passkey.registration_started";
     pub const PASSKEY_REGISTERED: &'static str = "account.passkey.registered";
     pub const PASSKEY_USED: &'static str = "account.passkey.used";
+    pub const PASSKEY_REAUTHENTICATION_REQUESTED: &'static str =
+        "account.passkey.reauthentication_requested";
     pub const PASSKEY_RENAMED: &'static str = "account.passkey.renamed";
     pub const PASSKEY_REMOVED: &'static str = "account.passkey.removed";
     pub const PASSKEY_REFUSED: &'static str = "account.passkey.refused";
@@ -436,6 +444,9 @@ impl DomainEvent for AccountEvent {
             Self::PasskeyRegistrationStarted { .. } => Self::PASSKEY_REGISTRATION_STARTED,
             Self::PasskeyRegistered { .. } => Self::PASSKEY_REGISTERED,
             Self::PasskeyUsed { .. } => Self::PASSKEY_USED,
+            Self::PasskeyReauthenticationRequested { .. } => {
+                Self::PASSKEY_REAUTHENTICATION_REQUESTED
+            }
             Self::PasskeyRenamed { .. } => Self::PASSKEY_RENAMED,
             Self::PasskeyRemoved { .. } => Self::PASSKEY_REMOVED,
             Self::PasskeyRefused { .. } => Self::PASSKEY_REFUSED,

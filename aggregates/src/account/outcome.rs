@@ -38,7 +38,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     Password,
-    /// A TOTP code, a recovery code or an emailed code.
+    /// A TOTP code, a recovery code, an emailed code or a passkey.
     SecondFactor,
     Pin,
 }
@@ -47,9 +47,9 @@ impl Outcome {
     pub fn of(events: &[AccountEvent]) -> Self {
         let refusal = events.iter().find_map(|event| match event {
             AccountEvent::PasswordCheckFailed { .. } => Some(Refusal::Password),
-            AccountEvent::MfaCheckFailed { .. } | AccountEvent::EmailCodeRejected { .. } => {
-                Some(Refusal::SecondFactor)
-            }
+            AccountEvent::MfaCheckFailed { .. }
+            | AccountEvent::EmailCodeRejected { .. }
+            | AccountEvent::PasskeyRefused { .. } => Some(Refusal::SecondFactor),
             AccountEvent::PinCheckFailed { .. } => Some(Refusal::Pin),
             _ => None,
         });

@@ -21,7 +21,10 @@ use crate::shared::SealedText;
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct Passkeys {
     registered: BTreeMap<String, StoredPasskey>,
-    pending: Option<PendingRegistration>,
+    pending: Option<PendingCeremony>,
+    /// A re-authentication ceremony waiting for its answer.
+    #[serde(default)]
+    reauthentication: Option<PendingCeremony>,
 }
 
 /// A registered passkey as the account keeps it.
@@ -40,7 +43,7 @@ pub struct StoredPasskey {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct PendingRegistration {
+struct PendingCeremony {
     state: SealedText,
     expires_at: DateTime<Utc>,
 }
@@ -53,7 +56,7 @@ impl Passkeys {
                 expires_at,
                 ..
             } => {
-                self.pending = Some(PendingRegistration {
+                self.pending = Some(PendingCeremony {
                     state: ceremony.clone(),
                     expires_at: *expires_at,
                 });
@@ -81,6 +84,18 @@ impl Passkeys {
                 };
                 self.registered.insert(credential_id.clone(), stored);
             }
+            AccountEvent::PasskeyReauthenticationRequested {
+                ceremony,
+                expires_at,
+                ..
+            } => {
+                self.reauthentication = Some(PendingCeremony {
+                    state: ceremony.clone(),
+                    expires_at: *expires_at,
+                });
+            }
+            // Any answer ends a waiting re-authentication: it is answered once.
+            AccountEvent::PasskeyRefused { .. } => self.reauthentication = None,
             AccountEvent::PasskeyUsed {
                 credential_id,
                 counter,
@@ -89,6 +104,7 @@ impl Passkeys {
                 at,
                 ..
             } => {
+                self.reauthentication = None;
                 if let Some(stored) = self.registered.get_mut(credential_id) {
                     stored.counter = *counter;
                     stored.backup_state = *backup_state;
@@ -129,6 +145,15 @@ impl Account {
             .map(|p| &p.state)
     }
 
+    /// The re-authentication ceremony's sealed state, while it is open.
+    pub fn passkey_reauthentication(&self, now: DateTime<Utc>) -> Option<&SealedText> {
+        self.passkeys
+            .reauthentication
+            .as_ref()
+            .filter(|p| p.expires_at > now)
+            .map(|p| &p.state)
+    }
+
     pub(super) async fn handle_passkey(
         &mut self,
         command: PasskeyCommand,
@@ -150,6 +175,18 @@ impl Account {
                     };
                     sink.write(started, self).await;
                 }
+                Ok(())
+            }
+            PasskeyCommand::RequestReauthentication { state, expires_at } => {
+                if self.passkeys.registered.is_empty() {
+                    return Err(AccountError::PasskeyNotFound);
+                }
+                let requested = AccountEvent::PasskeyReauthenticationRequested {
+                    ceremony: state,
+                    expires_at,
+                    at: now,
+                };
+                sink.write(requested, self).await;
                 Ok(())
             }
             PasskeyCommand::Register { state, passkey } => {

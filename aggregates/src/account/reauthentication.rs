@@ -1,4 +1,4 @@
-//! Re-authentication: the password, or a current TOTP code, asked again before a sensitive
+//! Re-authentication: the password, a current TOTP code or a passkey, asked again before a sensitive
 //! change. One move for every command that needs it; a wrong answer is recorded like any other
 //! failed check and answers `Ok(false)`, so the command ends without its change but with the
 //! failure kept.
@@ -9,7 +9,7 @@ use cqrs_es::event_sink::EventSink;
 use super::aggregate::Account;
 use super::commands::Reauthentication;
 use super::errors::AccountError;
-use super::events::{AccountEvent, MfaMethod, PasswordCheckPurpose};
+use super::events::{AccountEvent, MfaFailure, MfaMethod, PasswordCheckPurpose};
 use super::services::AccountServices;
 
 impl Account {
@@ -39,6 +39,19 @@ impl Account {
                 let purpose = PasswordCheckPurpose::Reauthentication;
                 self.check_password(&password, purpose, now, svc, sink)
                     .await
+            }
+            Reauthentication::Passkey { state, check } => {
+                self.ensure_unlocked(now)?;
+                if self.passkey_reauthentication(now) != Some(&state) {
+                    return Err(AccountError::PasskeyCeremonyInvalid);
+                }
+                if self.use_passkey(check, now, sink).await {
+                    return Ok(true);
+                }
+                let reason = MfaFailure::WrongCode;
+                self.record_mfa_failure(None, MfaMethod::Passkey, reason, now, svc, sink)
+                    .await;
+                Ok(false)
             }
             Reauthentication::Totp(code) => {
                 self.ensure_unlocked(now)?;

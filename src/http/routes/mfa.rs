@@ -149,6 +149,10 @@ pub struct DisableTotpRequest {
     pub password: Option<SecretString>,
     /// A current TOTP code, instead of the password.
     pub code: Option<String>,
+    /// Instead: a passkey's answer to `POST /v1/me/passkeys/reauthentication-options`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub passkey: Option<serde_json::Value>,
 }
 
 /// Turn TOTP off (needs the password or a current code).
@@ -173,11 +177,11 @@ pub async fn disable(
     body: web::Json<DisableTotpRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    state
-        .app
-        .mfa
-        .disable_totp(&who, body.password, body.code, &ctx)
+    let passkeys = &state.app.passkeys;
+    let proof = passkeys
+        .proof(&who, body.password, body.code, body.passkey)
         .await?;
+    state.app.mfa.disable_totp(&who, proof, &ctx).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

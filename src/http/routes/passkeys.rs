@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::app::mfa::reauthentication;
 use crate::app::passkeys::PasskeyView;
 use crate::app::AppError;
 use crate::app::{Authenticated, RequestContext};
@@ -16,13 +15,16 @@ use crate::http::error::Problem;
 use crate::http::routes::sessions::{authenticated, LoginResponse};
 use crate::startup::AppState;
 
-/// The password, or a current TOTP code instead.
+/// The password, or a current TOTP code, or a passkey's answer instead.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyReauthentication {
     #[schema(value_type = Option<String>)]
     pub password: Option<SecretString>,
     pub code: Option<String>,
+    /// Instead: a passkey's answer to `POST /v1/me/passkeys/reauthentication-options`.
+    #[schema(value_type = Option<Object>)]
+    pub passkey: Option<Value>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -119,7 +121,10 @@ pub async fn start_registration(
     body: web::Json<PasskeyReauthentication>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let proof = reauthentication(body.password, body.code)?;
+    let passkeys = &state.app.passkeys;
+    let proof = passkeys
+        .proof(&who, body.password, body.code, body.passkey)
+        .await?;
     let options = state
         .app
         .passkeys
@@ -236,9 +241,39 @@ pub async fn remove(
     body: web::Json<PasskeyReauthentication>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let proof = reauthentication(body.password, body.code)?;
+    let passkeys = &state.app.passkeys;
+    let proof = passkeys
+        .proof(&who, body.password, body.code, body.passkey)
+        .await?;
     state.app.passkeys.remove(&who, &ctx, &id, proof).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Request options for re-authenticating with a passkey; the answer goes in `passkey` of a
+/// request that asks for the password or a current code.
+#[utoipa::path(
+    tag = "passkeys",
+    operation_id = "passkey_reauthentication_options",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = WebauthnOptions),
+        (status = 403, description = "session_required", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "no_passkey, passkeys_off", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/me/passkeys/reauthentication-options")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn reauthentication_options(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+) -> Result<HttpResponse, AppError> {
+    let options = state
+        .app
+        .passkeys
+        .reauthentication_options(&who, &ctx)
+        .await?;
+    Ok(HttpResponse::Ok().json(options))
 }
 
 /// Request options for the second step of a login with a passkey.

@@ -11,7 +11,6 @@ use warden_aggregates::identity_provider::ProviderOwner;
 use warden_aggregates::shared::{ProviderId, WorkspaceId};
 
 use crate::app::identity_providers::{ProviderInput, ProviderRecord};
-use crate::app::mfa::reauthentication;
 use crate::app::sso::{Callback, LinkCode, BROWSER_COOKIE};
 use crate::app::{AppError, Authenticated, RequestContext};
 use crate::http::error::Problem;
@@ -577,10 +576,14 @@ pub struct LinkRequest {
     pub provider_id: Uuid,
     /// Where the browser returns, with `linked={provider_id}`, once the provider signed in.
     pub return_to: String,
-    /// The password, or else a current TOTP code, proves the owner again.
+    /// The password, or else a current TOTP code, or else a passkey's answer to
+    /// `POST /v1/me/passkeys/reauthentication-options`, proves the owner again.
     #[schema(value_type = Option<String>)]
     pub password: Option<SecretString>,
     pub code: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub passkey: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -612,7 +615,10 @@ pub async fn link(
     body: web::Json<LinkRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let proof = reauthentication(body.password, body.code)?;
+    let passkeys = &state.app.passkeys;
+    let proof = passkeys
+        .proof(&who, body.password, body.code, body.passkey)
+        .await?;
     let provider = ProviderId(body.provider_id);
     let start_url = state
         .app
