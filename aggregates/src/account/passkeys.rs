@@ -50,6 +50,12 @@ struct PendingCeremony {
 
 impl Passkeys {
     pub(super) fn apply(&mut self, event: &AccountEvent) {
+        self.apply_ceremonies(event);
+        self.apply_credentials(event);
+    }
+
+    /// The ceremonies waiting for an answer: a registration, a re-authentication.
+    fn apply_ceremonies(&mut self, event: &AccountEvent) {
         match event {
             AccountEvent::PasskeyRegistrationStarted {
                 ceremony,
@@ -61,6 +67,27 @@ impl Passkeys {
                     expires_at: *expires_at,
                 });
             }
+            AccountEvent::PasskeyRegistered { .. } => self.pending = None,
+            AccountEvent::PasskeyReauthenticationRequested {
+                ceremony,
+                expires_at,
+                ..
+            } => {
+                self.reauthentication = Some(PendingCeremony {
+                    state: ceremony.clone(),
+                    expires_at: *expires_at,
+                });
+            }
+            // Any answer ends a waiting re-authentication: it is answered once.
+            AccountEvent::PasskeyRefused { .. } | AccountEvent::PasskeyUsed { .. } => {
+                self.reauthentication = None
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_credentials(&mut self, event: &AccountEvent) {
+        match event {
             AccountEvent::PasskeyRegistered {
                 credential_id,
                 passkey_name,
@@ -71,7 +98,6 @@ impl Passkeys {
                 transports,
                 at,
             } => {
-                self.pending = None;
                 let stored = StoredPasskey {
                     name: passkey_name.clone(),
                     credential: credential.clone(),
@@ -84,18 +110,6 @@ impl Passkeys {
                 };
                 self.registered.insert(credential_id.clone(), stored);
             }
-            AccountEvent::PasskeyReauthenticationRequested {
-                ceremony,
-                expires_at,
-                ..
-            } => {
-                self.reauthentication = Some(PendingCeremony {
-                    state: ceremony.clone(),
-                    expires_at: *expires_at,
-                });
-            }
-            // Any answer ends a waiting re-authentication: it is answered once.
-            AccountEvent::PasskeyRefused { .. } => self.reauthentication = None,
             AccountEvent::PasskeyUsed {
                 credential_id,
                 counter,
@@ -104,7 +118,6 @@ impl Passkeys {
                 at,
                 ..
             } => {
-                self.reauthentication = None;
                 if let Some(stored) = self.registered.get_mut(credential_id) {
                     stored.counter = *counter;
                     stored.backup_state = *backup_state;
