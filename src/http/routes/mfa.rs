@@ -164,7 +164,7 @@ pub struct DisableTotpRequest {
         (status = 204, description = "TOTP is off"),
         (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "totp_not_enabled", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "reauthentication_required, invalid_code_format", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "reauthentication_required, invalid_code_format, passkey_invalid, passkey_ceremony_invalid", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
     )
 )]

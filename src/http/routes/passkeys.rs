@@ -108,7 +108,7 @@ impl From<PasskeyView> for PasskeyResponse {
         (status = 200, body = WebauthnOptions),
         (status = 409, description = "passkeys_off", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "reauthentication_required, invalid_code_format", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "reauthentication_required, invalid_code_format, passkey_invalid, passkey_ceremony_invalid", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -227,7 +227,7 @@ pub async fn rename(
         (status = 204, description = "removed"),
         (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "passkey_not_found", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "reauthentication_required, invalid_code_format", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "reauthentication_required, invalid_code_format, passkey_invalid, passkey_ceremony_invalid", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
     )
 )]

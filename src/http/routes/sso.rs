@@ -602,7 +602,7 @@ pub struct LinkResponse {
         (status = 403, description = "reauthentication_failed, session_required", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "identity_provider_not_found", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "identity_already_linked", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "return_to_not_allowed, reauthentication_required, invalid_code_format", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "return_to_not_allowed, reauthentication_required, invalid_code_format, passkey_invalid, passkey_ceremony_invalid", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "account_locked", body = Problem, content_type = "application/problem+json"),
     )
 )]
