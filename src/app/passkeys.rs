@@ -34,6 +34,7 @@ use super::personal::Personal;
 use super::problem::ProblemCode;
 use super::sessions::{sign_in_step, LoggedIn};
 use crate::adapters::client_throttle::ClientThrottle;
+use crate::adapters::sealing::DataKey;
 use crate::adapters::tokens;
 
 /// How long a ceremony's options stay answerable.
@@ -87,6 +88,59 @@ impl Passkeys {
             .ok_or_else(|| AppError::new(ProblemCode::PasskeysOff))
     }
 
+    /// A passkey command on the caller's own account; a recorded failure answers `refused`.
+    async fn change(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+        command: impl Fn() -> PasskeyCommand,
+        settle: Settle,
+        refused: ProblemCode,
+    ) -> Result<(), AppError> {
+        self.commands
+            .own(who, ctx, command, settle, refused)
+            .await
+            .map(|_| ())
+    }
+
+    async fn data_key(&self, account_id: AccountId) -> Result<DataKey, AppError> {
+        let key = self.directory.key(account_id).await?;
+        key.ok_or_else(|| AppError::new(ProblemCode::AccountErased))
+    }
+
+    /// Request options for the account's passkeys, and the ceremony's state sealed for `purpose`.
+    async fn request_options(
+        &self,
+        account_id: AccountId,
+        purpose: &str,
+    ) -> Result<(Value, SealedText), AppError> {
+        let account = self.commands.load_account(account_id).await?;
+        let passkeys: Vec<Passkey> = registered(&account).map(|(_, p)| p).collect();
+        if passkeys.is_empty() {
+            return Err(AppError::new(ProblemCode::NoPasskey));
+        }
+        let (options, state) = self
+            .party()?
+            .start_passkey_authentication(&passkeys)
+            .map_err(AppError::internal)?;
+        let options = serde_json::to_value(options).map_err(AppError::internal)?;
+        Ok((options, self.seal(purpose, &state)?))
+    }
+
+    /// `answer` checked against the ceremony `sealed` for `purpose` by `request_options`.
+    fn check_against(
+        &self,
+        account: &Account,
+        answer: &PublicKeyCredential,
+        purpose: &str,
+        sealed: &SealedText,
+    ) -> Result<PasskeyCheck, AppError> {
+        let state: PasskeyAuthentication = self.open(purpose, sealed)?;
+        Ok(self.check(account, answer, |webauthn| {
+            webauthn.finish_passkey_authentication(answer, &state)
+        }))
+    }
+
     fn now(&self) -> DateTime<Utc> {
         self.commands.clock().now()
     }
@@ -136,9 +190,7 @@ impl Passkeys {
             expires_at,
         };
         let refused = ProblemCode::ReauthenticationFailed;
-        self.commands
-            .own(who, ctx, command, Settle::No, refused)
-            .await?;
+        self.change(who, ctx, command, Settle::No, refused).await?;
         Ok(options)
     }
 
@@ -164,8 +216,7 @@ impl Passkeys {
             .party()?
             .finish_passkey_registration(&answer, &state)
             .map_err(|e| AppError::with(ProblemCode::PasskeyRegistrationRefused, e.to_string()))?;
-        let key = self.directory.key(who.account_id).await?;
-        let key = key.ok_or_else(|| AppError::new(ProblemCode::AccountErased))?;
+        let key = self.data_key(who.account_id).await?;
         let new = new_passkey(&passkey, &answer, key.seal(&name))?;
         let id = new.credential_id.clone();
         let command = || PasskeyCommand::Register {
@@ -173,8 +224,7 @@ impl Passkeys {
             passkey: new.clone(),
         };
         let refused = ProblemCode::PasskeyRegistrationInvalid;
-        self.commands
-            .own(who, ctx, command, Settle::Views, refused)
+        self.change(who, ctx, command, Settle::Views, refused)
             .await?;
         self.list(who)
             .await?
@@ -211,18 +261,14 @@ impl Passkeys {
     ) -> Result<(), AppError> {
         who.require_session()?;
         let name = passkey_name(name)?;
-        let key = self.directory.key(who.account_id).await?;
-        let key = key.ok_or_else(|| AppError::new(ProblemCode::AccountErased))?;
+        let key = self.data_key(who.account_id).await?;
         let name = key.seal(&name);
         let command = || PasskeyCommand::Rename {
             credential_id: id.to_string(),
             name: name.clone(),
         };
         let refused = ProblemCode::PasskeyNotFound;
-        self.commands
-            .own(who, ctx, command, Settle::Views, refused)
-            .await
-            .map(|_| ())
+        self.change(who, ctx, command, Settle::Views, refused).await
     }
 
     pub async fn remove(
@@ -238,10 +284,7 @@ impl Passkeys {
             proof: proof.clone(),
         };
         let refused = ProblemCode::ReauthenticationFailed;
-        self.commands
-            .own(who, ctx, command, Settle::Views, refused)
-            .await
-            .map(|_| ())
+        self.change(who, ctx, command, Settle::Views, refused).await
     }
 
     /// Request options for re-authenticating with one of the caller's passkeys, before a change
@@ -252,26 +295,16 @@ impl Passkeys {
         ctx: &RequestContext,
     ) -> Result<Value, AppError> {
         who.require_session_while_enrolling()?;
-        let account = self.commands.load_account(who.account_id).await?;
-        let passkeys: Vec<Passkey> = registered(&account).map(|(_, p)| p).collect();
-        if passkeys.is_empty() {
-            return Err(AppError::new(ProblemCode::NoPasskey));
-        }
-        let (options, state) = self
-            .party()?
-            .start_passkey_authentication(&passkeys)
-            .map_err(AppError::internal)?;
-        let state = self.seal(&reauthentication_purpose(who.account_id), &state)?;
+        let purpose = reauthentication_purpose(who.account_id);
+        let (options, state) = self.request_options(who.account_id, &purpose).await?;
         let expires_at = self.now() + Duration::minutes(CEREMONY_MINUTES);
         let command = || PasskeyCommand::RequestReauthentication {
             state: state.clone(),
             expires_at,
         };
-        let refused = ProblemCode::NoPasskey;
-        self.commands
-            .own(who, ctx, command, Settle::No, refused)
+        self.change(who, ctx, command, Settle::No, ProblemCode::NoPasskey)
             .await?;
-        serde_json::to_value(options).map_err(AppError::internal)
+        Ok(options)
     }
 
     /// What proves the caller again: a passkey's answer to the re-authentication options, or
@@ -292,11 +325,8 @@ impl Passkeys {
             .passkey_reauthentication(self.now())
             .cloned()
             .ok_or_else(|| AppError::new(ProblemCode::PasskeyCeremonyInvalid))?;
-        let state: PasskeyAuthentication =
-            self.open(&reauthentication_purpose(who.account_id), &sealed)?;
-        let check = self.check(&account, &answer, |webauthn| {
-            webauthn.finish_passkey_authentication(&answer, &state)
-        });
+        let purpose = reauthentication_purpose(who.account_id);
+        let check = self.check_against(&account, &answer, &purpose, &sealed)?;
         Ok(Reauthentication::Passkey {
             state: sealed,
             check,
@@ -311,16 +341,8 @@ impl Passkeys {
     ) -> Result<Value, AppError> {
         self.throttle.check(ctx.ip.as_deref())?;
         let (challenge_hash, account_id) = self.mfa.open_challenge(&challenge).await?;
-        let account = self.commands.load_account(account_id).await?;
-        let passkeys: Vec<Passkey> = registered(&account).map(|(_, p)| p).collect();
-        if passkeys.is_empty() {
-            return Err(AppError::new(ProblemCode::NoPasskey));
-        }
-        let (options, state) = self
-            .party()?
-            .start_passkey_authentication(&passkeys)
-            .map_err(AppError::internal)?;
-        let state = self.seal(&second_factor_purpose(account_id), &state)?;
+        let purpose = second_factor_purpose(account_id);
+        let (options, state) = self.request_options(account_id, &purpose).await?;
         let key = self.directory.key(account_id).await?;
         let metadata = metadata(ctx, key.as_ref(), Some(account_id));
         let command = || {
@@ -333,7 +355,7 @@ impl Passkeys {
             .account(account_id, command, &metadata, Settle::No)
             .await
             .map_err(|e| e.as_unknown(ProblemCode::ChallengeInvalid))?;
-        serde_json::to_value(options).map_err(AppError::internal)
+        Ok(options)
     }
 
     /// The login's second step with a passkey's assertion.
@@ -357,11 +379,8 @@ impl Passkeys {
                     "ask for passkey options for this challenge first",
                 )
             })?;
-        let state: PasskeyAuthentication =
-            self.open(&second_factor_purpose(account_id), &sealed)?;
-        let check = self.check(&account, &answer, |webauthn| {
-            webauthn.finish_passkey_authentication(&answer, &state)
-        });
+        let purpose = second_factor_purpose(account_id);
+        let check = self.check_against(&account, &answer, &purpose, &sealed)?;
         let proof = MfaProof::Passkey {
             state: sealed,
             check,
@@ -387,16 +406,15 @@ impl Passkeys {
         let challenge = options.public_key.challenge.to_vec();
         let state = self.seal(SIGN_IN_PURPOSE, &state)?;
         let now = self.now();
-        sqlx::query("DELETE FROM passkey_sign_ins WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        // One statement: the ceremonies that ran out go as this one is kept.
         sqlx::query(
-            "INSERT INTO passkey_sign_ins (challenge_hash, state, expires_at) VALUES ($1, $2, $3)",
+            "WITH expired AS (DELETE FROM passkey_sign_ins WHERE expires_at < $4)
+             INSERT INTO passkey_sign_ins (challenge_hash, state, expires_at) VALUES ($1, $2, $3)",
         )
         .bind(tokens::hash_bytes(&challenge))
         .bind(&state.0)
         .bind(now + Duration::minutes(CEREMONY_MINUTES))
+        .bind(now)
         .execute(&self.pool)
         .await?;
         serde_json::to_value(options).map_err(AppError::internal)
