@@ -196,13 +196,16 @@ impl Settings {
             .context("the WebAuthn relying party's settings")
     }
 
+    /// The configured origins, and always Warden's own (its account pages sign in there).
     pub fn sso_return_origins(&self) -> Vec<String> {
-        if !self.sso_return_origins.is_empty() {
-            return self.sso_return_origins.clone();
+        let mut origins = self.sso_return_origins.clone();
+        if let Ok(url) = reqwest::Url::parse(&self.public_url) {
+            let own = url.origin().ascii_serialization();
+            if !origins.iter().any(|o| o.trim_end_matches('/') == own) {
+                origins.push(own);
+            }
         }
-        reqwest::Url::parse(&self.public_url)
-            .map(|url| vec![url.origin().ascii_serialization()])
-            .unwrap_or_default()
+        origins
     }
 
     pub fn credential_cache_limits(&self) -> CredentialCacheLimits {

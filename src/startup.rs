@@ -50,6 +50,8 @@ pub struct AppState {
     pub process_id: uuid::Uuid,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where people reach Warden (`WARDEN_PUBLIC_URL`), without a trailing slash.
+    pub public_url: String,
 }
 
 pub struct Application {
@@ -163,6 +165,7 @@ pub async fn build_state(
         metrics,
         process_id,
         trusted_proxies: settings.trusted_proxies.clone(),
+        public_url: settings.public_url.trim_end_matches('/').to_string(),
     });
     Ok((state, tasks))
 }

@@ -24,6 +24,9 @@ pub struct CreatedToken {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A token name has 1 to this many characters.
+pub const MAX_NAME: usize = 100;
+
 pub struct TokenEntry {
     pub id: Uuid,
     pub name: String,
@@ -36,7 +39,7 @@ pub struct TokenEntry {
 
 /// These act on or read across the whole platform (every workspace's purges, everyone's audit
 /// trail and events): only platform administrators may grant them.
-fn platform_wide(scope: &Scope) -> bool {
+pub fn platform_wide(scope: &Scope) -> bool {
     matches!(
         scope,
         Scope::Admin | Scope::Archival | Scope::AuditRead | Scope::EventsRead | Scope::Introspect
@@ -57,13 +60,20 @@ impl ApiTokens {
     pub async fn create(
         &self,
         who: &Authenticated,
-        name: String,
+        name: &str,
         password: SecretString,
         scopes: Vec<Scope>,
         expires_at: Option<DateTime<Utc>>,
         ctx: &RequestContext,
     ) -> Result<CreatedToken, AppError> {
         who.require_session()?;
+        let name = name.trim().to_string();
+        if name.is_empty() || name.chars().count() > MAX_NAME {
+            return Err(AppError::with(
+                ProblemCode::InvalidTokenName,
+                format!("a token name has 1 to {MAX_NAME} characters"),
+            ));
+        }
         if scopes.iter().any(platform_wide)
             && !self.commands.load_account(who.account_id).await?.is_admin()
         {

@@ -19,6 +19,12 @@ fn check_pin(pin: &SecretString) -> Result<(), AppError> {
     }
 }
 
+/// Whether the account has a PIN, and until when it unlocked reporting for this session.
+pub struct PinStatus {
+    pub set: bool,
+    pub unlocked_until: Option<DateTime<Utc>>,
+}
+
 #[derive(Clone)]
 pub struct Pin {
     commands: Commands,
@@ -31,6 +37,21 @@ impl Pin {
             commands,
             passwords,
         }
+    }
+
+    pub async fn status(&self, who: &Authenticated) -> Result<PinStatus, AppError> {
+        let session_id = who.require_session()?;
+        let account = self.commands.load_account(who.account_id).await?;
+        let now = self.commands.clock().now();
+        let unlocked_until = account
+            .sessions()
+            .find(|(id, _)| **id == session_id)
+            .and_then(|(_, session)| session.pin_unlocked_until)
+            .filter(|until| *until > now);
+        Ok(PinStatus {
+            set: account.pin_set(),
+            unlocked_until,
+        })
     }
 
     pub async fn set(

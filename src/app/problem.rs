@@ -64,6 +64,7 @@ problem_codes! {
     PasswordInvalid = "password_invalid", 403, "The password is wrong.";
     ReauthenticationFailed = "reauthentication_failed", 403, "The password or code is wrong.";
     OriginNotAllowed = "origin_not_allowed", 403, "This origin may not call Warden from a browser.";
+    CrossSiteRequest = "cross_site_request", 403, "This form did not come from Warden's own pages; reload the page and send it again.";
     PinInvalid = "pin_invalid", 403, "The PIN is wrong.";
     SsoAccountUnknown = "sso_account_unknown", 403, "No account has this identity, and this provider does not create accounts.";
     SsoNotAMember = "sso_not_a_member", 403, "This workspace's provider signs in only members who linked it from their settings.";

@@ -17,7 +17,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use crate::adapters::rate_limit::RateLimitInfo;
 use crate::app::{AppError, ProblemCode};
 use crate::http::error::rate_limit_headers;
-use crate::http::openapi;
+use crate::http::{openapi, pages};
 use crate::startup::AppState;
 
 /// No route took the request: a known path with another method is 405 with `Allow`, anything
@@ -85,6 +85,7 @@ pub fn serve(
                     .url("/openapi.json", api)
                     .config(Config::default().validator_url("none")),
             )
+            .configure(pages::routes)
             .default_service(web::to(unrouted))
             .wrap(cors(&cors_origins))
             .wrap_fn(|req, srv| {
@@ -98,6 +99,7 @@ pub fn serve(
                     .map(|s| s.metrics.clone());
                 let preflight = is_preflight(&req);
                 let api = req.path().starts_with("/v1");
+                let page = pages::is_page(req.path());
                 let call = if header_bytes(req.headers()) > MAX_HEADER_BYTES {
                     let refused = AppError::new(ProblemCode::HeadersTooLarge).error_response();
                     Err(req.into_response(refused))
@@ -109,7 +111,10 @@ pub fn serve(
                         Ok(called) => called.await?.map_into_boxed_body(),
                         Err(refused) => refused,
                     };
-                    let response = decorate(response, preflight, api);
+                    let mut response = decorate(response, preflight, api);
+                    if page {
+                        pages::page_headers(response.headers_mut());
+                    }
                     if let Some(metrics) = metrics {
                         let seconds = started.elapsed().as_secs_f64();
                         metrics.request(&method, &route, response.status().as_u16(), seconds);

@@ -6,12 +6,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use warden_aggregates::shared::{Scope, TokenId};
 
-use crate::app::{AppError, ProblemCode};
+use crate::app::AppError;
 use crate::app::{Authenticated, RequestContext};
 use crate::http::error::Problem;
 use crate::startup::AppState;
-
-const MAX_NAME: usize = 100;
 
 /// What an API token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -110,13 +108,6 @@ pub async fn create(
     body: web::Json<CreateTokenRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(AppError::with(
-            ProblemCode::InvalidTokenName,
-            format!("a token name has 1 to {MAX_NAME} characters"),
-        ));
-    }
     let mut scopes: Vec<Scope> = body
         .scopes
         .unwrap_or_else(|| vec![ScopeName::Read])
@@ -128,7 +119,14 @@ pub async fn create(
     let created = state
         .app
         .api_tokens
-        .create(&who, name, body.password, scopes, body.expires_at, &ctx)
+        .create(
+            &who,
+            &body.name,
+            body.password,
+            scopes,
+            body.expires_at,
+            &ctx,
+        )
         .await?;
     Ok(HttpResponse::Created().json(CreatedTokenResponse {
         id: created.id,
