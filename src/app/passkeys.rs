@@ -82,6 +82,11 @@ impl Passkeys {
     }
 
     /// The relying party, while passkeys are on.
+    /// Whether passkeys are on (Warden's public URL names a domain).
+    pub fn enabled(&self) -> bool {
+        self.webauthn.is_some()
+    }
+
     fn party(&self) -> Result<&Webauthn, AppError> {
         self.webauthn
             .as_deref()

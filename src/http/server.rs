@@ -100,9 +100,15 @@ pub fn serve(
                 let preflight = is_preflight(&req);
                 let api = req.path().starts_with("/v1");
                 let page = pages::is_page(req.path());
+                let cross_site = match page && req.method() == Method::POST {
+                    true => pages::sent_from_pages(&req).err(),
+                    false => None,
+                };
                 let call = if header_bytes(req.headers()) > MAX_HEADER_BYTES {
                     let refused = AppError::new(ProblemCode::HeadersTooLarge).error_response();
                     Err(req.into_response(refused))
+                } else if let Some(refused) = cross_site {
+                    Err(req.into_response(refused.error_response()))
                 } else {
                     Ok(srv.call(req))
                 };

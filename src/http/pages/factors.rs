@@ -53,7 +53,7 @@ fn totp(section: &Section<'_>) -> Markup {
             @if !section.settings.enrollment_only {
                 form method="post" action="/account/security/totp/off" novalidate {
                     (csrf_field(section.csrf))
-                    (Field::new("password", "Password, to turn it off", "password", "current-password").error(section.error(form, "password")).render())
+                    (Field::new("password", "Password, to turn it off", "password", "current-password").within(form).error(section.error(form, "password")).render())
                     button.danger type="submit" { "Turn off the authenticator app" }
                 }
             }
@@ -72,7 +72,7 @@ fn confirm_form(csrf: &str, error: Option<&str>) -> Markup {
     html! {
         form method="post" action="/account/security/totp/confirm" novalidate {
             (csrf_field(csrf))
-            (Field::new("code", "Code from the app", "text", "one-time-code").hint("Six digits.").error(error).render())
+            (Field::new("code", "Code from the app", "text", "one-time-code").within("totp").hint("Six digits.").error(error).render())
             button type="submit" { "Confirm" }
         }
     }
@@ -87,7 +87,7 @@ fn recovery(section: &Section<'_>) -> Markup {
             (alert(section.error(form, "")))
             form method="post" action="/account/security/recovery-codes" novalidate {
                 (csrf_field(section.csrf))
-                (Field::new("code", "Code from your app, to make new codes", "text", "one-time-code").error(section.error(form, "code")).render())
+                (Field::new("code", "Code from your app, to make new codes", "text", "one-time-code").within(form).error(section.error(form, "code")).render())
                 button.secondary type="submit" { "Make new recovery codes" }
             }
         }
@@ -104,7 +104,7 @@ fn email(section: &Section<'_>) -> Markup {
             @if !section.settings.enrollment_only {
                 form method="post" action="/account/security/email/off" novalidate {
                     (csrf_field(section.csrf))
-                    (Field::new("password", "Password, to turn them off", "password", "current-password").error(section.error(form, "password")).render())
+                    (Field::new("password", "Password, to turn them off", "password", "current-password").within(form).error(section.error(form, "password")).render())
                     button.danger type="submit" { "Turn off emailed codes" }
                 }
             }
@@ -123,7 +123,9 @@ fn passkeys(section: &Section<'_>) -> Markup {
         (alert(section.error(form, "")))
         @if !section.settings.passkeys.is_empty() {
             ul.items {
-                @for passkey in &section.settings.passkeys {
+                @for (i, passkey) in section.settings.passkeys.iter().enumerate() {
+                    @let rename = format!("rename{i}");
+                    @let remove = format!("remove{i}");
                     li {
                         strong { (passkey.name) }
                         span.meta { " added " (when(passkey.created_at)) ", last used " (maybe_when(passkey.last_used_at)) }
@@ -132,12 +134,12 @@ fn passkeys(section: &Section<'_>) -> Markup {
                                 summary { "Rename or remove" }
                                 form method="post" action={ "/account/security/passkeys/" (passkey.id) "/rename" } {
                                     (csrf_field(section.csrf))
-                                    (Field::new("name", "New name", "text", "off").value(&passkey.name).render())
+                                    (Field::new("name", "New name", "text", "off").within(&rename).value(&passkey.name).render())
                                     button.secondary type="submit" { "Rename" }
                                 }
                                 form method="post" action={ "/account/security/passkeys/" (passkey.id) "/remove" } {
                                     (csrf_field(section.csrf))
-                                    (Field::new("password", "Password, to remove it", "password", "current-password").render())
+                                    (Field::new("password", "Password, to remove it", "password", "current-password").within(&remove).render())
                                     button.danger type="submit" { "Remove" }
                                 }
                             }
@@ -146,11 +148,15 @@ fn passkeys(section: &Section<'_>) -> Markup {
                 }
             }
         }
+        @if !section.settings.passkeys_on {
+            p { "Passkeys are off on this server: its public address names no domain." }
+        } @else {
         form id="passkey-add" data-options="/account/security/passkeys/options" data-finish="/account/security/passkeys" novalidate {
             (Field::new("passkey_name", "Name for the new passkey", "text", "off").hint("For example “Work laptop”.").render())
             (Field::new("passkey_password", "Password", "password", "current-password").render())
             button type="submit" { "Add a passkey" }
             p.error id="passkey-error" role="alert" hidden {}
+        }
         }
     }
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
-use actix_web::dev::Payload;
+use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use secrecy::{ExposeSecret, SecretString};
@@ -88,10 +88,12 @@ impl FromRequest for Csrf {
     }
 }
 
-/// A post is the pages' own when the browser says it came from this origin and it repeats the
-/// visitor's CSRF token. Either check alone would do in today's browsers; both are kept so one
-/// browser's gap does not open the pages.
-pub fn same_origin(req: &HttpRequest, presented: &str) -> Result<(), AppError> {
+/// A post is the pages' own when the browser says it came from this origin (`Sec-Fetch-Site`,
+/// `Origin`) and it repeats the visitor's CSRF token. Either check alone would do in today's
+/// browsers; both are kept so one browser's gap does not open the pages. The headers are
+/// checked for every post before any handler runs (`sent_from_pages`), the token by the form
+/// and script extractors.
+pub fn sent_from_pages(req: &ServiceRequest) -> Result<(), AppError> {
     let refused = || AppError::new(ProblemCode::CrossSiteRequest);
     let header_of = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = header_of("sec-fetch-site") {
@@ -106,6 +108,12 @@ pub fn same_origin(req: &HttpRequest, presented: &str) -> Result<(), AppError> {
             return Err(refused());
         }
     }
+    Ok(())
+}
+
+/// The CSRF token a form or script call repeats is the one the visitor's browser holds.
+fn token_matches(req: &HttpRequest, presented: &str) -> Result<(), AppError> {
+    let refused = || AppError::new(ProblemCode::CrossSiteRequest);
     let held = req.cookie(CSRF_COOKIE).ok_or_else(refused)?;
     let matches: bool = held.value().as_bytes().ct_eq(presented.as_bytes()).into();
     if !matches || presented.is_empty() {
@@ -139,7 +147,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Posted<T> {
                 return Err(AppError::new(ProblemCode::PayloadTooLarge).into());
             }
             let token: Token = serde_urlencoded::from_bytes(&body).map_err(|e| malformed(&e))?;
-            same_origin(&req, &token.csrf)?;
+            token_matches(&req, &token.csrf)?;
             let form = serde_urlencoded::from_bytes(&body).map_err(|e| malformed(&e))?;
             Ok(Self(form))
         })
@@ -200,7 +208,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Scripted<T> {
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            same_origin(&req, presented)?;
+            token_matches(&req, presented)?;
             let body = body.await.map_err(|e| {
                 PageError::from(AppError::with(ProblemCode::MalformedJson, e.to_string()))
             })?;

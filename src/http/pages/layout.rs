@@ -56,6 +56,8 @@ pub fn csrf_field(csrf: &str) -> Markup {
 /// One input with its label, its hint and its error; the error is tied to the input for
 /// screen readers and the input is marked invalid.
 pub struct Field<'a> {
+    /// The form the field is in, when a page has more than one field of this name.
+    pub form: Option<&'a str>,
     pub name: &'a str,
     pub label: &'a str,
     pub kind: &'a str,
@@ -69,6 +71,7 @@ pub struct Field<'a> {
 impl<'a> Field<'a> {
     pub fn new(name: &'a str, label: &'a str, kind: &'a str, autocomplete: &'a str) -> Self {
         Self {
+            form: None,
             name,
             label,
             kind,
@@ -78,6 +81,12 @@ impl<'a> Field<'a> {
             error: None,
             required: true,
         }
+    }
+
+    /// In `form`: its id is `f-{form}-{name}`, unique on a page of many forms.
+    pub fn within(mut self, form: &'a str) -> Self {
+        self.form = Some(form);
+        self
     }
 
     pub fn value(mut self, value: &'a str) -> Self {
@@ -101,7 +110,10 @@ impl<'a> Field<'a> {
     }
 
     pub fn render(&self) -> Markup {
-        let id = format!("f-{}", self.name);
+        let id = match self.form {
+            Some(form) => format!("f-{form}-{}", self.name),
+            None => format!("f-{}", self.name),
+        };
         let hint_id = format!("{id}-hint");
         let error_id = format!("{id}-error");
         let described: Vec<&str> = [

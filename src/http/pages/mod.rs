@@ -20,10 +20,11 @@ use maud::Markup;
 
 use crate::app::{AppError, ProblemCode};
 use guard::Csrf;
-pub use guard::{CSRF_COOKIE, SESSION_COOKIE};
+pub use guard::{sent_from_pages, CSRF_COOKIE, SESSION_COOKIE};
 
 /// What every account page answers with besides its body: nothing from elsewhere runs, nothing
-/// frames it, nothing is cached, and no address (a reset link's token) leaks on in `Referer`.
+/// frames it, nothing is cached, and no address (a reset link's token) leaks to another site in
+/// `Referer` (`same-origin`: `no-referrer` would make browsers send `Origin: null`).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
@@ -54,7 +55,7 @@ pub fn page_headers(headers: &mut header::HeaderMap) {
         CONTENT_SECURITY_POLICY,
     );
     set(headers, header::CACHE_CONTROL, "no-store");
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(
         headers,
@@ -109,7 +110,6 @@ impl ResponseError for PageError {
         match self {
             Self::SignIn => HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/account/sign-in"))
-                .cookie(guard::removal(SESSION_COOKIE))
                 .finish(),
             Self::Problem(error) => error.error_response(),
         }

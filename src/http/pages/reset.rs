@@ -17,8 +17,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(forgot_page)
         .service(forgot)
         .service(web::resource("/reset-password").route(web::get().to(reset_page)))
-        .service(web::resource("/account/reset-password").route(web::get().to(reset_page)))
-        .service(reset);
+        .service(
+            web::resource("/account/reset-password")
+                .route(web::get().to(reset_page))
+                .route(web::post().to(reset)),
+        );
 }
 
 fn frame<'a>(title: &'a str, csrf: &'a Csrf) -> Frame<'a> {
@@ -126,7 +129,6 @@ struct ResetForm {
     new_password: SecretString,
 }
 
-#[post("/account/reset-password")]
 async fn reset(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -32,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// What the settings page shows. An enrollment-only session sees its profile and factors only.
 pub struct Settings {
     pub enrollment_only: bool,
+    /// Passkeys are on (Warden's public URL names a domain).
+    pub passkeys_on: bool,
     pub profile: Arc<Profile>,
     pub passkeys: Vec<PasskeyView>,
     pub sessions: Vec<SessionEntry>,
@@ -47,6 +49,7 @@ impl Settings {
         if who.enrollment_only {
             return Ok(Self {
                 enrollment_only: true,
+                passkeys_on: app.passkeys.enabled(),
                 profile,
                 passkeys,
                 sessions: Vec::new(),
@@ -58,6 +61,7 @@ impl Settings {
         let (sessions, failures) = app.sessions.list(who).await?;
         Ok(Self {
             enrollment_only: false,
+            passkeys_on: app.passkeys.enabled(),
             profile,
             passkeys,
             sessions,

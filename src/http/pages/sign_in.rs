@@ -77,11 +77,17 @@ struct SignInForm<'a> {
     locked: bool,
 }
 
+/// The ways to sign in besides the password.
+struct Alternatives {
+    passkeys: bool,
+    providers: Vec<(String, String)>,
+}
+
 fn sign_in_markup(
     csrf: &Csrf,
     form: SignInForm<'_>,
     notice_slug: Option<&str>,
-    providers: &[(String, String)],
+    alternatives: &Alternatives,
 ) -> Markup {
     let frame = Frame {
         title: "Sign in",
@@ -105,10 +111,12 @@ fn sign_in_markup(
             }
             p { a href="/account/forgot-password" { "Forgot your password?" } }
             section.alternatives aria-label="Other ways to sign in" {
-                button type="button" id="passkey-sign-in" data-options="/account/passkey/options"
-                    data-finish="/account/passkey" { "Sign in with a passkey" }
-                p.error id="passkey-error" role="alert" hidden {}
-                @for (id, name) in providers {
+                @if alternatives.passkeys {
+                    button type="button" id="passkey-sign-in" data-options="/account/passkey/options"
+                        data-finish="/account/passkey" { "Sign in with a passkey" }
+                    p.error id="passkey-error" role="alert" hidden {}
+                }
+                @for (id, name) in &alternatives.providers {
                     a.button href={ "/account/sso/" (id) } { "Sign in with " (name) }
                 }
             }
@@ -117,16 +125,16 @@ fn sign_in_markup(
     )
 }
 
-/// The identity providers anyone may sign in with, as (id, name).
-async fn providers(state: &AppState) -> Result<Vec<(String, String)>, AppError> {
-    Ok(state
-        .app
-        .identity_providers
-        .public()
-        .await?
-        .into_iter()
-        .map(|p| (p.id.to_string(), p.name))
-        .collect())
+/// Passkeys when they are on, and the identity providers anyone may sign in with.
+async fn alternatives(state: &AppState) -> Result<Alternatives, AppError> {
+    let providers = state.app.identity_providers.public().await?;
+    Ok(Alternatives {
+        passkeys: state.app.passkeys.enabled(),
+        providers: providers
+            .into_iter()
+            .map(|p| (p.id.to_string(), p.name))
+            .collect(),
+    })
 }
 
 #[get("/account/sign-in")]
@@ -135,12 +143,12 @@ async fn sign_in_page(
     csrf: Csrf,
     query: web::Query<NoticeQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let providers = providers(&state).await?;
+    let alternatives = alternatives(&state).await?;
     let markup = sign_in_markup(
         &csrf,
         SignInForm::default(),
         query.notice.as_deref(),
-        &providers,
+        &alternatives,
     );
     Ok(ok(&csrf, markup))
 }
@@ -183,11 +191,11 @@ async fn sign_in(
                 error: Some(message),
                 locked,
             };
-            let providers = providers(&state).await?;
+            let alternatives = alternatives(&state).await?;
             Ok(answer(
                 &csrf,
                 status,
-                sign_in_markup(&csrf, form, None, &providers),
+                sign_in_markup(&csrf, form, None, &alternatives),
             ))
         }
     }
@@ -239,7 +247,7 @@ fn second_step_markup(
             form method="post" action="/account/sign-in/second-step" novalidate {
                 (csrf_field(&csrf.token))
                 input type="hidden" name="method" value=(method.as_str());
-                (Field::new("code", label, "text", autocomplete).hint(hint).render())
+                (Field::new("code", label, "text", autocomplete).within(method.as_str()).hint(hint).render())
                 button type="submit" { "Continue" }
             }
         }

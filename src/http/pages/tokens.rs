@@ -66,7 +66,7 @@ pub fn section(section: &Section<'_>) -> Markup {
             (alert(section.error(form, "")))
             form method="post" action="/account/security/tokens" novalidate {
                 (csrf_field(section.csrf))
-                (Field::new("name", "Name", "text", "off").hint("What uses it, for example “Nightly report”.").error(section.error(form, "name")).render())
+                (Field::new("name", "Name", "text", "off").within(form).hint("What uses it, for example “Nightly report”.").error(section.error(form, "name")).render())
                 fieldset {
                     legend { "Scopes" }
                     @for scope in scopes {
@@ -76,8 +76,8 @@ pub fn section(section: &Section<'_>) -> Markup {
                         }
                     }
                 }
-                (Field::new("expires_on", "Expires on (optional)", "date", "off").hint("The token stops working at the end of this day (UTC).").optional().error(section.error(form, "expires_at")).render())
-                (Field::new("password", "Password", "password", "current-password").error(section.error(form, "password")).render())
+                (Field::new("expires_on", "Expires on (optional)", "date", "off").within(form).hint("The token stops working at the end of this day (UTC).").optional().error(section.error(form, "expires_at")).render())
+                (Field::new("password", "Password", "password", "current-password").within(form).error(section.error(form, "password")).render())
                 button type="submit" { "Create token" }
             }
         }
@@ -195,20 +195,20 @@ pub fn pin_section(section: &Section<'_>) -> Markup {
                 } @else {
                     form method="post" action="/account/security/pin/verify" novalidate {
                         (csrf_field(section.csrf))
-                        (Field::new("pin", "PIN, to unlock reporting history", "password", "off").error(section.error(form, "pin")).render())
+                        (Field::new("pin", "PIN, to unlock reporting history", "password", "off").within("pin-verify").error(section.error(form, "pin")).render())
                         button type="submit" { "Unlock" }
                     }
                 }
                 form method="post" action="/account/security/pin/remove" novalidate {
                     (csrf_field(section.csrf))
-                    (Field::new("password", "Password, to remove the PIN", "password", "current-password").error(section.error(form, "password")).render())
+                    (Field::new("password", "Password, to remove the PIN", "password", "current-password").within("pin-remove").error(section.error(form, "password")).render())
                     button.danger type="submit" { "Remove the PIN" }
                 }
             } @else {
                 form method="post" action="/account/security/pin" novalidate {
                     (csrf_field(section.csrf))
-                    (Field::new("pin", "New PIN", "password", "off").hint("4 to 8 digits.").error(section.error(form, "pin")).render())
-                    (Field::new("password", "Password", "password", "current-password").error(section.error(form, "password")).render())
+                    (Field::new("pin", "New PIN", "password", "off").within(form).hint("4 to 8 digits.").error(section.error(form, "pin")).render())
+                    (Field::new("password", "Password", "password", "current-password").within(form).error(section.error(form, "password")).render())
                     button type="submit" { "Set the PIN" }
                 }
             }

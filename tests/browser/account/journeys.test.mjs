@@ -1,0 +1,314 @@
+// The account pages as a person uses them, in Debian's Chromium: each journey on a fresh Warden.
+// Screenshots of every page land in target/screenshots/account/; every page visited is checked
+// with axe-core (no serious or critical violation).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import {
+  PASSWORD, accessibilityProblems, decodeQr, launch, mailsAbout, notice, oathtool, register,
+  shot, shots, signIn, startWarden,
+} from './warden.mjs';
+
+/** Runs `journey` with a fresh Warden and a browser, stopping both after. */
+async function withWarden(journey) {
+  const warden = await startWarden();
+  const browser = await launch();
+  try {
+    await journey(warden, browser);
+  } finally {
+    await browser.close();
+    warden.stop();
+  }
+}
+
+async function accessible(page) {
+  assert.deepEqual(await accessibilityProblems(page), [], `axe-core on ${page.url()}`);
+}
+
+test('a person registers, signs in with the keyboard alone, and sees their security settings', () =>
+  withWarden(async (warden, browser) => {
+    const page = await browser.newPage();
+    await page.goto(`${warden.url}/account`);
+    assert.match(page.url(), /\/account\/sign-in$/, 'not signed in: the sign-in page');
+    await shot(page, '01-sign-in');
+    await accessible(page);
+
+    await page.goto(`${warden.url}/account/register`);
+    await shot(page, '02-register');
+    await accessible(page);
+    // A weak password is refused beside its field, and nothing typed elsewhere is lost.
+    await page.getByLabel('Email').fill('ada@example.com');
+    await page.getByLabel('Password').fill('password');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    const error = page.locator('#f-password-error');
+    assert.match(await error.textContent(), /too common|too easy/);
+    assert.equal(await page.getByLabel('Email').inputValue(), 'ada@example.com');
+    assert.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true');
+    await shot(page, '03-register-refused');
+
+    await register(page, warden, 'ada@example.com');
+    assert.equal(await notice(page), 'Your account is ready: sign in.');
+
+    // Keyboard only: type, Tab, type, Enter.
+    await page.getByLabel('Email').focus();
+    await page.keyboard.type('ada@example.com');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/account\/security/);
+    assert.match(await page.locator('p.who').textContent(), /ada@example\.com/);
+    await shot(page, '04-security-settings');
+    await accessible(page);
+
+    // At 360 px nothing runs off the side.
+    await page.setViewportSize({ width: 360, height: 740 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(overflow <= 360, `page is ${overflow}px wide at 360px`);
+    await shot(page, '05-security-settings-360px');
+  }));
+
+test('the pages send a strict Content-Security-Policy and refuse a cross-site form post', () =>
+  withWarden(async (warden, browser) => {
+    const answer = await fetch(`${warden.url}/account/sign-in`);
+    const csp = answer.headers.get('content-security-policy');
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
+    assert.equal(answer.headers.get('x-frame-options'), 'DENY');
+    assert.equal(answer.headers.get('cache-control'), 'no-store');
+    const cookie = answer.headers.get('set-cookie');
+    assert.match(cookie, /^__Host-warden-csrf=.+; HttpOnly; SameSite=Lax; Secure; Path=\//);
+
+    // Ada is signed in; another site's page posts "log out of all devices" at her browser.
+    const page = await browser.newPage();
+    await register(page, warden, 'ada@example.com');
+    await signIn(page, warden, 'ada@example.com');
+    await page.waitForURL(/\/account\/security/);
+    const evil = createServer((_, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end(`<form id="f" method="post" action="${warden.url}/account/security/sessions/end-all">
+        <input name="csrf" value="guessed"></form><script>document.getElementById('f').submit()</script>`);
+    });
+    await new Promise((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    try {
+      await page.goto(`http://127.0.0.1:${evil.address().port}/`);
+      await page.waitForURL(/end-all/);
+      const body = await page.locator('body').textContent();
+      assert.match(body, /cross_site_request/, body);
+    } finally {
+      evil.close();
+    }
+    await page.goto(`${warden.url}/account/security`);
+    assert.match(page.url(), /\/account\/security/, 'still signed in: the post was refused');
+
+    // The session cookie is not a bearer token for /v1.
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === '__Host-warden-session');
+    assert.ok(session?.httpOnly && session.secure && session.sameSite === 'Lax');
+    const me = await fetch(`${warden.url}/v1/me`, { headers: { cookie: `${session.name}=${session.value}` } });
+    assert.equal(me.status, 401);
+  }));
+
+/** Sets up the authenticator app from the QR code on screen; answers the secret and codes. */
+async function setUpTotp(page) {
+  await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+  const qr = join(shots, '06-totp-qr-code.png');
+  await page.locator('#totp-qr').screenshot({ path: qr });
+  await shot(page, '07-totp-set-up');
+  await accessible(page);
+  const uri = decodeQr(qr);
+  const secret = new URL(uri).searchParams.get('secret');
+  assert.equal(secret, (await page.locator('#totp-secret').textContent()).trim(), 'QR and text agree');
+  const codes = (await page.locator('#recovery-codes li').allTextContents()).map((c) => c.trim());
+  assert.equal(codes.length, 10);
+  // The previous step's code: the sign-in after may use the current one.
+  await page.getByLabel('Code from the app').fill(oathtool(secret, -30));
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  assert.equal(await notice(page), 'Your authenticator app is set up.');
+  return { secret, codes };
+}
+
+test('TOTP from a scanned QR code, then sign-ins with the app and with a recovery code', () =>
+  withWarden(async (warden, browser) => {
+    const page = await browser.newPage();
+    await register(page, warden, 'ada@example.com');
+    await signIn(page, warden, 'ada@example.com');
+    const { secret, codes } = await setUpTotp(page);
+    await shot(page, '08-totp-on');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    assert.equal(await notice(page), 'You are signed out.');
+    await signIn(page, warden, 'ada@example.com');
+    await page.waitForURL(/second-step/);
+    await shot(page, '09-second-step');
+    await accessible(page);
+    // A wrong code is refused beside the field.
+    await page.getByLabel('Code from your authenticator app').fill('000000');
+    await page.getByRole('button', { name: 'Continue' }).first().click();
+    assert.match(await page.locator('.error.banner').textContent(), /wrong|used/);
+    await page.getByLabel('Code from your authenticator app').fill(oathtool(secret));
+    await page.getByRole('button', { name: 'Continue' }).first().click();
+    await page.waitForURL(/\/account\/security/);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(page, warden, 'ada@example.com');
+    await page.getByLabel('One of your recovery codes').fill(codes[0]);
+    await page.getByRole('button', { name: 'Continue' }).last().click();
+    await page.waitForURL(/\/account\/security/);
+    assert.match(await page.locator('#second-factors').textContent(), /9 unused/);
+  }));
+
+test('ending a session in another browser, then logging out of all devices', () =>
+  withWarden(async (warden, browser) => {
+    const laptop = await (await browser.newContext()).newPage();
+    const phone = await (await browser.newContext({ userAgent: 'Phone browser 1.0' })).newPage();
+    await register(laptop, warden, 'ada@example.com');
+    await signIn(laptop, warden, 'ada@example.com');
+    await signIn(phone, warden, 'ada@example.com');
+    await phone.waitForURL(/\/account\/security/);
+
+    await laptop.reload();
+    const phoneRow = laptop.locator('#sessions tr', { hasText: 'Phone browser 1.0' });
+    assert.match(await laptop.locator('#sessions tr', { hasText: 'This session' }).textContent(), /Active/);
+    await shot(laptop, '10-sessions');
+    await phoneRow.getByRole('button', { name: 'Sign out' }).click();
+    assert.equal(await notice(laptop), 'That session is signed out.');
+    assert.match(await phoneRow.textContent(), /signed out from another session/);
+    await phone.reload();
+    assert.match(phone.url(), /\/account\/sign-in$/, 'the phone is signed out at once');
+
+    await signIn(phone, warden, 'ada@example.com');
+    await phone.waitForURL(/\/account\/security/);
+    await laptop.getByRole('button', { name: 'Log out of all devices' }).click();
+    assert.match(laptop.url(), /\/account\/sign-in/);
+    await phone.reload();
+    assert.match(phone.url(), /\/account\/sign-in$/, 'every device is signed out');
+  }));
+
+test('an API token is created after the password, shown once, and works with curl', () =>
+  withWarden(async (warden, browser) => {
+    const page = await browser.newPage();
+    await register(page, warden, 'ada@example.com');
+    await signIn(page, warden, 'ada@example.com');
+    const tokens = page.locator('#tokens');
+    await tokens.getByLabel('Name').fill('Nightly report');
+    await tokens.getByLabel('Password').fill('not my password');
+    await tokens.getByRole('button', { name: 'Create token' }).click();
+    assert.match(await page.locator('#f-tokens-password-error').textContent(), /wrong/);
+    await tokens.getByLabel('Name').fill('Nightly report');
+    await tokens.getByLabel('Password').fill(PASSWORD);
+    await tokens.getByRole('button', { name: 'Create token' }).click();
+    const token = (await page.locator('#new-token').textContent()).trim();
+    assert.match(token, /^wat_/);
+    await shot(page, '11-api-token-shown-once');
+    await accessible(page);
+
+    const me = JSON.parse(execFileSync('curl', ['-sf', '-H', `Authorization: Bearer ${token}`, `${warden.url}/v1/me`]).toString());
+    assert.equal(me.email, 'ada@example.com');
+
+    await page.goto(`${warden.url}/account/security#tokens`);
+    const row = page.locator('#tokens tr', { hasText: 'Nightly report' });
+    assert.doesNotMatch(await page.content(), new RegExp(token), 'shown only once');
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    assert.equal(await notice(page), 'The API token is revoked.');
+    const after = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Authorization: Bearer ${token}`, `${warden.url}/v1/me`]).toString();
+    assert.equal(after, '401');
+  }));
+
+test('a forgotten password is reset from the mailed link', () =>
+  withWarden(async (warden, browser) => {
+    const page = await browser.newPage();
+    await register(page, warden, 'ada@example.com');
+    await page.goto(`${warden.url}/account/sign-in`);
+    await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    await page.getByLabel('Email').fill('ada@example.com');
+    await page.getByRole('button', { name: 'Mail me a link' }).click();
+    assert.match(await notice(page), /on its way/);
+    await shot(page, '12-forgot-password');
+
+    const [mail] = await mailsAbout(warden, 'Reset your Warden password');
+    const link = mail.match(/http:\/\/localhost:\d+\/reset-password\?token=[\w-]+/)[0];
+    await page.goto(link);
+    await accessible(page);
+    assert.match(await page.locator('.hint').textContent(), /8 to 128 characters/, 'the rules before submit');
+    await page.getByLabel('New password').fill('short');
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    assert.match(await page.locator('#f-new_password-error').textContent(), /at least 8/);
+    await shot(page, '13-reset-password-refused');
+    await page.getByLabel('New password').fill('a brand new horse staple');
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    assert.match(await notice(page), /password is changed/);
+
+    await signIn(page, warden, 'ada@example.com', 'a brand new horse staple');
+    await page.waitForURL(/\/account\/security/);
+    // The link worked once.
+    await page.goto(link);
+    await page.getByLabel('New password').fill('yet another horse staple');
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    assert.match(await page.locator('#f-new_password-error').textContent(), /invalid, used or expired/);
+  }));
+
+test('a workspace requires MFA: a member with a password only is led straight to set-up', () =>
+  withWarden(async (warden, browser) => {
+    const page = await browser.newPage();
+    await register(page, warden, 'bob@example.com');
+    // The holder acts through the API (the workspace pages come later).
+    const call = async (method, path, body, token) => {
+      const response = await fetch(`${warden.url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(body),
+      });
+      return response.status === 204 ? null : response.json();
+    };
+    await call('POST', '/v1/accounts', { email: 'holder@example.com', password: PASSWORD });
+    const { token } = await call('POST', '/v1/sessions', { email: 'holder@example.com', password: PASSWORD });
+    const workspace = await call('POST', '/v1/workspaces', { name: 'Support desk' }, token);
+    await call('POST', `/v1/workspaces/${workspace.id}/members`, { email: 'bob@example.com', role: 'agent' }, token);
+    await call('PUT', `/v1/workspaces/${workspace.id}/mfa-policy`, { required: true }, token);
+
+    await signIn(page, warden, 'bob@example.com');
+    await page.waitForURL(/notice=enroll/);
+    assert.match(await notice(page), /requires a second factor/);
+    assert.equal(await page.locator('#password').count(), 0, 'only set-up is open');
+    await shot(page, '14-enrollment-required');
+    await accessible(page);
+    await setUpTotp(page);
+    // Set up: the session is a full one now.
+    assert.equal(await page.locator('#sessions').count(), 0, 'this session stays enrollment-only');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(page, warden, 'bob@example.com');
+    await page.waitForURL(/second-step/);
+  }));
+
+test('a passkey added on the settings page signs in alone, in Chromium with its virtual authenticator', () =>
+  withWarden(async (warden, browser) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
+        hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+      },
+    });
+    await register(page, warden, 'ada@example.com');
+    await signIn(page, warden, 'ada@example.com');
+    const adding = page.locator('#passkey-add');
+    await adding.getByLabel('Name for the new passkey').fill('This laptop');
+    await adding.getByLabel('Password').fill(PASSWORD);
+    await adding.getByRole('button', { name: 'Add a passkey' }).click();
+    await page.waitForURL(/passkey_added/);
+    assert.match(await page.locator('#second-factors').textContent(), /This laptop/);
+    await shot(page, '15-passkey-added');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.waitForURL(/\/account\/security/);
+    const current = page.locator('#sessions tr', { hasText: 'This session' });
+    assert.match(await current.textContent(), /passkey/);
+  }));
