@@ -112,7 +112,7 @@ impl App {
         );
         let factors = (deps.totp, deps.totp_issuer, deps.webauthn);
         let (mfa, passkeys) = second_factors(&commands, &directory, &pool, &deps.throttle, factors);
-        let workspaces = Workspaces::new(commands.clone(), directory.clone());
+        let workspaces = Workspaces::new(commands.clone(), directory.clone(), pool.clone());
         let credentials = Credentials::new(
             deps.credential_cache,
             commands.clone(),

@@ -3,14 +3,17 @@
 //! finishes even if this process dies right after the policy committed.
 
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::shared::{AccountId, Scope, WorkspaceId};
 use warden_aggregates::workspace::{Role, Workspace, WorkspaceCommand};
 
 use super::command::{Commands, Settle};
 use super::context::{Authenticated, RequestContext};
+use super::credentials::memberships;
 use super::directory::Directory;
 use super::error::AppError;
+use super::personal::Personal;
 use super::problem::ProblemCode;
 use crate::adapters::store::Committed;
 
@@ -43,14 +46,42 @@ fn record(workspace: &Workspace, role: Role) -> WorkspaceRecord {
 pub struct Workspaces {
     commands: Commands,
     directory: Directory,
+    pool: PgPool,
 }
 
 impl Workspaces {
-    pub fn new(commands: Commands, directory: Directory) -> Self {
+    pub fn new(commands: Commands, directory: Directory, pool: PgPool) -> Self {
         Self {
             commands,
             directory,
+            pool,
         }
+    }
+
+    /// The caller's workspaces, each with the caller's role, as their aggregates say now.
+    pub async fn mine(&self, who: &Authenticated) -> Result<Vec<WorkspaceRecord>, AppError> {
+        who.require(Scope::Read)?;
+        let mut found = Vec::new();
+        for membership in memberships(&self.commands, &self.pool, who.account_id).await? {
+            found.push(self.get(who, membership.workspace_id()).await?);
+        }
+        Ok(found)
+    }
+
+    /// The members' addresses, for the workspace's account holders (who add them by address).
+    pub async fn member_addresses(
+        &self,
+        record: &WorkspaceRecord,
+    ) -> Result<Vec<(Uuid, Personal, Role)>, AppError> {
+        if record.role != Role::AccountHolder {
+            return Err(AppError::new(ProblemCode::AccountHolderRequired));
+        }
+        let mut members = Vec::with_capacity(record.members.len());
+        for (account_id, role) in &record.members {
+            let email = self.directory.email_of(AccountId(*account_id)).await?;
+            members.push((*account_id, email, *role));
+        }
+        Ok(members)
     }
 
     /// Runs `command` on workspace `id` on behalf of `who`.

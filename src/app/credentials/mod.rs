@@ -33,6 +33,12 @@ pub struct Membership {
     mfa_required_since: Option<DateTime<Utc>>,
 }
 
+impl Membership {
+    pub fn workspace_id(&self) -> WorkspaceId {
+        WorkspaceId(self.id)
+    }
+}
+
 #[derive(Clone)]
 pub struct Credentials {
     cache: Arc<CredentialCache>,

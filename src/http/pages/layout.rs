@@ -33,6 +33,7 @@ pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                     @if frame.signed_in {
                         nav aria-label="Account" {
                             a href="/account/security" { "Security settings" }
+                            a href="/account/workspaces" { "Workspaces" }
                             form method="post" action="/account/sign-out" {
                                 (csrf_field(frame.csrf))
                                 button.link type="submit" { "Sign out" }

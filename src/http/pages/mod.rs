@@ -12,6 +12,7 @@ mod reset;
 mod security;
 mod sign_in;
 mod tokens;
+mod workspaces;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -37,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     reset::routes(cfg);
     security::routes(cfg);
     passkeys::routes(cfg);
+    workspaces::routes(cfg);
 }
 
 /// Whether `path` is one of the pages (they get the pages' headers).

@@ -251,37 +251,51 @@ test('a forgotten password is reset from the mailed link', () =>
     assert.match(await page.locator('#f-new_password-error').textContent(), /invalid, used or expired/);
   }));
 
-test('a workspace requires MFA: a member with a password only is led straight to set-up', () =>
+test('a workspace holder requires MFA on the workspace page; a member is led straight to set-up', () =>
   withWarden(async (warden, browser) => {
-    const page = await browser.newPage();
-    await register(page, warden, 'bob@example.com');
-    // The holder acts through the API (the workspace pages come later).
-    const call = async (method, path, body, token) => {
-      const response = await fetch(`${warden.url}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify(body),
-      });
-      return response.status === 204 ? null : response.json();
-    };
-    await call('POST', '/v1/accounts', { email: 'holder@example.com', password: PASSWORD });
-    const { token } = await call('POST', '/v1/sessions', { email: 'holder@example.com', password: PASSWORD });
-    const workspace = await call('POST', '/v1/workspaces', { name: 'Support desk' }, token);
-    await call('POST', `/v1/workspaces/${workspace.id}/members`, { email: 'bob@example.com', role: 'agent' }, token);
-    await call('PUT', `/v1/workspaces/${workspace.id}/mfa-policy`, { required: true }, token);
+    const holder = await (await browser.newContext()).newPage();
+    const member = await (await browser.newContext()).newPage();
+    await register(member, warden, 'bob@example.com');
+    await register(holder, warden, 'holder@example.com');
+    await signIn(holder, warden, 'holder@example.com');
+    await holder.getByRole('link', { name: 'Workspaces' }).click();
+    await holder.getByLabel('Workspace name').fill('Support desk');
+    await holder.getByRole('button', { name: 'Create workspace' }).click();
+    await holder.waitForURL(/\/account\/workspaces\/[0-9a-f-]+$/);
+    // An address with no account is refused beside the form, in its section.
+    await holder.getByLabel("Their account's email").fill('nobody@example.com');
+    await holder.getByRole('button', { name: 'Add member' }).click();
+    assert.match(await holder.locator('#members .error.banner').textContent(), /no account/);
+    await holder.getByLabel("Their account's email").fill('bob@example.com');
+    await holder.getByLabel('Role', { exact: true }).selectOption('agent');
+    await holder.getByRole('button', { name: 'Add member' }).click();
+    assert.equal(await notice(holder), 'The member is added.');
+    assert.match(await holder.locator('#members').textContent(), /bob@example\.com/);
+    await holder.getByLabel('Keep data for this many days').fill('30');
+    await holder.getByRole('button', { name: 'Save' }).click();
+    assert.match(await holder.locator('#archival').textContent(), /Next purge: \d{4}-\d\d-\d\d 00:00 UTC/);
+    await shot(holder, '14-workspace-settings');
+    await accessible(holder);
 
-    await signIn(page, warden, 'bob@example.com');
-    await page.waitForURL(/notice=enroll/);
-    assert.match(await notice(page), /requires a second factor/);
-    assert.equal(await page.locator('#password').count(), 0, 'only set-up is open');
-    await shot(page, '14-enrollment-required');
-    await accessible(page);
-    await setUpTotp(page);
-    // Set up: the session is a full one now.
-    assert.equal(await page.locator('#sessions').count(), 0, 'this session stays enrollment-only');
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    await signIn(page, warden, 'bob@example.com');
-    await page.waitForURL(/second-step/);
+    // Bob is signed in with a password alone when the policy comes.
+    await signIn(member, warden, 'bob@example.com');
+    await member.waitForURL(/\/account\/security/);
+    assert.match(await holder.locator('#policy-warning').textContent(), /yours too/);
+    await holder.getByRole('button', { name: 'Require a second factor' }).click();
+    assert.match(holder.url(), /\/account\/sign-in/, "the holder's password-only session ended too");
+    await member.reload();
+    assert.match(member.url(), /\/account\/sign-in$/, "Bob's session ended at once");
+
+    await signIn(member, warden, 'bob@example.com');
+    await member.waitForURL(/notice=enroll/);
+    assert.match(await notice(member), /requires a second factor/);
+    assert.equal(await member.locator('#password').count(), 0, 'only set-up is open');
+    await shot(member, '15-enrollment-required');
+    await accessible(member);
+    await setUpTotp(member);
+    await member.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(member, warden, 'bob@example.com');
+    await member.waitForURL(/second-step/);
   }));
 
 test('a passkey added on the settings page signs in alone, in Chromium with its virtual authenticator', () =>
@@ -304,7 +318,7 @@ test('a passkey added on the settings page signs in alone, in Chromium with its 
     await adding.getByRole('button', { name: 'Add a passkey' }).click();
     await page.waitForURL(/passkey_added/);
     assert.match(await page.locator('#second-factors').textContent(), /This laptop/);
-    await shot(page, '15-passkey-added');
+    await shot(page, '16-passkey-added');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
