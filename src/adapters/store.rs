@@ -36,7 +36,7 @@ impl Snapshotted for warden_aggregates::account::Account {
     // 6: linked identities; a live session remembers its identity provider.
     // 7: security notices.
     // 8: passkeys, and a challenge's passkey ceremony.
-    const SNAPSHOT_VERSION: i32 = 8;
+    const SNAPSHOT_VERSION: i32 = 9;
 }
 
 impl Snapshotted for warden_aggregates::identity_provider::IdentityProvider {

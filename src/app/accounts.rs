@@ -34,6 +34,7 @@ pub struct Profile {
     pub totp_pending: bool,
     pub recovery_codes_remaining: usize,
     pub is_admin: bool,
+    pub is_auditor: bool,
     /// Workspaces of the account that require MFA.
     pub mfa_required_by: Vec<WorkspaceId>,
 }
@@ -68,6 +69,7 @@ impl Profile {
             totp_pending: account.totp_pending(),
             recovery_codes_remaining: account.recovery_codes_remaining(),
             is_admin: account.is_admin(),
+            is_auditor: account.is_auditor(),
             mfa_required_by,
         }
     }

@@ -103,6 +103,19 @@ impl Admin {
         self.support(who, target, ctx, command, Settle::Views).await
     }
 
+    /// Grants (`auditor`) or takes back the platform auditor role.
+    pub async fn set_auditor(
+        &self,
+        who: &Authenticated,
+        target: AccountId,
+        auditor: bool,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
+        let by = who.account_id;
+        let command = || SupportCommand::SetAuditor { auditor, by };
+        self.support(who, target, ctx, command, Settle::Views).await
+    }
+
     pub async fn reset_mfa(
         &self,
         who: &Authenticated,

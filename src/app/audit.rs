@@ -36,11 +36,21 @@ pub struct AuditEntry {
 
 pub const PAGE_MAX: i64 = 500;
 
-/// Platform admins and API tokens with `audit:read`.
+/// Platform auditors and admins (a session, or a token of theirs with `admin`), and API tokens
+/// with `audit:read`. Read from the account as it is now, so a revoked role is refused at once.
 pub async fn require_auditor(commands: &Commands, who: &Authenticated) -> Result<(), AppError> {
     match &who.credential {
         Credential::ApiToken { scopes, .. } if scopes.contains(&Scope::AuditRead) => Ok(()),
-        _ => commands.require_admin(who).await,
+        Credential::ApiToken { .. } => commands.require_admin(who).await,
+        Credential::Session(_) => {
+            who.require(Scope::Read)?;
+            let account = commands.load_account(who.account_id).await?;
+            if account.is_admin() || account.is_auditor() {
+                Ok(())
+            } else {
+                Err(AppError::new(ProblemCode::AuditorRequired))
+            }
+        }
     }
 }
 

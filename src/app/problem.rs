@@ -57,6 +57,7 @@ problem_codes! {
     SessionRequired = "session_required", 403, "This needs a session; API tokens cannot do it.";
     MfaEnrollmentRequired = "mfa_enrollment_required", 403, "A workspace of this account requires MFA: enroll a second factor first.";
     AdminRequired = "admin_required", 403, "This needs a platform administrator.";
+    AuditorRequired = "auditor_required", 403, "This needs a platform auditor or administrator.";
     ScopeNotAllowed = "scope_not_allowed", 403, "Only platform administrators may grant this scope.";
     AccountHolderRequired = "account_holder_required", 403, "Only an account holder of the workspace may do this.";
     SupervisorRequired = "supervisor_required", 403, "Only account holders and supervisors of the workspace may do this.";

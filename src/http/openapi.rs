@@ -100,6 +100,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(mfa::email_code)
         .service(admin::unlock)
         .service(admin::mfa_reset)
+        .service(admin::grant_auditor)
+        .service(admin::revoke_auditor)
         .service(admin::erase)
         .service(admin::request_access)
         .service(admin::access_requests)

@@ -401,3 +401,75 @@ async fn erasure_shreds_personal_data_and_keeps_the_log_whole() {
     assert_eq!(again.status(), StatusCode::NO_CONTENT);
     app.register("gone@example.com").await;
 }
+
+#[tokio::test]
+async fn an_auditor_reads_the_audit_trail_and_nothing_more_until_the_role_is_taken_back() {
+    let app = spawn_app().await;
+    let admin = app.admin("admin@example.com").await;
+    let carol = app.signed_up("carol@example.com").await;
+    let registered = app.register("subject@example.com").await;
+    let subject = registered["id"].as_str().expect("id").to_string();
+    let me: Value = app
+        .get("/v1/me", Some(&carol))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let carol_id = me["id"].as_str().expect("id").to_string();
+    assert_eq!(me["is_auditor"], false);
+    let reads = [
+        "/v1/audit".to_string(),
+        format!("/v1/accounts/{subject}/history"),
+        format!("/v1/accounts/{subject}/state?at=2100-01-01T00:00:00Z"),
+        "/v1/audit/verify".to_string(),
+        "/v1/audit/export".to_string(),
+    ];
+    for path in &reads {
+        let refused = app.get(path, Some(&carol)).await;
+        assert_problem(refused, StatusCode::FORBIDDEN, "auditor_required").await;
+    }
+
+    // Only an administrator grants the role.
+    let grant = format!("/v1/admin/accounts/{carol_id}/auditor");
+    let by_carol = app.post(&grant, json!({}), Some(&carol)).await;
+    assert_problem(by_carol, StatusCode::FORBIDDEN, "admin_required").await;
+    let granted = app.post(&grant, json!({}), Some(&admin)).await;
+    assert_eq!(granted.status(), StatusCode::NO_CONTENT);
+    let me: Value = app
+        .get("/v1/me", Some(&carol))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["is_auditor"], true);
+    for path in &reads {
+        let read = app.get(path, Some(&carol)).await;
+        assert_eq!(read.status(), StatusCode::OK, "{path}");
+    }
+    let log = entries(&app, &carol, "?action=account.auditor.granted").await;
+    assert_eq!(log["entries"][0]["subject"], carol_id.as_str(), "{log}");
+
+    // Reading is all: no admin action, no platform-wide token.
+    let unlock = app
+        .post(
+            &format!("/v1/admin/accounts/{subject}/unlock"),
+            json!({}),
+            Some(&carol),
+        )
+        .await;
+    assert_problem(unlock, StatusCode::FORBIDDEN, "admin_required").await;
+    let token = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": "audit", "password": PASSWORD, "scopes": ["audit:read"] }),
+            Some(&carol),
+        )
+        .await;
+    assert_problem(token, StatusCode::FORBIDDEN, "scope_not_allowed").await;
+
+    // Taken back: refused on the next request.
+    let revoked = app.delete(&grant, &admin).await;
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let refused = app.get("/v1/audit", Some(&carol)).await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "auditor_required").await;
+}

@@ -298,6 +298,11 @@ pub enum SupportCommand {
         by: AccountId,
     },
     GrantAdmin,
+    /// A platform administrator grants or takes back the auditor role.
+    SetAuditor {
+        auditor: bool,
+        by: AccountId,
+    },
     /// Ends every session and token, then marks the account erased.
     Erase {
         by: AccountId,

@@ -168,6 +168,16 @@ pub enum AccountEvent {
     AdminGranted {
         at: DateTime<Utc>,
     },
+    /// A platform administrator made the account an auditor: it reads the audit trail, account
+    /// histories and the chain, and does nothing else on others' behalf.
+    AuditorGranted {
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
+    AuditorRevoked {
+        by: AccountId,
+        at: DateTime<Utc>,
+    },
     /// The account's personal data was crypto-shredded (its data key destroyed); the account
     /// accepts nothing from here on.
     Erased {
@@ -350,6 +360,8 @@ impl AccountEvent {
     pub const RECOVERY_CODE_USED: &'static str = "account.recovery_code.used";
     pub const MFA_PASSED: &'static str = "account.mfa.passed";
     pub const ADMIN_GRANTED: &'static str = "account.admin.granted";
+    pub const AUDITOR_GRANTED: &'static str = "account.auditor.granted";
+    pub const AUDITOR_REVOKED: &'static str = "account.auditor.revoked";
     pub const ERASED: &'static str = "account.erased";
     pub const EMAIL_CODE_SENT: &'static str = "account.email_code.sent";
     pub const EMAIL_CODE_REJECTED: &'static str = "account.email_code.rejected";
@@ -422,6 +434,8 @@ impl DomainEvent for AccountEvent {
             Self::RecoveryCodeUsed { .. } => Self::RECOVERY_CODE_USED,
             Self::MfaPassed { .. } => Self::MFA_PASSED,
             Self::AdminGranted { .. } => Self::ADMIN_GRANTED,
+            Self::AuditorGranted { .. } => Self::AUDITOR_GRANTED,
+            Self::AuditorRevoked { .. } => Self::AUDITOR_REVOKED,
             Self::Erased { .. } => Self::ERASED,
             Self::EmailCodeSent { .. } => Self::EMAIL_CODE_SENT,
             Self::EmailCodeRejected { .. } => Self::EMAIL_CODE_REJECTED,

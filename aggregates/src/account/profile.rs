@@ -16,6 +16,8 @@ pub(super) struct Profile {
     pub(super) display_name: Option<SealedText>,
     pub(super) registered_at: Option<DateTime<Utc>>,
     pub(super) is_admin: bool,
+    #[serde(default)]
+    pub(super) is_auditor: bool,
     pub(super) erased: bool,
 }
 
@@ -41,6 +43,8 @@ impl Profile {
                 self.registered_at = Some(*at);
             }
             AccountEvent::AdminGranted { .. } => self.is_admin = true,
+            AccountEvent::AuditorGranted { .. } => self.is_auditor = true,
+            AccountEvent::AuditorRevoked { .. } => self.is_auditor = false,
             AccountEvent::Erased { .. } => self.erased = true,
             _ => {}
         }
@@ -67,6 +71,11 @@ impl Account {
 
     pub fn is_admin(&self) -> bool {
         self.profile.is_admin
+    }
+
+    /// A platform auditor: reads the audit trail, histories and the chain; nothing more.
+    pub fn is_auditor(&self) -> bool {
+        self.profile.is_auditor
     }
 
     pub fn is_erased(&self) -> bool {

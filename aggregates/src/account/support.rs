@@ -88,6 +88,14 @@ impl Account {
                         .await;
                 }
             }
+            SupportCommand::SetAuditor { auditor, by } => {
+                let event = match (auditor, self.is_auditor()) {
+                    (true, false) => AccountEvent::AuditorGranted { by, at: now },
+                    (false, true) => AccountEvent::AuditorRevoked { by, at: now },
+                    _ => return Ok(()),
+                };
+                sink.write(event, self).await;
+            }
             SupportCommand::Erase { by } => self.erase(by, now, sink).await,
         }
         Ok(())

@@ -38,6 +38,8 @@ const AUDITED: &[&str] = &[
     AccountEvent::RECOVERY_CODE_USED,
     AccountEvent::MFA_PASSED,
     AccountEvent::ADMIN_GRANTED,
+    AccountEvent::AUDITOR_GRANTED,
+    AccountEvent::AUDITOR_REVOKED,
     AccountEvent::ERASED,
     AccountEvent::EMAIL_CODE_SENT,
     AccountEvent::EMAIL_CODE_REJECTED,

@@ -87,6 +87,8 @@ pub struct MeResponse {
     pub registered_at: Option<DateTime<Utc>>,
     pub mfa: MfaSummary,
     pub is_admin: bool,
+    /// A platform auditor: reads the audit trail, account histories and the chain.
+    pub is_auditor: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -130,6 +132,7 @@ pub async fn me(state: web::Data<AppState>, who: Authenticated) -> Result<HttpRe
             recovery_codes_remaining: profile.recovery_codes_remaining,
         },
         is_admin: profile.is_admin,
+        is_auditor: profile.is_auditor,
     }))
 }
 

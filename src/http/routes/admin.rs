@@ -1,4 +1,4 @@
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -55,6 +55,65 @@ pub async fn mfa_reset(
 ) -> Result<HttpResponse, AppError> {
     let target = AccountId(path.into_inner());
     state.app.admin.reset_mfa(&who, target, &ctx).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Make the account a platform auditor: it may read the audit log, account histories, state at
+/// an instant, the chain's verification and exports — and nothing else.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "grant_auditor",
+    security(("session" = []), ("api_token" = ["admin"])),
+    params(("id" = Uuid, Path, description = "account id")),
+    responses(
+        (status = 204, description = "the account is an auditor"),
+        (status = 403, description = "admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "account_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/admin/accounts/{id}/auditor")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn grant_auditor(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let target = AccountId(path.into_inner());
+    state
+        .app
+        .admin
+        .set_auditor(&who, target, true, &ctx)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Take the auditor role back; refused from the next request on.
+#[utoipa::path(
+    tag = "admin",
+    operation_id = "revoke_auditor",
+    security(("session" = []), ("api_token" = ["admin"])),
+    params(("id" = Uuid, Path, description = "account id")),
+    responses(
+        (status = 204, description = "the account is no longer an auditor"),
+        (status = 403, description = "admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "account_not_found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/admin/accounts/{id}/auditor")]
+#[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+pub async fn revoke_auditor(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    ctx: RequestContext,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, AppError> {
+    let target = AccountId(path.into_inner());
+    state
+        .app
+        .admin
+        .set_auditor(&who, target, false, &ctx)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
