@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::shared::{Scope, SealedText, WorkspaceId};
 use warden_aggregates::workspace::Role;
-use warden_projections::queries::audit_log::{self, AuditFilter};
+use warden_projections::audit_chain::{self, TrustedKeys, Verification};
+use warden_projections::queries::audit_log::{self, AuditFilter, Series};
 use warden_projections::Cursor;
 
 use super::command::Commands;
@@ -90,6 +91,36 @@ impl Audit {
             )),
             None => Err(AppError::new(ProblemCode::WorkspaceNotFound)),
         }
+    }
+
+    /// The whole chain checked against the keys this server trusts.
+    pub async fn verify_chain(
+        &self,
+        who: &Authenticated,
+        keys: TrustedKeys,
+    ) -> Result<Verification, AppError> {
+        self.require_auditor(who).await?;
+        let verification = audit_chain::verify(&self.pool, keys).await?;
+        if !verification.ok {
+            tracing::error!(
+                first_bad_position = verification.first_bad_position.as_deref().unwrap_or(""),
+                problem = verification.problem.as_deref().unwrap_or(""),
+                "the audit chain does not verify"
+            );
+        }
+        Ok(verification)
+    }
+
+    /// Sign-ins, failures, locks and revocations per UTC day over the last `days` days.
+    pub async fn daily(
+        &self,
+        who: &Authenticated,
+        days: i64,
+    ) -> Result<Vec<(NaiveDate, Series, i64)>, AppError> {
+        self.require_auditor(who).await?;
+        let today = self.commands.clock().now().date_naive();
+        let from = (today - chrono::Duration::days(days - 1)).and_time(chrono::NaiveTime::MIN);
+        Ok(audit_log::daily_counts(&self.pool, from.and_utc()).await?)
     }
 
     /// One page, newest first, strictly before `before`.

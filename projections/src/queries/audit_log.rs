@@ -71,3 +71,73 @@ pub async fn page(
     .fetch_all(pool)
     .await
 }
+
+/// What the auditors' chart counts per day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Series {
+    SignIns,
+    Failures,
+    Locks,
+    Revocations,
+}
+
+impl Series {
+    pub const ALL: [Series; 4] = [
+        Series::SignIns,
+        Series::Failures,
+        Series::Locks,
+        Series::Revocations,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIns => "sign_ins",
+            Self::Failures => "failures",
+            Self::Locks => "locks",
+            Self::Revocations => "revocations",
+        }
+    }
+}
+
+/// Per UTC day since `from`: sign-ins, failed checks, lock-outs, and sessions or tokens ended by
+/// someone (not a sign-out or a timeout).
+pub async fn daily_counts(
+    pool: &PgPool,
+    from: DateTime<Utc>,
+) -> Result<Vec<(chrono::NaiveDate, Series, i64)>, sqlx::Error> {
+    use warden_aggregates::account::AccountEvent;
+    let locks = [
+        AccountEvent::LOCKED_OUT,
+        AccountEvent::MFA_LOCKED_OUT,
+        AccountEvent::PIN_LOCKED,
+    ];
+    let rows: Vec<(chrono::NaiveDate, String, i64)> = sqlx::query_as(
+        "SELECT (at AT TIME ZONE 'UTC')::date AS day,
+                CASE WHEN action = $2 THEN 'sign_ins'
+                     WHEN action = ANY($3) THEN 'failures'
+                     WHEN action = ANY($4) THEN 'locks'
+                     ELSE 'revocations' END AS series,
+                count(*)
+         FROM audit_log_v1
+         WHERE at >= $1
+           AND (action = $2 OR action = ANY($3) OR action = ANY($4) OR action = $5
+                OR (action = $6
+                    AND coalesce(reason, '') NOT IN ('logged_out', 'expired', 'idle_timeout')))
+         GROUP BY 1, 2",
+    )
+    .bind(from)
+    .bind(AccountEvent::SESSION_STARTED)
+    .bind(AccountEvent::FAILED_CHECKS)
+    .bind(&locks[..])
+    .bind(AccountEvent::API_TOKEN_REVOKED)
+    .bind(AccountEvent::SESSION_ENDED)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(day, series, count)| {
+            let series = Series::ALL.into_iter().find(|s| s.as_str() == series)?;
+            Some((day, series, count))
+        })
+        .collect())
+}

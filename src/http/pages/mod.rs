@@ -3,6 +3,8 @@
 //! settings; the session lives in a `__Host-` cookie that only these handlers read.
 
 mod assets;
+mod audit;
+mod chart;
 mod devices;
 mod factors;
 mod guard;
@@ -39,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     security::routes(cfg);
     passkeys::routes(cfg);
     workspaces::routes(cfg);
+    audit::routes(cfg);
 }
 
 /// Whether `path` is one of the pages (they get the pages' headers).

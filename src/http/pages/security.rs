@@ -209,6 +209,9 @@ fn settings_markup(section: &Section<'_>, notice_slug: Option<&str>) -> Markup {
                 p.notice role="status" { "A workspace you belong to requires a second factor: set up an authenticator app, emailed codes or a passkey below." }
             }
             p.who { "Signed in as " strong { (settings.profile.email.text()) } }
+            @if settings.profile.is_auditor || settings.profile.is_admin {
+                p { "You may read the platform's audit trail: " a href="/account/audit" { "open the audit pages" } "." }
+            }
             @if !enrolling { (password_section(section)) }
             (factors::section(section))
             @if !enrolling {

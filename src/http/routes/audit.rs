@@ -14,6 +14,7 @@ use crate::app::Authenticated;
 use crate::http::error::Problem;
 use crate::startup::AppState;
 use warden_projections::queries::audit_log::AuditFilter;
+use warden_projections::Cursor;
 
 #[derive(Deserialize, IntoParams)]
 pub struct AuditQuery {
@@ -35,7 +36,7 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    fn filter(&self) -> AuditFilter {
+    pub fn filter(&self) -> AuditFilter {
         AuditFilter {
             actor: self.actor.clone(),
             subject: self.subject,
@@ -182,8 +183,17 @@ pub async fn export(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     state.app.audit.require_auditor(&who).await?;
-    let filter = query.filter();
     let start = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    Ok(ndjson(state, query.filter(), start))
+}
+
+/// The audit log from `start` (newest first) as NDJSON, one entry a line, streamed page by
+/// page; the caller has checked that the reader is an auditor.
+pub fn ndjson(
+    state: web::Data<AppState>,
+    filter: AuditFilter,
+    start: Option<Cursor>,
+) -> HttpResponse {
     let pages = stream::unfold(
         (state.into_inner(), filter, start, false),
         |(state, filter, before, done)| async move {
@@ -211,9 +221,9 @@ pub async fn export(
             }
         },
     );
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("application/x-ndjson")
-        .streaming(pages))
+        .streaming(pages)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import {
-  PASSWORD, accessibilityProblems, decodeQr, launch, mailsAbout, notice, oathtool, register,
+  PASSWORD, accessibilityProblems, api, decodeQr, launch, mailsAbout, notice, oathtool, register,
   shot, shots, signIn, startWarden,
 } from './warden.mjs';
 
@@ -325,4 +325,62 @@ test('a passkey added on the settings page signs in alone, in Chromium with its 
     await page.waitForURL(/\/account\/security/);
     const current = page.locator('#sessions tr', { hasText: 'This session' });
     assert.match(await current.textContent(), /passkey/);
+  }));
+
+test('an auditor granted by an administrator reads the log, a history, the state at an instant and the chain', () =>
+  withWarden(async (warden, browser) => {
+    const page = await browser.newPage();
+    await register(page, warden, 'admin@example.com');
+    await register(page, warden, 'carol@example.com');
+    await register(page, warden, 'bob@example.com');
+    warden.admin('admin@example.com');
+    // Bob mistypes twice and signs in.
+    for (const wrong of ['nope one', 'nope two']) await api(warden, 'POST', '/v1/sessions', { email: 'bob@example.com', password: wrong });
+    const bob = await api(warden, 'POST', '/v1/sessions', { email: 'bob@example.com', password: PASSWORD });
+    assert.equal(bob.status, 201);
+
+    // Carol is no auditor yet: the pages refuse her.
+    await signIn(page, warden, 'carol@example.com');
+    await page.waitForURL(/\/account\/security/);
+    const refused = await page.goto(`${warden.url}/account/audit`);
+    assert.equal(refused.status(), 403);
+    assert.match(await page.locator('body').textContent(), /auditor_required/);
+
+    const admin = await api(warden, 'POST', '/v1/sessions', { email: 'admin@example.com', password: PASSWORD });
+    const carol = await api(warden, 'GET', '/v1/me', undefined, (await api(warden, 'POST', '/v1/sessions', { email: 'carol@example.com', password: PASSWORD })).body.token);
+    const granted = await api(warden, 'POST', `/v1/admin/accounts/${carol.body.id}/auditor`, {}, admin.body.token);
+    assert.equal(granted.status, 204);
+
+    await page.goto(`${warden.url}/account/security`);
+    await page.getByRole('link', { name: 'open the audit pages' }).click();
+    assert.match(await page.locator('#chart-totals').textContent(), /failed checks 2/);
+    assert.equal(await page.locator('figure.chart svg polyline').count(), 4);
+    await shot(page, '17-audit-log');
+    await accessible(page);
+
+    await page.getByLabel('Action').fill('account.password.check_failed');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const rows = page.locator('main table tbody tr');
+    assert.equal(await rows.count(), 2);
+    const exported = await page.request.get(warden.url + await page.getByRole('link', { name: /Export these entries/ }).getAttribute('href'));
+    const lines = (await exported.text()).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.action), ['account.password.check_failed', 'account.password.check_failed']);
+
+    await rows.first().locator('td').nth(4).getByRole('link').click();
+    await page.waitForURL(/\/account\/audit\/accounts\//);
+    assert.match(await page.locator('ol.timeline').textContent(), /account\.registered/);
+    const now = new Date(Date.now() + 60_000).toISOString().slice(0, 16);
+    await page.getByLabel('Date and time (UTC)').fill(now);
+    await page.getByRole('button', { name: 'Show the state' }).click();
+    assert.match(await page.locator('#state-at').textContent(), /Live sessions1/);
+    await shot(page, '18-account-history');
+    await accessible(page);
+
+    await page.getByRole('link', { name: 'Chain verification' }).click();
+    assert.match(await page.locator('#chain-status').textContent(), /The chain verifies/);
+    await shot(page, '19-audit-chain');
+
+    // Taken back: refused on the next page.
+    await api(warden, 'DELETE', `/v1/admin/accounts/${carol.body.id}/auditor`, undefined, admin.body.token);
+    assert.equal((await page.goto(`${warden.url}/account/audit`)).status(), 403);
   }));

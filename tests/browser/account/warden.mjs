@@ -37,9 +37,9 @@ export async function startWarden() {
   const dir = await mkdtemp(join(tmpdir(), 'warden-pages-'));
   const mailDir = join(dir, 'mail');
   const url = `http://localhost:${port}`;
+  const where = ['--database-url', `${base}/${name}`, '--data-dir', join(dir, 'data')];
   const child = spawn(binary, [
-    'serve', '--database-url', `${base}/${name}`, '--addr', `127.0.0.1:${port}`,
-    '--public-url', url, '--mail-dir', mailDir, '--data-dir', join(dir, 'data'),
+    'serve', ...where, '--addr', `127.0.0.1:${port}`, '--public-url', url, '--mail-dir', mailDir,
     '--client-attempts-per-minute', '100000',
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WARDEN_LOG: 'warn' } });
   let log = '';
@@ -51,7 +51,15 @@ export async function startWarden() {
     if (tries > 300 || child.exitCode !== null) throw new Error(`Warden did not start:\n${log}`);
     await sleep(100);
   }
-  return { url, port, mailDir, stop: () => child.kill('SIGTERM'), log: () => log };
+  return {
+    url,
+    port,
+    mailDir,
+    stop: () => child.kill('SIGTERM'),
+    log: () => log,
+    // Makes an existing account a platform administrator, as an operator does.
+    admin: (email) => execFileSync(binary, ['admin', 'create', '--email', email, ...where]),
+  };
 }
 
 /** The messages Warden mailed so far with this subject, waiting up to 10 s for one. */
@@ -103,6 +111,17 @@ export async function signIn(page, warden, email, password = PASSWORD) {
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+/** A call to Warden's REST API; answers the status and the JSON body. */
+export async function api(warden, method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(`${warden.url}${path}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
 /** The text of the page's status notice (what the last action did). */
