@@ -100,27 +100,16 @@ pub fn serve(
                 let preflight = is_preflight(&req);
                 let api = req.path().starts_with("/v1");
                 let page = pages::is_page(req.path());
-                let cross_site = match page && req.method() == Method::POST {
-                    true => pages::sent_from_pages(&req).err(),
-                    false => None,
-                };
-                let call = if header_bytes(req.headers()) > MAX_HEADER_BYTES {
-                    let refused = AppError::new(ProblemCode::HeadersTooLarge).error_response();
-                    Err(req.into_response(refused))
-                } else if let Some(refused) = cross_site {
-                    Err(req.into_response(refused.error_response()))
-                } else {
-                    Ok(srv.call(req))
+                let call = match refused_early(&req, page) {
+                    Some(refused) => Err(req.into_response(refused.error_response())),
+                    None => Ok(srv.call(req)),
                 };
                 async move {
                     let response = match call {
                         Ok(called) => called.await?.map_into_boxed_body(),
                         Err(refused) => refused,
                     };
-                    let mut response = decorate(response, preflight, api);
-                    if page {
-                        pages::page_headers(response.headers_mut());
-                    }
+                    let response = decorate(response, preflight, api, page);
                     if let Some(metrics) = metrics {
                         let seconds = started.elapsed().as_secs_f64();
                         metrics.request(&method, &route, response.status().as_u16(), seconds);
@@ -132,6 +121,18 @@ pub fn serve(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// What is refused before any handler runs: headers too large, and a post to the account pages
+/// that a browser says came from elsewhere.
+fn refused_early(req: &ServiceRequest, page: bool) -> Option<AppError> {
+    if header_bytes(req.headers()) > MAX_HEADER_BYTES {
+        return Some(AppError::new(ProblemCode::HeadersTooLarge));
+    }
+    if page && req.method() == Method::POST {
+        return pages::sent_from_pages(req).err();
+    }
+    None
 }
 
 /// Browsers on the configured origins may call the API: bearer tokens only (no cookies, so no
@@ -166,11 +167,12 @@ fn is_preflight(req: &ServiceRequest) -> bool {
 
 /// What every response gets on its way out: a refused preflight as a problem, the rate-limit
 /// headers of a token request, `no-store` on the API (its answers carry tokens, secrets and
-/// personal data), and `nosniff` everywhere.
+/// personal data), the account pages' own headers, and `nosniff` everywhere.
 fn decorate<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
     preflight: bool,
     api: bool,
+    page: bool,
 ) -> ServiceResponse<BoxBody> {
     let mut response = if preflight && !response.status().is_success() {
         let (req, _) = response.into_parts();
@@ -192,6 +194,9 @@ fn decorate<B: MessageBody + 'static>(
     }
     if api {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if page {
+        pages::page_headers(headers);
     }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

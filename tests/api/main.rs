@@ -18,6 +18,7 @@ mod nats;
 mod notices;
 mod openapi;
 mod ordering;
+mod pages;
 mod passkeys;
 mod pin;
 mod revocation;

@@ -325,6 +325,7 @@ fn memory_of_cached_sessions(n: usize) {
             totp_pending: false,
             recovery_codes_remaining: 0,
             is_admin: false,
+            is_auditor: false,
             mfa_required_by: vec![WorkspaceId(workspace)],
         };
         let entry = CachedCredential {
