@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import {
   PASSWORD, accessibilityProblems, api, decodeQr, launch, mailsAbout, notice, oathtool, register,
-  shot, shots, signIn, startWarden,
+  shot, shots, signIn, startProvider, startWarden,
 } from './warden.mjs';
 
 /** Runs `journey` with a fresh Warden and a browser, stopping both after. */
@@ -383,4 +383,35 @@ test('an auditor granted by an administrator reads the log, a history, the state
     // Taken back: refused on the next page.
     await api(warden, 'DELETE', `/v1/admin/accounts/${carol.body.id}/auditor`, undefined, admin.body.token);
     assert.equal((await page.goto(`${warden.url}/account/audit`)).status(), 403);
+  }));
+
+test('"Sign in with …" on the sign-in page goes through the provider\'s own login and consent to a session of method sso', () =>
+  withWarden(async (warden, browser) => {
+    const provider = await startProvider(warden, 'warden-pages', 'pages-client-secret');
+    try {
+      const page = await browser.newPage();
+      await register(page, warden, 'admin@example.com');
+      warden.admin('admin@example.com');
+      const admin = await api(warden, 'POST', '/v1/sessions', { email: 'admin@example.com', password: PASSWORD });
+      const configured = await api(warden, 'POST', '/v1/admin/identity-providers', {
+        name: 'Test ID', issuer: provider.issuer, client_id: 'warden-pages',
+        client_secret: 'pages-client-secret', create_accounts: true,
+      }, admin.body.token);
+      assert.equal(configured.status, 201, JSON.stringify(configured.body));
+
+      await page.goto(`${warden.url}/account/sign-in`);
+      await shot(page, '20-sign-in-with-sso');
+      await page.getByRole('link', { name: 'Sign in with Test ID' }).click();
+      await page.waitForURL(new RegExp(`^${provider.issuer}`));
+      await page.locator('input[name="login"]').fill('grace@example.com');
+      await page.locator('input[name="password"]').fill('anything');
+      await page.getByRole('button', { name: /sign-in/i }).click();
+      await page.getByRole('button', { name: /continue/i }).click();
+      await page.waitForURL(/\/account\/security/);
+      assert.match(await page.locator('p.who').textContent(), /grace@example\.com/);
+      const current = page.locator('#sessions tr', { hasText: 'This session' });
+      assert.match(await current.textContent(), /sso/);
+    } finally {
+      provider.stop();
+    }
   }));

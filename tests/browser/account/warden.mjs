@@ -113,6 +113,21 @@ export async function signIn(page, warden, email, password = PASSWORD) {
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
+/**
+ * The test identity provider (oidc-provider with its login and consent forms, tests/idp) for
+ * `warden`; `stop()` ends it.
+ */
+export async function startProvider(warden, clientId, clientSecret) {
+  const port = await freePort();
+  const child = spawn('node', [join(root, 'tests/idp/server.mjs'), String(port), clientId, clientSecret,
+    `${warden.url}/v1/sso/callback`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((resolve, reject) => {
+    child.once('exit', () => reject(new Error('the identity provider did not start')));
+    child.stdout.on('data', (chunk) => { if (String(chunk).includes('ready')) resolve(); });
+  });
+  return { issuer: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+}
+
 /** A call to Warden's REST API; answers the status and the JSON body. */
 export async function api(warden, method, path, body, token) {
   const headers = { 'content-type': 'application/json' };
