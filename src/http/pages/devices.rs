@@ -4,7 +4,7 @@
 use actix_web::{post, web, HttpResponse};
 use maud::{html, Markup};
 use uuid::Uuid;
-use warden_aggregates::shared::SessionId;
+use warden_aggregates::shared::{ProviderId, SessionId};
 
 use super::guard::{removal, Posted, SignedIn};
 use super::layout::{button_form, when};
@@ -14,7 +14,46 @@ use crate::app::sessions::SessionEntry;
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(end_session).service(end_all);
+    cfg.service(end_session)
+        .service(end_all)
+        .service(unlink_provider);
+}
+
+/// The identity providers that sign the account in, each with a way to unlink it.
+pub fn providers_section(section: &Section<'_>) -> Markup {
+    let identities = &section.settings.identities;
+    html! {
+        @if !identities.is_empty() {
+            section id="providers" aria-labelledby="providers-title" {
+                h2 id="providers-title" { "Single sign-on" }
+                (super::layout::alert(section.error("providers", "")))
+                ul.items {
+                    @for identity in identities {
+                        li {
+                            strong { (identity.provider_name.as_deref().unwrap_or("A removed provider")) }
+                            span.meta { " · " (identity.issuer) " · linked " (when(identity.linked_at)) }
+                            " "
+                            (button_form(&format!("/account/security/providers/{}/unlink", identity.provider_id), section.csrf, "Unlink", true))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[post("/account/security/providers/{id}/unlink")]
+async fn unlink_provider(
+    state: web::Data<AppState>,
+    page: SignedIn,
+    path: web::Path<Uuid>,
+    Posted(_): Posted<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, PageError> {
+    let provider = ProviderId(path.into_inner());
+    match state.app.sso.unlink(&page.who, provider, &page.ctx).await {
+        Ok(()) => Ok(see_other("/account/security?notice=provider_unlinked")),
+        Err(error) => refused(&state, &page, "providers", error).await,
+    }
 }
 
 /// The words for how a session ended.

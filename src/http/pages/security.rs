@@ -19,6 +19,7 @@ use crate::app::api_tokens::TokenEntry;
 use crate::app::passkeys::PasskeyView;
 use crate::app::pin::PinStatus;
 use crate::app::sessions::{FailedAttempt, SessionEntry};
+use crate::app::sso::IdentityEntry;
 use crate::app::{App, AppError, Authenticated, ProblemCode};
 use crate::startup::AppState;
 
@@ -40,6 +41,8 @@ pub struct Settings {
     pub failures: Vec<FailedAttempt>,
     pub tokens: Vec<TokenEntry>,
     pub pin: Option<PinStatus>,
+    /// Identity providers linked to the account.
+    pub identities: Vec<IdentityEntry>,
 }
 
 impl Settings {
@@ -56,6 +59,7 @@ impl Settings {
                 failures: Vec::new(),
                 tokens: Vec::new(),
                 pin: None,
+                identities: Vec::new(),
             });
         }
         let (sessions, failures) = app.sessions.list(who).await?;
@@ -68,6 +72,7 @@ impl Settings {
             failures,
             tokens: app.api_tokens.list(who).await?,
             pin: Some(app.pin.status(who).await?),
+            identities: app.sso.identities(who).await?,
         })
     }
 
@@ -185,6 +190,7 @@ fn notice_text(slug: Option<&str>) -> Option<&'static str> {
         "passkey_removed" => "Your passkey is removed.",
         "session_ended" => "That session is signed out.",
         "token_revoked" => "The API token is revoked.",
+        "provider_unlinked" => "The provider no longer signs you in.",
         "pin_set" => "Your reporting PIN is set.",
         "pin_removed" => "Your reporting PIN is removed.",
         "pin_verified" => "Reporting history is unlocked for this session.",
@@ -212,7 +218,10 @@ fn settings_markup(section: &Section<'_>, notice_slug: Option<&str>) -> Markup {
             @if settings.profile.is_auditor || settings.profile.is_admin {
                 p { "You may read the platform's audit trail: " a href="/account/audit" { "open the audit pages" } "." }
             }
-            @if !enrolling { (password_section(section)) }
+            @if !enrolling {
+                (password_section(section))
+                (devices::providers_section(section))
+            }
             (factors::section(section))
             @if !enrolling {
                 (devices::section(section))

@@ -411,6 +411,11 @@ test('"Sign in with …" on the sign-in page goes through the provider\'s own lo
       assert.match(await page.locator('p.who').textContent(), /grace@example\.com/);
       const current = page.locator('#sessions tr', { hasText: 'This session' });
       assert.match(await current.textContent(), /sso/);
+      // The provider is her only way in: unlinking it is refused, in its section.
+      const providers = page.locator('#providers');
+      assert.match(await providers.textContent(), /Test ID/);
+      await providers.getByRole('button', { name: 'Unlink' }).click();
+      assert.match(await page.locator('#providers .error.banner').textContent(), /no way to sign in/);
     } finally {
       provider.stop();
     }
