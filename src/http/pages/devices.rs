@@ -72,6 +72,20 @@ fn ended_how(reason: Option<&str>) -> &'static str {
     }
 }
 
+/// How the session signed in, in words.
+fn method_words(method: &str) -> &'static str {
+    match method {
+        "password" => "password",
+        "totp" => "password and authenticator app",
+        "recovery_code" => "password and recovery code",
+        "email" => "password and emailed code",
+        "password_and_passkey" => "password and passkey",
+        "passkey" => "passkey",
+        "sso" => "single sign-on",
+        _ => "other",
+    }
+}
+
 fn device(session: &SessionEntry) -> String {
     let named = session.device.as_ref().map(|d| d.text().to_string());
     let agent = session.user_agent.as_ref().map(|u| u.text().to_string());
@@ -89,7 +103,7 @@ fn row(section: &Section<'_>, session: &SessionEntry) -> Markup {
                 @if session.current { " " strong.badge { "This session" } }
             }
             td { (session.ip.as_ref().map(|ip| ip.text().to_string()).unwrap_or_else(|| "—".into())) }
-            td { (session.method.replace('_', " ")) }
+            td { (method_words(&session.method)) }
             td { (when(session.started_at)) }
             td { (when(session.last_seen_at)) }
             td {

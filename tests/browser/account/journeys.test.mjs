@@ -324,7 +324,7 @@ test('a passkey added on the settings page signs in alone, in Chromium with its 
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
     await page.waitForURL(/\/account\/security/);
     const current = page.locator('#sessions tr', { hasText: 'This session' });
-    assert.match(await current.textContent(), /passkey/);
+    assert.equal(await current.locator('td').nth(2).textContent(), 'passkey', 'the passkey alone');
   }));
 
 test('an auditor granted by an administrator reads the log, a history, the state at an instant and the chain', () =>
@@ -410,7 +410,7 @@ test('"Sign in with …" on the sign-in page goes through the provider\'s own lo
       await page.waitForURL(/\/account\/security/);
       assert.match(await page.locator('p.who').textContent(), /grace@example\.com/);
       const current = page.locator('#sessions tr', { hasText: 'This session' });
-      assert.match(await current.textContent(), /sso/);
+      assert.equal(await current.locator('td').nth(2).textContent(), 'single sign-on');
       // The provider is her only way in: unlinking it is refused, in its section.
       const providers = page.locator('#providers');
       assert.match(await providers.textContent(), /Test ID/);
@@ -419,4 +419,56 @@ test('"Sign in with …" on the sign-in page goes through the provider\'s own lo
     } finally {
       provider.stop();
     }
+  }));
+
+/** The code in the newest of `count` mails "Your Warden code". */
+async function mailedCode(warden, count) {
+  const mails = await mailsAbout(warden, 'Your Warden code', count);
+  return mails[count - 1].match(/Your Warden code is:\s+(\d{6})/)[1];
+}
+
+test('changing the password, emailed codes on and used to sign in, and the reporting PIN', () =>
+  withWarden(async (warden, browser) => {
+    const page = await browser.newPage();
+    await register(page, warden, 'ada@example.com');
+    await signIn(page, warden, 'ada@example.com');
+    const password = page.locator('#password');
+    await password.getByLabel('Current password').fill('not it at all');
+    await password.getByLabel('New password').fill('a second horse staple');
+    await password.getByRole('button', { name: 'Change password' }).click();
+    assert.match(await page.locator('#f-current_password-error').textContent(), /current password is wrong/);
+    await password.getByLabel('Current password').fill(PASSWORD);
+    await password.getByLabel('New password').fill('a second horse staple');
+    await password.getByRole('button', { name: 'Change password' }).click();
+    assert.match(await notice(page), /password is changed/);
+
+    await page.getByRole('button', { name: 'Turn on emailed codes' }).click();
+    await page.getByLabel('Code from the email').fill(await mailedCode(warden, 1));
+    await page.getByRole('button', { name: 'Turn on emailed codes' }).click();
+    assert.equal(await notice(page), 'Emailed codes are on.');
+
+    const pin = page.locator('#pin');
+    await pin.getByLabel('New PIN').fill('12');
+    await pin.getByLabel('Password').fill('a second horse staple');
+    await pin.getByRole('button', { name: 'Set the PIN' }).click();
+    assert.match(await page.locator('#f-pin-pin-error').textContent(), /4 to 8 digits/);
+    await pin.getByLabel('New PIN').fill('4821');
+    await pin.getByLabel('Password').fill('a second horse staple');
+    await pin.getByRole('button', { name: 'Set the PIN' }).click();
+    assert.equal(await notice(page), 'Your reporting PIN is set.');
+    await pin.getByLabel('PIN, to unlock reporting history').fill('4821');
+    await pin.getByRole('button', { name: 'Unlock' }).click();
+    assert.match(await page.locator('#pin').textContent(), /unlocked for this session until \d{4}-/);
+    await shot(page, '21-pin-unlocked');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(page, warden, 'ada@example.com', 'a second horse staple');
+    await page.waitForURL(/second-step/);
+    await page.getByRole('button', { name: 'Email me a code' }).click();
+    assert.match(await notice(page), /on its way/);
+    await page.getByLabel('Code from the email').fill(await mailedCode(warden, 2));
+    await page.locator('section', { hasText: 'Emailed code' }).getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL(/\/account\/security/);
+    const current = page.locator('#sessions tr', { hasText: 'This session' });
+    assert.equal(await current.locator('td').nth(2).textContent(), 'password and emailed code');
   }));
