@@ -10,10 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use warden_aggregates::account::{MfaMethod, Reauthentication};
 
-use super::guard::{Posted, SignedIn};
+use super::guard::{removal, Posted, SignedIn};
 use super::layout::{alert, button_form, csrf_field, when, Field};
 use super::security::{maybe_when, refused, shown_once, Section};
-use super::{html as answer, refusal, see_other, PageError};
+use super::{html as answer, refusal, see_other, PageError, SESSION_COOKIE};
 use crate::app::mfa::reveal;
 use crate::startup::AppState;
 
@@ -161,6 +161,23 @@ fn passkeys(section: &Section<'_>) -> Markup {
     }
 }
 
+/// A factor is on. An enrollment-only session stays one (it never passed a second factor), so
+/// it ends here and the visitor signs in again with the new factor; others go on to `next`.
+pub async fn enrolled(
+    state: &AppState,
+    page: &SignedIn,
+    next: &str,
+) -> Result<HttpResponse, PageError> {
+    if !page.who.enrollment_only {
+        return Ok(see_other(next));
+    }
+    state.app.sessions.log_out(&page.who, &page.ctx).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("location", "/account/sign-in?notice=enrolled"))
+        .cookie(removal(SESSION_COOKIE))
+        .finish())
+}
+
 #[post("/account/security/totp")]
 async fn start_totp(
     state: web::Data<AppState>,
@@ -218,7 +235,7 @@ async fn confirm_totp(
         .confirm_totp(&page.who, form.code.trim(), &page.ctx)
         .await
     {
-        Ok(()) => Ok(see_other("/account/security?notice=totp_on")),
+        Ok(()) => enrolled(&state, &page, "/account/security?notice=totp_on").await,
         Err(error) => refused(&state, &page, "totp", error).await,
     }
 }
@@ -309,7 +326,7 @@ async fn confirm_email(
         .confirm_email(&page.who, form.code.trim(), &page.ctx)
         .await
     {
-        Ok(()) => Ok(see_other("/account/security?notice=email_on")),
+        Ok(()) => enrolled(&state, &page, "/account/security?notice=email_on").await,
         Err(error) => {
             let (status, message) = refusal(error)?;
             let frame = super::layout::Frame {

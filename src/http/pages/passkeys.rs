@@ -135,6 +135,13 @@ async fn register(
     passkeys
         .finish_registration(&page.who, &page.ctx, answer.credential, &answer.name)
         .await?;
+    if page.who.enrollment_only {
+        // As after any first factor set up while enrolling: sign in again with it.
+        state.app.sessions.log_out(&page.who, &page.ctx).await?;
+        return Ok(HttpResponse::Ok()
+            .cookie(removal(SESSION_COOKIE))
+            .json(json!({ "redirect": "/account/sign-in?notice=enrolled" })));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "redirect": "/account/security?notice=passkey_added#passkeys"
     })))

@@ -45,6 +45,7 @@ fn notice_text(slug: Option<&str>) -> Option<&'static str> {
         "reset" => "Your password is changed and every session ended: sign in with the new one.",
         "code_sent" => "A code is on its way to your email address.",
         "requested" => "Your request is recorded. An administrator will look at it.",
+        "enrolled" => "Your second factor is set up. Sign in again with it to continue.",
         _ => return None,
     })
 }
