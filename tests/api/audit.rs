@@ -28,7 +28,7 @@ async fn every_recorded_event_is_in_the_audit_log_with_who_what_and_from_where()
     let admin = app.admin("auditor@example.com").await;
 
     let refused = app.get("/v1/audit", Some(&user)).await;
-    assert_problem(refused, StatusCode::FORBIDDEN, "admin_required").await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "auditor_required").await;
     let minted = app
         .post(
             "/v1/me/tokens",
@@ -183,7 +183,7 @@ async fn auditors_read_an_accounts_history_and_its_state_at_any_instant() {
         app.get(&format!("/v1/accounts/{id}/history"), Some(&session))
             .await,
         StatusCode::FORBIDDEN,
-        "admin_required",
+        "auditor_required",
     )
     .await;
     let history: Value = app

@@ -77,7 +77,7 @@ async fn an_untouched_log_verifies_and_only_auditors_may_ask() {
     assert_problem(
         app.api_as(&user).verify_chain().await,
         StatusCode::FORBIDDEN,
-        "admin_required",
+        "auditor_required",
     )
     .await;
     app.caught_up().await;

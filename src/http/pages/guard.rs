@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::PageError;
 use crate::adapters::tokens;
+use crate::app::sessions::LoggedIn;
 use crate::app::{AppError, Authenticated, ProblemCode, RequestContext};
 use crate::http::extractors::context_of;
 use crate::startup::AppState;
@@ -43,6 +44,15 @@ pub fn cookie(name: &'static str, value: String, max_age: Option<i64>) -> Cookie
         cookie.set_max_age(CookieDuration::seconds(seconds));
     }
     cookie
+}
+
+/// The page session of a new session, living as long as the session may.
+pub fn session_cookie(logged_in: &LoggedIn) -> Cookie<'static> {
+    let seconds = (logged_in.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(60);
+    let token = logged_in.token.expose_secret().to_string();
+    cookie(SESSION_COOKIE, token, Some(seconds))
 }
 
 /// The cookie that tells the browser to forget `name`.

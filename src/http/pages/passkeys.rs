@@ -3,12 +3,12 @@
 //! token ever reaches the script.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use warden_aggregates::account::Reauthentication;
 
-use super::guard::{cookie, removal, Scripted, SignedIn, CHALLENGE_COOKIE};
+use super::guard::{removal, session_cookie, Scripted, SignedIn, CHALLENGE_COOKIE};
 use super::sign_in::waiting_challenge;
 use super::{PageError, SESSION_COOKIE};
 use crate::app::sessions::LoggedIn;
@@ -27,15 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Where the script goes next, with the new session in its cookie.
 fn signed_in(logged_in: &LoggedIn) -> HttpResponse {
-    let seconds = (logged_in.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(60);
     HttpResponse::Ok()
-        .cookie(cookie(
-            SESSION_COOKIE,
-            logged_in.token.expose_secret().to_string(),
-            Some(seconds),
-        ))
+        .cookie(session_cookie(logged_in))
         .cookie(removal(CHALLENGE_COOKIE))
         .json(json!({ "redirect": "/account/security" }))
 }

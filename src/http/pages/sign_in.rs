@@ -8,7 +8,7 @@ use serde::Deserialize;
 use warden_aggregates::account::MfaMethod;
 use warden_aggregates::shared::Email;
 
-use super::guard::{cookie, removal, Csrf, Posted, SignedIn, CHALLENGE_COOKIE};
+use super::guard::{cookie, removal, session_cookie, Csrf, Posted, SignedIn, CHALLENGE_COOKIE};
 use super::layout::{alert, csrf_field, notice, page, Field, Frame, PASSWORD_RULES};
 use super::{html as answer, ok, refusal, see_other, PageError, SESSION_COOKIE};
 use crate::app::sessions::{LoggedIn, LoginOutcome};
@@ -55,18 +55,11 @@ struct NoticeQuery {
     notice: Option<String>,
 }
 
-/// The session cookie of a new session, living as long as the session may.
+/// Signed in: to `location`, with the page session in its cookie.
 fn signed_in(logged_in: &LoggedIn, location: &str) -> HttpResponse {
-    let seconds = (logged_in.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(60);
     HttpResponse::SeeOther()
         .insert_header(("location", location.to_string()))
-        .cookie(cookie(
-            SESSION_COOKIE,
-            logged_in.token.expose_secret().to_string(),
-            Some(seconds),
-        ))
+        .cookie(session_cookie(logged_in))
         .cookie(removal(CHALLENGE_COOKIE))
         .finish()
 }

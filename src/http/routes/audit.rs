@@ -118,7 +118,7 @@ async fn page(
     responses(
         (status = 200, body = AuditPage),
         (status = 400, description = "invalid_cursor, malformed_query", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auditor_required, admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/audit")]
@@ -172,7 +172,7 @@ pub async fn workspace_log(
     params(AuditQuery),
     responses(
         (status = 200, description = "one JSON entry per line, newest first", content_type = "application/x-ndjson"),
-        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auditor_required, admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/audit/export")]
@@ -254,7 +254,7 @@ pub struct HistoryResponse {
     params(("id" = Uuid, Path, description = "account id")),
     responses(
         (status = 200, body = HistoryResponse),
-        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auditor_required, admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "account_not_found", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -310,7 +310,7 @@ pub struct AccountStateResponse {
     params(("id" = Uuid, Path, description = "account id"), StateQuery),
     responses(
         (status = 200, body = AccountStateResponse),
-        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auditor_required, admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "account_not_found", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -63,7 +63,7 @@ impl From<Verification> for VerifyResponse {
     security(("session" = []), ("api_token" = ["audit:read"])),
     responses(
         (status = 200, body = VerifyResponse),
-        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auditor_required, admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/audit/verify")]
@@ -149,7 +149,7 @@ pub async fn public_key(state: web::Data<AppState>) -> Result<HttpResponse, AppE
     security(("session" = []), ("api_token" = ["audit:read"])),
     responses(
         (status = 200, description = "`{\"kind\":\"event\",...}` and `{\"kind\":\"checkpoint\",...}` lines", content_type = "application/x-ndjson"),
-        (status = 403, description = "admin_required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auditor_required, admin_required, insufficient_scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/audit/chain")]

@@ -471,3 +471,34 @@ test('changing the password, emailed codes on and used to sign in, and the repor
     const current = page.locator('#sessions tr', { hasText: 'This session' });
     assert.equal(await current.locator('td').nth(2).textContent(), 'password and emailed code');
   }));
+
+test('a locked account asks for access from the sign-in page, and signs in once an administrator approves', () =>
+  withWarden(async (warden, browser) => {
+    const page = await browser.newPage();
+    await register(page, warden, 'admin@example.com');
+    await register(page, warden, 'ada@example.com');
+    warden.admin('admin@example.com');
+    for (let i = 0; i < 10; i += 1) {
+      await api(warden, 'POST', '/v1/sessions', { email: 'ada@example.com', password: `guess ${i}` });
+    }
+
+    await signIn(page, warden, 'ada@example.com');
+    assert.match(await page.locator('.error.banner').textContent(), /locked/);
+    await page.getByRole('link', { name: 'Ask for access' }).click();
+    assert.equal(await page.getByLabel('Email').inputValue(), 'ada@example.com');
+    await page.getByLabel('What happened').fill('Someone guessed at my password; it was not me.');
+    await shot(page, '22-ask-for-access');
+    await accessible(page);
+    await page.getByRole('button', { name: 'Send the request' }).click();
+    assert.match(await notice(page), /request is recorded/);
+
+    const admin = await api(warden, 'POST', '/v1/sessions', { email: 'admin@example.com', password: PASSWORD });
+    const requests = await api(warden, 'GET', '/v1/admin/access-requests', undefined, admin.body.token);
+    const [request] = requests.body.access_requests;
+    assert.match(request.reason, /not me/);
+    const approved = await api(warden, 'POST', `/v1/admin/access-requests/${request.id}/approve`, {}, admin.body.token);
+    assert.ok(approved.status < 300, JSON.stringify(approved));
+
+    await signIn(page, warden, 'ada@example.com');
+    await page.waitForURL(/\/account\/security/);
+  }));
