@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   PASSWORD, accessibilityProblems, api, decodeQr, launch, mailsAbout, notice, oathtool, register,
@@ -124,6 +125,14 @@ async function setUpTotp(page, done = 'Your authenticator app is set up.') {
   assert.equal(secret, (await page.locator('#totp-secret').textContent()).trim(), 'QR and text agree');
   const codes = (await page.locator('#recovery-codes li').allTextContents()).map((c) => c.trim());
   assert.equal(codes.length, 10);
+  // Download gives the same codes as a text file, one a line.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download' }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), 'warden-recovery-codes.txt');
+  const saved = await readFile(await download.path(), 'utf8');
+  assert.deepEqual(saved.trim().split('\n'), codes);
   // The previous step's code: the sign-in after may use the current one.
   await page.getByLabel('Code from the app').fill(oathtool(secret, -30));
   await page.getByRole('button', { name: 'Confirm' }).click();
