@@ -9,13 +9,14 @@ use secrecy::SecretString;
 use warden_aggregates::shared::Email;
 use warden_projections::audit_chain::TrustedKeys;
 use warden_projections::audit_chain::{self, verify_export};
-use warden_projections::replay::replay;
+use warden_projections::replay::replay_reporting;
 use warden_projections::{SigningKey, VerifyingKey};
 
 use crate::adapters::clock::SystemClock;
 use crate::adapters::keys;
 use crate::adapters::sealing::MasterKey;
 use crate::http::openapi;
+use crate::progress::Reporter;
 use crate::settings::{
     public_key_from_base64, public_key_to_base64, signing_key_to_base64, Settings,
 };
@@ -166,7 +167,9 @@ async fn rebuild_and_compare(settings: Settings) -> anyhow::Result<()> {
         .parse()
         .context("DATABASE_URL is not a PostgreSQL URL")?;
     // No signer: checkpoints are the server's to sign, never a rebuild's.
-    let report = replay(&pool, options, &warden_projections::all(None)).await?;
+    let progress = Reporter::on_stderr();
+    let projectors = warden_projections::all(None);
+    let report = replay_reporting(&pool, options, &projectors, &progress).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     if !report.identical {
         for table in report.tables.iter().filter(|t| !t.identical()) {
@@ -207,7 +210,7 @@ async fn verify(
         }
         None => {
             let pool = startup::connect(&settings).await?;
-            audit_chain::verify(&pool, key).await?
+            audit_chain::verify_reporting(&pool, key, &Reporter::on_stderr()).await?
         }
     };
     println!("{}", serde_json::to_string_pretty(&verification)?);

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod http;
 pub mod metrics;
+pub mod progress;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

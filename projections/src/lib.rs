@@ -11,6 +11,7 @@ pub mod views;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use runtime::checkpoint::Cursor;
+pub use runtime::progress::{Progress, Silent};
 pub use runtime::projector::{event_body, ProjectionError, Projector, StoredEvent};
 pub use runtime::reactor::{react_once, Reactor};
 pub use runtime::replay;

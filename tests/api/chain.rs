@@ -349,9 +349,24 @@ async fn an_export_verifies_offline_with_the_public_key_and_a_flipped_byte_is_lo
     .await;
     assert!(!ok, "{report}");
 
-    // Online, from the command line, against the database.
+    // Online, from the command line, against the database; not on a terminal, its progress
+    // comes as JSON lines, the last one at the end.
     let (ok, report, stderr) = warden(&["verify"], &app).await;
     assert!(ok, "{report} {stderr}");
+    let last = progress_lines(&stderr, "verify")
+        .pop()
+        .expect("a progress line");
+    assert_eq!(last["done"], report["events_checked"], "{stderr}");
+    assert_eq!(last["done"], last["total"]);
+}
+
+/// The JSON progress lines of `stage` a command wrote to standard error.
+fn progress_lines(stderr: &str, stage: &str) -> Vec<Value> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["stage"] == stage)
+        .collect()
 }
 
 #[tokio::test]
@@ -374,6 +389,14 @@ async fn replay_rebuilds_every_view_identically_and_finds_a_changed_row() {
     let (ok, cli, stderr) = warden(&["replay"], &app).await;
     assert!(ok, "{cli} {stderr}");
     assert_eq!(cli["identical"], true);
+    // Each projector's rebuild says how far it came, ending at the log's end.
+    for projector in ["session_history_v1", "audit_log_v1"] {
+        let last = progress_lines(&stderr, &format!("replay {projector}"))
+            .pop()
+            .unwrap_or_else(|| panic!("progress of {projector}: {stderr}"));
+        assert_eq!(last["done"], last["total"], "{stderr}");
+        assert!(last["total"].as_u64() > Some(0));
+    }
 
     sqlx::query(
         "UPDATE workspace_members_v1 SET role = 'account_holder' WHERE role = 'supervisor'",

@@ -1,4 +1,5 @@
 pub(crate) mod checkpoint;
+pub mod progress;
 pub(crate) mod projector;
 pub(crate) mod reactor;
 pub mod replay;

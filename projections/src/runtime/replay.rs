@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::runtime::checkpoint::{self, Cursor};
+use crate::runtime::progress::{Progress, Silent};
 use crate::runtime::projector::{ProjectionError, Projector};
 use crate::runtime::runner::catch_up;
 
@@ -66,6 +67,16 @@ pub async fn replay(
     options: PgConnectOptions,
     projectors: &[Arc<dyn Projector>],
 ) -> Result<ReplayReport, ReplayError> {
+    replay_reporting(live, options, projectors, &Silent).await
+}
+
+/// `replay`, telling `progress` how far each projector's rebuild has come.
+pub async fn replay_reporting(
+    live: &PgPool,
+    options: PgConnectOptions,
+    projectors: &[Arc<dyn Projector>],
+    progress: &dyn Progress,
+) -> Result<ReplayReport, ReplayError> {
     let mut conn = PgConnection::connect_with(&options).await?;
     // One replay at a time per database: they share the scratch schema. The lock goes with
     // this connection.
@@ -102,7 +113,7 @@ pub async fn replay(
         .connect_with(options.options([("search_path", &format!("{SCHEMA},public"))]))
         .await?;
 
-    let result = compare_when_level(live, &rebuilt, projectors, &mut conn).await;
+    let result = compare_when_level(live, &rebuilt, projectors, &mut conn, progress).await;
     rebuilt.close().await;
     execute(
         &mut conn,
@@ -117,10 +128,16 @@ async fn compare_when_level(
     rebuilt: &PgPool,
     projectors: &[Arc<dyn Projector>],
     conn: &mut PgConnection,
+    progress: &dyn Progress,
 ) -> Result<ReplayReport, ReplayError> {
     let mut tables = Vec::new();
     let mut position = Cursor::default();
+    let newest: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+        .fetch_one(live)
+        .await?;
     for projector in projectors {
+        let stage = format!("replay {}", projector.name());
+        rebuild_watched(rebuilt, projector.as_ref(), progress, &stage, newest).await?;
         // Catch both up until they stand at the same place: another Warden process may be
         // moving the live side meanwhile.
         let mut level = None;
@@ -145,6 +162,45 @@ async fn compare_when_level(
         position: position.to_string(),
         tables,
     })
+}
+
+/// The first, long rebuild of one projector, its checkpoint read every half second meanwhile
+/// (positions stand in for events: the log's positions are dense, so the ratio is close).
+async fn rebuild_watched(
+    rebuilt: &PgPool,
+    projector: &dyn Projector,
+    progress: &dyn Progress,
+    stage: &str,
+    newest: i64,
+) -> Result<(), ProjectionError> {
+    let total = u64::try_from(newest).unwrap_or_default();
+    let work = catch_up(rebuilt, projector);
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            done = &mut work => {
+                done?;
+                progress.update(stage, total, total);
+                progress.finish(stage);
+                return Ok(());
+            }
+            _ = tick.tick() => {
+                // A plain read: it waits on no lock, while the rebuild (not polled meanwhile)
+                // holds the checkpoint row's.
+                let peek = sqlx::query_scalar::<_, i64>(
+                    "SELECT global_position FROM projector_checkpoints WHERE name = $1",
+                )
+                .bind(projector.name())
+                .fetch_optional(rebuilt);
+                let peeked = tokio::time::timeout(std::time::Duration::from_millis(200), peek).await;
+                if let Ok(Ok(Some(at))) = peeked {
+                    let done = u64::try_from(at).unwrap_or_default();
+                    progress.update(stage, done.min(total), total);
+                }
+            }
+        }
+    }
 }
 
 async fn stored_checkpoint(pool: &PgPool, name: &str) -> Result<Cursor, sqlx::Error> {

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::runtime::checkpoint::{parse_xid8, Cursor};
+use crate::runtime::progress::{Progress, Silent};
 use crate::runtime::projector::{ProjectionError, Projector, StoredEvent};
 
 /// Payload and metadata fields that hold a secret's stored form (a password or PIN hash, a
@@ -682,7 +683,20 @@ pub async fn verify(
     pool: &PgPool,
     keys: impl Into<TrustedKeys>,
 ) -> Result<Verification, sqlx::Error> {
+    verify_reporting(pool, keys, &Silent).await
+}
+
+/// `verify`, telling `progress` how many chain entries are checked after each page.
+pub async fn verify_reporting(
+    pool: &PgPool,
+    keys: impl Into<TrustedKeys>,
+    progress: &dyn Progress,
+) -> Result<Verification, sqlx::Error> {
     let mut check = ChainCheck::new(keys, checkpoints(pool).await?);
+    let total: i64 = sqlx::query_scalar("SELECT coalesce(max(n), 0) FROM audit_chain_v1")
+        .fetch_one(pool)
+        .await?;
+    let total = u64::try_from(total).unwrap_or_default();
     let mut after = 0_i64;
     loop {
         let entries = chain_page(pool, after, i64::MAX, VERIFY_PAGE).await?;
@@ -697,10 +711,13 @@ pub async fn verify(
             );
             after = entry.n;
         }
+        let done = u64::try_from(after).unwrap_or_default();
+        progress.update("verify", done, total.max(done));
         if (entries.len() as i64) < VERIFY_PAGE {
             break;
         }
     }
+    progress.finish("verify");
     // Events at or before the chain's head that the chain skipped were slipped in later.
     let unchained: Option<(String, i64)> = sqlx::query_as(
         "SELECT e.transaction_id::text, e.global_position FROM events e

@@ -93,3 +93,31 @@ async fn erasure_ends_every_credential_and_the_account_accepts_nothing_after() {
         .await
         .then_expect_error(AccountError::Erased);
 }
+
+#[tokio::test]
+async fn the_auditor_role_is_granted_and_taken_back_once_each() {
+    let by = AccountId(Uuid::from_u128(9));
+    let set = |auditor| AccountCommand::from(SupportCommand::SetAuditor { auditor, by });
+    framework()
+        .given(vec![registered()])
+        .when_async(set(true))
+        .await
+        .then_expect_events(vec![AccountEvent::AuditorGranted { by, at: now() }]);
+    let granted = vec![registered(), AccountEvent::AuditorGranted { by, at: now() }];
+    // Granting again records nothing: the log says what changed.
+    framework()
+        .given(granted.clone())
+        .when_async(set(true))
+        .await
+        .then_expect_events(vec![]);
+    framework()
+        .given(granted)
+        .when_async(set(false))
+        .await
+        .then_expect_events(vec![AccountEvent::AuditorRevoked { by, at: now() }]);
+    framework()
+        .given(vec![registered()])
+        .when_async(set(false))
+        .await
+        .then_expect_events(vec![]);
+}
