@@ -48,7 +48,7 @@ pub struct Settings {
 impl Settings {
     pub async fn load(app: &App, who: &Authenticated) -> Result<Self, AppError> {
         let profile = app.accounts.profile(who).await?;
-        let passkeys = app.passkeys.list(who).await.unwrap_or_default();
+        let passkeys = app.passkeys.list(who).await?;
         if who.enrollment_only {
             return Ok(Self {
                 enrollment_only: true,
