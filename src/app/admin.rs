@@ -113,7 +113,10 @@ impl Admin {
     ) -> Result<(), AppError> {
         let by = who.account_id;
         let command = || SupportCommand::SetAuditor { auditor, by };
-        self.support(who, target, ctx, command, Settle::Views).await
+        // Through the barrier: when the call returns, no process answers from a profile (the
+        // credential cache's `GET /v1/me`) that still shows the role as it was.
+        self.support(who, target, ctx, command, Settle::Revocation)
+            .await
     }
 
     pub async fn reset_mfa(

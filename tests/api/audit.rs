@@ -435,8 +435,14 @@ async fn an_auditor_reads_the_audit_trail_and_nothing_more_until_the_role_is_tak
     assert_problem(by_carol, StatusCode::FORBIDDEN, "admin_required").await;
     let granted = app.post(&grant, json!({}), Some(&admin)).await;
     assert_eq!(granted.status(), StatusCode::NO_CONTENT);
-    // What decides is read from the account itself on each request (`GET /v1/me` answers from
-    // the profile the credential cache holds, which a grant need not refresh at once).
+    // Every process shows the grant once it has returned, the cached profile included.
+    let me: Value = app
+        .get("/v1/me", Some(&carol))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["is_auditor"], true);
     for path in &reads {
         let read = app.get(path, Some(&carol)).await;
         assert_eq!(read.status(), StatusCode::OK, "{path}");
@@ -467,4 +473,11 @@ async fn an_auditor_reads_the_audit_trail_and_nothing_more_until_the_role_is_tak
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
     let refused = app.get("/v1/audit", Some(&carol)).await;
     assert_problem(refused, StatusCode::FORBIDDEN, "auditor_required").await;
+    let me: Value = app
+        .get("/v1/me", Some(&carol))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["is_auditor"], false);
 }

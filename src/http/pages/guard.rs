@@ -27,6 +27,10 @@ pub const SESSION_COOKIE: &str = "__Host-warden-session";
 pub const CSRF_COOKIE: &str = "__Host-warden-csrf";
 /// Between the password and the second step: the login challenge and the methods it offers.
 pub const CHALLENGE_COOKIE: &str = "__Host-warden-challenge";
+/// A provider sign-in started by these pages: the nonce its return address must repeat.
+pub const SSO_COOKIE: &str = "__Host-warden-sso-return";
+/// As long as a provider sign-in attempt lives.
+pub const SSO_ATTEMPT_SECONDS: i64 = 10 * 60;
 /// The header the page script sends the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// A form body larger than this is refused before it is read whole.
@@ -46,11 +50,10 @@ pub fn cookie(name: &'static str, value: String, max_age: Option<i64>) -> Cookie
     cookie
 }
 
-/// The page session of a new session, living as long as the session may.
-pub fn session_cookie(logged_in: &LoggedIn) -> Cookie<'static> {
-    let seconds = (logged_in.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(60);
+/// The page session of a new session, living as long as the session may from `now` (the
+/// application's clock).
+pub fn session_cookie(logged_in: &LoggedIn, now: chrono::DateTime<chrono::Utc>) -> Cookie<'static> {
+    let seconds = (logged_in.expires_at - now).num_seconds().max(60);
     let token = logged_in.token.expose_secret().to_string();
     cookie(SESSION_COOKIE, token, Some(seconds))
 }

@@ -26,9 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Where the script goes next, with the new session in its cookie.
-fn signed_in(logged_in: &LoggedIn) -> HttpResponse {
+fn signed_in(state: &AppState, logged_in: &LoggedIn) -> HttpResponse {
+    let now = state.app.commands.clock().now();
     HttpResponse::Ok()
-        .cookie(session_cookie(logged_in))
+        .cookie(session_cookie(logged_in, now))
         .cookie(removal(CHALLENGE_COOKIE))
         .json(json!({ "redirect": "/account/security" }))
 }
@@ -70,7 +71,7 @@ async fn sign_in(
     let logged_in = passkeys
         .sign_in(answer.credential, &context_of(&req))
         .await?;
-    Ok(signed_in(&logged_in))
+    Ok(signed_in(&state, &logged_in))
 }
 
 #[post("/account/sign-in/passkey-options")]
@@ -96,7 +97,7 @@ async fn second_factor(
     let logged_in = passkeys
         .second_factor(challenge(&req)?, answer.credential, &context_of(&req))
         .await?;
-    Ok(signed_in(&logged_in))
+    Ok(signed_in(&state, &logged_in))
 }
 
 #[derive(Deserialize)]

@@ -5,12 +5,17 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 use warden_aggregates::account::MfaMethod;
 use warden_aggregates::shared::Email;
 
-use super::guard::{cookie, removal, session_cookie, Csrf, Posted, SignedIn, CHALLENGE_COOKIE};
+use super::guard::{
+    cookie, removal, session_cookie, Csrf, Posted, SignedIn, CHALLENGE_COOKIE, SSO_ATTEMPT_SECONDS,
+    SSO_COOKIE,
+};
 use super::layout::{alert, csrf_field, notice, page, Field, Frame, PASSWORD_RULES};
 use super::{html as answer, ok, refusal, see_other, PageError, SESSION_COOKIE};
+use crate::adapters::tokens;
 use crate::app::sessions::{LoggedIn, LoginOutcome};
 use crate::app::{AppError, ProblemCode, RequestContext};
 use crate::http::extractors::context_of;
@@ -55,12 +60,15 @@ struct NoticeQuery {
     notice: Option<String>,
 }
 
-/// Signed in: to `location`, with the page session in its cookie.
-fn signed_in(logged_in: &LoggedIn, location: &str) -> HttpResponse {
+/// Signed in: to `location`, with the page session in its cookie and the steps before it
+/// forgotten.
+fn signed_in(state: &AppState, logged_in: &LoggedIn, location: &str) -> HttpResponse {
+    let now = state.app.commands.clock().now();
     HttpResponse::SeeOther()
         .insert_header(("location", location.to_string()))
-        .cookie(session_cookie(logged_in))
+        .cookie(session_cookie(logged_in, now))
         .cookie(removal(CHALLENGE_COOKIE))
+        .cookie(removal(SSO_COOKIE))
         .finish()
 }
 
@@ -168,9 +176,10 @@ async fn sign_in(
         .await
     {
         Ok(LoginOutcome::Authenticated(logged_in)) => {
-            Ok(signed_in(&logged_in, "/account/security"))
+            Ok(signed_in(&state, &logged_in, "/account/security"))
         }
         Ok(LoginOutcome::EnrollmentRequired(logged_in)) => Ok(signed_in(
+            &state,
             &logged_in,
             "/account/security?notice=enroll#second-factors",
         )),
@@ -319,7 +328,7 @@ async fn second_step(
         .complete(challenge, method, form.code.trim(), &ctx)
         .await
     {
-        Ok(logged_in) => Ok(signed_in(&logged_in, "/account/security")),
+        Ok(logged_in) => Ok(signed_in(&state, &logged_in, "/account/security")),
         Err(error) => {
             let (status, message) = refusal(error)?;
             let markup = second_step_markup(&csrf, &methods, Some(&message), None);
@@ -456,28 +465,48 @@ async fn create_account(
     Ok(())
 }
 
-/// Signing in at a provider, by `/v1`'s own start, returning to the pages.
+/// Signing in at a provider, by `/v1`'s own start, returning to the pages. The attempt is bound
+/// to this browser: a nonce in a cookie and in the return address, which must match on the way
+/// back, so a login code someone else obtained cannot sign this browser in to their account.
 #[get("/account/sso/{provider_id}")]
 async fn sso_start(state: web::Data<AppState>, path: web::Path<uuid::Uuid>) -> HttpResponse {
-    let return_to = format!("{}/account/sso", state.public_url);
+    let attempt = tokens::mint_nonce();
+    let return_to = format!("{}/account/sso?attempt={attempt}", state.public_url);
     let return_to = urlencoding::encode(&return_to);
-    see_other(&format!("/v1/sso/{path}/start?return_to={return_to}"))
+    HttpResponse::SeeOther()
+        .insert_header((
+            "location",
+            format!("/v1/sso/{path}/start?return_to={return_to}"),
+        ))
+        .cookie(cookie(SSO_COOKIE, attempt, Some(SSO_ATTEMPT_SECONDS)))
+        .finish()
 }
 
 #[derive(Deserialize)]
 struct SsoReturn {
+    attempt: Option<String>,
     login_code: Option<String>,
 }
 
-/// Where a provider's sign-in comes back to: the login code becomes the page session.
+/// Where a provider's sign-in comes back to: the login code becomes the page session, in the
+/// browser that started the attempt only.
 #[get("/account/sso")]
 async fn sso_return(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<SsoReturn>,
 ) -> Result<HttpResponse, PageError> {
     let code = query.login_code.as_deref().ok_or(PageError::SignIn)?;
+    let held = req.cookie(SSO_COOKIE);
+    let presented = query.attempt.as_deref().unwrap_or_default();
+    let started_here = held.is_some_and(|held| {
+        !presented.is_empty() && bool::from(held.value().as_bytes().ct_eq(presented.as_bytes()))
+    });
+    if !started_here {
+        return Err(AppError::new(ProblemCode::SsoAttemptInvalid).into());
+    }
     let logged_in = state.app.sso.exchange(code).await?;
-    Ok(signed_in(&logged_in, "/account/security"))
+    Ok(signed_in(&state, &logged_in, "/account/security"))
 }
 
 #[derive(Deserialize, Default)]

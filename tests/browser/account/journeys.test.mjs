@@ -429,6 +429,61 @@ test('"Sign in with …" on the sign-in page goes through the provider\'s own lo
     }
   }));
 
+test('a provider sign-in someone else started does not sign this browser in (no login CSRF)', () =>
+  withWarden(async (warden, browser) => {
+    const provider = await startProvider(warden, 'warden-pages', 'pages-client-secret');
+    try {
+      const admin = await api(warden, 'POST', '/v1/accounts', { email: 'admin@example.com', password: PASSWORD });
+      assert.equal(admin.status, 201, JSON.stringify(admin.body));
+      warden.admin('admin@example.com');
+      const session = await api(warden, 'POST', '/v1/sessions', { email: 'admin@example.com', password: PASSWORD });
+      const configured = await api(warden, 'POST', '/v1/admin/identity-providers', {
+        name: 'Test ID', issuer: provider.issuer, client_id: 'warden-pages',
+        client_secret: 'pages-client-secret', create_accounts: true,
+      }, session.body.token);
+      assert.equal(configured.status, 201, JSON.stringify(configured.body));
+
+      // Mallory signs in at the provider in her own browser and keeps the address Warden
+      // would have sent her browser back to, login code and all.
+      const mallory = await browser.newPage();
+      // The last hop of a redirect chain is stopped with the DevTools protocol's Fetch domain
+      // (Playwright's own routing sees only a chain's first request).
+      let trap;
+      const cdp = await mallory.context().newCDPSession(mallory);
+      await cdp.send('Fetch.enable', { patterns: [{ urlPattern: '*/account/sso?attempt=*' }] });
+      cdp.on('Fetch.requestPaused', (paused) => {
+        trap = paused.request.url;
+        cdp.send('Fetch.failRequest', { requestId: paused.requestId, errorReason: 'Aborted' });
+      });
+      await mallory.goto(`${warden.url}/account/sign-in`);
+      await mallory.getByRole('link', { name: 'Sign in with Test ID' }).click();
+      await mallory.waitForURL(new RegExp(`^${provider.issuer}`));
+      await mallory.locator('input[name="login"]').fill('mallory@example.com');
+      await mallory.locator('input[name="password"]').fill('anything');
+      await mallory.getByRole('button', { name: /sign-in/i }).click();
+      await mallory.getByRole('button', { name: /continue/i }).click().catch(() => {});
+      for (let i = 0; i < 100 && !trap; i += 1) await new Promise((r) => setTimeout(r, 50));
+      assert.match(trap ?? '', /login_code=/, 'the provider sent Mallory back with a login code');
+
+      // Victor opens that address (a link in a mail, an image, a frame): he is not signed in.
+      const victor = await browser.newPage();
+      const opened = await victor.goto(trap);
+      assert.equal(opened.status(), 422);
+      assert.equal((await opened.json()).code, 'sso_attempt_invalid');
+      await shot(victor, '21-sso-code-from-another-browser');
+      await victor.goto(`${warden.url}/account/security`);
+      assert.match(victor.url(), /\/account\/sign-in$/, 'Victor is still signed out');
+
+      // In the browser that started it, the same address signs in: the code was good.
+      await cdp.send('Fetch.disable');
+      await mallory.goto(trap);
+      await mallory.waitForURL(/\/account\/security/);
+      assert.match(await mallory.locator('p.who').textContent(), /mallory@example\.com/);
+    } finally {
+      provider.stop();
+    }
+  }));
+
 /** The code in the newest of `count` mails "Your Warden code". */
 async function mailedCode(warden, count) {
   const mails = await mailsAbout(warden, 'Your Warden code', count);
