@@ -18,6 +18,7 @@ pub use runtime::replay;
 pub use runtime::runner::{
     catch_up, catch_up_once, events_after, Batch, Projections, ProjectorStatus,
 };
+pub use runtime::together::catch_up_together_fully;
 pub use views::{audit_chain, audit_log};
 
 use std::sync::Arc;

@@ -533,3 +533,127 @@ async fn commit_order_compares_transaction_ids_as_numbers_not_text() {
     let ids: Vec<&str> = rest.iter().map(|e| e.aggregate_id.as_str()).collect();
     assert_eq!(ids, ["third"]);
 }
+
+/// The views share one reader; one that cannot apply its events is left to retry alone while the
+/// others go on, each event reaching them once.
+#[tokio::test]
+async fn a_failing_projector_does_not_hold_back_the_others_on_the_shared_reader() {
+    let pool = log().await;
+    let projections = Projections::new(pool.clone(), vec![Arc::new(Broken), Arc::new(Recorder)]);
+    let tasks = projections.start();
+    for id in ["first", "second"] {
+        append_committed(&pool, id).await;
+    }
+    let until = |count: usize| {
+        let pool = pool.clone();
+        async move {
+            for _ in 0..1000 {
+                if delivered(&pool).await.len() >= count {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    until(2).await;
+    // Still failing, and the others still go on.
+    append_committed(&pool, "third").await;
+    until(3).await;
+    assert_eq!(delivered(&pool).await, vec!["first", "second", "third"]);
+    let statuses = projections.statuses();
+    let broken = statuses.iter().find(|s| s.name == "test_broken");
+    assert!(broken.is_some_and(|s| s.failing && s.failures >= 1));
+    let recorder = statuses.iter().find(|s| s.name == "test_recorder");
+    assert!(recorder.is_some_and(|s| !s.failing && s.applied == 3));
+    let broken_at: i64 = sqlx::query_scalar(
+        "SELECT global_position FROM projector_checkpoints WHERE name = 'test_broken'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("checkpoint");
+    assert_eq!(broken_at, 0, "the failing view skipped nothing");
+    for task in tasks {
+        task.abort();
+    }
+}
+
+/// Like `Recorder`, into a table of its own.
+struct SecondRecorder;
+
+#[async_trait]
+impl Projector for SecondRecorder {
+    fn name(&self) -> &'static str {
+        "test_second_recorder"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_second_deliveries"]
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["test.happened"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        sqlx::query("INSERT INTO test_second_deliveries (aggregate_id, sequence) VALUES ($1, $2)")
+            .bind(&event.aggregate_id)
+            .bind(event.sequence)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_shared_reader_delivers_every_commit_once_in_commit_order_across_a_restart() {
+    let pool = log().await;
+    sqlx::query("CREATE TABLE test_second_deliveries (LIKE test_deliveries INCLUDING ALL)")
+        .execute(&pool)
+        .await
+        .expect("second table");
+    let views =
+        || -> Vec<Arc<dyn Projector>> { vec![Arc::new(Recorder), Arc::new(SecondRecorder)] };
+    let (writers, committed) = spawn_racing_writers(&pool, 4, 40);
+    let first = Projections::new(pool.clone(), views());
+    let tasks = first.start();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for task in tasks {
+        task.abort();
+    }
+    let second = Projections::new(pool.clone(), views());
+    let tasks = second.start();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    settle(&pool).await;
+    assert!(
+        second
+            .wait_for(head(&pool).await, Duration::from_secs(20))
+            .await
+    );
+    for task in tasks {
+        task.abort();
+    }
+
+    let order: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence FROM events ORDER BY transaction_id, global_position",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("events");
+    let expected: HashSet<(String, i64)> = order.iter().cloned().collect();
+    assert_eq!(expected, *committed.lock().expect("lock"));
+    for table in ["test_deliveries", "test_second_deliveries"] {
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT aggregate_id, sequence FROM {table} ORDER BY delivery"
+        ))
+        .fetch_all(&pool)
+        .await
+        .expect("deliveries");
+        assert_eq!(rows, order, "{table}: every commit once, in commit order");
+    }
+}

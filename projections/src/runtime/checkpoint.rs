@@ -92,17 +92,18 @@ pub(crate) async fn advance(
     Ok(())
 }
 
+/// Records `error` as the last error of every one of `names`.
 pub(crate) async fn record_error(
     pool: &sqlx::PgPool,
-    name: &str,
+    names: &[&str],
     error: &str,
 ) -> Result<(), sqlx::Error> {
     // An upsert: the failed pass may have been the one that would have created the row.
     sqlx::query(
-        "INSERT INTO projector_checkpoints (name, last_error) VALUES ($1, $2)
+        "INSERT INTO projector_checkpoints (name, last_error) SELECT unnest($1::text[]), $2
          ON CONFLICT (name) DO UPDATE SET last_error = EXCLUDED.last_error",
     )
-    .bind(name)
+    .bind(names)
     .bind(error)
     .execute(pool)
     .await?;

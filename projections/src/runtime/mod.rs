@@ -4,3 +4,4 @@ pub(crate) mod projector;
 pub(crate) mod reactor;
 pub mod replay;
 pub(crate) mod runner;
+pub(crate) mod together;

@@ -146,8 +146,8 @@ async fn compare_when_level(
             catch_up(live, projector.as_ref()).await?;
             let live_at = stored_checkpoint(live, projector.name()).await?;
             let rebuilt_at = stored_checkpoint(rebuilt, projector.name()).await?;
-            if live_at == rebuilt_at {
-                level = Some(live_at);
+            if same_events_seen(live, projector.as_ref(), live_at, rebuilt_at).await? {
+                level = Some(live_at.max(rebuilt_at));
                 break;
             }
         }
@@ -201,6 +201,41 @@ async fn rebuild_watched(
             }
         }
     }
+}
+
+/// Whether two checkpoints of `projector` have seen the same events: no event it consumes lies
+/// between them. (The shared reader moves a view's checkpoint to the last event of the pass, a
+/// view reading alone to the last of its own types: equal views, different places.)
+async fn same_events_seen(
+    pool: &PgPool,
+    projector: &dyn Projector,
+    a: Cursor,
+    b: Cursor,
+) -> Result<bool, sqlx::Error> {
+    if a == b {
+        return Ok(true);
+    }
+    let (from, to) = (a.min(b), a.max(b));
+    let types: Vec<String> = projector
+        .event_types()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let between: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events
+             WHERE ($1 OR event_type = ANY($2))
+               AND (transaction_id, global_position) > ($3::text::xid8, $4)
+               AND (transaction_id, global_position) <= ($5::text::xid8, $6))",
+    )
+    .bind(projector.reads_every_event())
+    .bind(types)
+    .bind(from.transaction_id.to_string())
+    .bind(from.global_position)
+    .bind(to.transaction_id.to_string())
+    .bind(to.global_position)
+    .fetch_one(pool)
+    .await?;
+    Ok(!between)
 }
 
 async fn stored_checkpoint(pool: &PgPool, name: &str) -> Result<Cursor, sqlx::Error> {

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use crate::runtime::checkpoint::{self, parse_xid8, Cursor};
 use crate::runtime::projector::{ProjectionError, Projector, StoredEvent};
 use crate::runtime::reactor::{react_once, Reactor};
+use crate::runtime::together::{catch_up_together, Pass};
 
 const BATCH: i64 = 500;
 /// How often an idle runner looks again without being woken. Wake-ups come from LISTEN/NOTIFY and
@@ -155,6 +156,12 @@ impl Worker {
         }
     }
 
+    /// A view in PostgreSQL may share the reader's transaction; a delivery elsewhere and a
+    /// reactor (which issues commands) run alone.
+    fn shares_reader(&self) -> bool {
+        matches!(self, Self::View(projector) if !projector.tables().is_empty())
+    }
+
     fn owns_views(&self) -> bool {
         match self {
             Self::View(projector) => !projector.tables().is_empty(),
@@ -183,6 +190,10 @@ impl Worker {
 struct Runner {
     worker: Worker,
     wake: Notify,
+    /// Read for by the process's shared reader (`false`: runs alone, in its own task).
+    grouped: AtomicBool,
+    /// Tells the runner's own task that it has left the shared reader.
+    left: Notify,
     progress: watch::Sender<Cursor>,
     failing: AtomicBool,
     failures: AtomicU64,
@@ -190,10 +201,14 @@ struct Runner {
     last_error: Mutex<Option<String>>,
 }
 
-/// The projectors of one Warden process, each tailing the log in a task of its own.
+/// The projectors of one Warden process: the views share one reader (`together`); a view that
+/// fails or falls a batch behind, a delivery elsewhere and each reactor tail the log in a task of
+/// their own.
 pub struct Projections {
     pool: PgPool,
     runners: Vec<Arc<Runner>>,
+    /// Wakes the shared reader.
+    shared: Notify,
     /// Bumped whenever a commit is announced, for readers that tail the log themselves.
     commits: watch::Sender<u64>,
 }
@@ -216,8 +231,10 @@ impl Projections {
         let runners = workers
             .map(|worker| {
                 Arc::new(Runner {
+                    grouped: AtomicBool::new(worker.shares_reader()),
                     worker,
                     wake: Notify::new(),
+                    left: Notify::new(),
                     progress: watch::channel(Cursor::default()).0,
                     failing: AtomicBool::new(false),
                     failures: AtomicU64::new(0),
@@ -229,17 +246,20 @@ impl Projections {
         Arc::new(Self {
             pool,
             runners,
+            shared: Notify::new(),
             commits: watch::channel(0).0,
         })
     }
 
-    /// Starts one task per projector and one that listens for commits.
+    /// Starts the shared reader, one task per projector (idle while the shared reader reads for
+    /// it) and one that listens for commits.
     pub fn start(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
         let mut tasks: Vec<JoinHandle<()>> = self
             .runners
             .iter()
-            .map(|runner| tokio::spawn(run(self.pool.clone(), runner.clone())))
+            .map(|runner| tokio::spawn(run(self.clone(), runner.clone())))
             .collect();
+        tasks.push(tokio::spawn(read_together(self.clone())));
         tasks.push(tokio::spawn(listen(self.clone())));
         tasks
     }
@@ -249,7 +269,14 @@ impl Projections {
         for runner in &self.runners {
             runner.wake.notify_one();
         }
+        self.shared.notify_one();
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Asks `runner` to look at the log now, wherever it reads.
+    fn wake_runner(&self, runner: &Runner) {
+        runner.wake.notify_one();
+        self.shared.notify_one();
     }
 
     /// Changes whenever new events may have become readable.
@@ -292,7 +319,7 @@ impl Projections {
                 if *progress.borrow_and_update() >= target {
                     break;
                 }
-                runner.wake.notify_one();
+                self.wake_runner(runner);
                 // Wake again shortly: the horizon may be held by a transaction that ends without
                 // a notification.
                 let step = tokio::time::Instant::now() + Duration::from_millis(20);
@@ -342,37 +369,71 @@ fn advance(current: &mut Cursor, to: Cursor) -> bool {
     }
 }
 
-async fn run(pool: PgPool, runner: Arc<Runner>) {
-    let name = runner.worker.name();
+impl Runner {
+    fn applied(&self, batch: &Batch) {
+        if self.failing.swap(false, Ordering::Relaxed) {
+            tracing::info!(projector = self.worker.name(), "projector recovered");
+        }
+        self.applied
+            .fetch_add(batch.applied as u64, Ordering::Relaxed);
+        self.progress
+            .send_if_modified(|p| advance(p, batch.progress));
+    }
+
+    /// Never skip: the same event is retried until it applies, and the failure is visible in
+    /// /readyz, /metrics and the log meanwhile.
+    async fn failed(&self, pool: &PgPool, error: &ProjectionError) {
+        let name = self.worker.name();
+        let message = error.to_string();
+        tracing::error!(projector = name, error = %message, "projector failed");
+        self.mark_failed(&message);
+        let _ = checkpoint::record_error(pool, &[name], &message).await;
+    }
+
+    fn mark_failed(&self, message: &str) {
+        self.failing.store(true, Ordering::Relaxed);
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(message.to_string());
+        }
+    }
+
+    /// Leaves the shared reader: the runner's own task reads for it until it has caught up.
+    fn leave(&self) {
+        self.grouped.store(false, Ordering::Relaxed);
+        self.left.notify_one();
+    }
+}
+
+/// The task of one runner: idle while the shared reader reads for it, otherwise reading alone,
+/// and back to the shared reader once it has seen every event below the horizon.
+async fn run(projections: Arc<Projections>, runner: Arc<Runner>) {
+    let pool = &projections.pool;
     let mut backoff = Duration::from_millis(100);
     loop {
-        match runner.worker.step(&pool).await {
+        if runner.grouped.load(Ordering::Relaxed) {
+            runner.left.notified().await;
+            continue;
+        }
+        match runner.worker.step(pool).await {
             Ok(batch) => {
                 backoff = Duration::from_millis(100);
-                if runner.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!(projector = name, "projector recovered");
-                }
-                runner
-                    .applied
-                    .fetch_add(batch.applied as u64, Ordering::Relaxed);
-                runner
-                    .progress
-                    .send_if_modified(|p| advance(p, batch.progress));
+                runner.applied(&batch);
                 if !batch.idle {
+                    continue;
+                }
+                if runner.worker.shares_reader() {
+                    tracing::info!(
+                        projector = runner.worker.name(),
+                        "back on the shared reader"
+                    );
+                    runner.grouped.store(true, Ordering::Relaxed);
+                    projections.shared.notify_one();
                     continue;
                 }
             }
             Err(error) => {
-                // Never skip: the same event is retried until it applies, and the failure is
-                // visible in /readyz, /metrics and the log meanwhile.
-                let message = error.to_string();
-                tracing::error!(projector = name, error = %message, "projector failed");
-                runner.failing.store(true, Ordering::Relaxed);
-                runner.failures.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut last) = runner.last_error.lock() {
-                    *last = Some(message.clone());
-                }
-                let _ = checkpoint::record_error(&pool, name, &message).await;
+                runner.failed(pool, &error).await;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -380,6 +441,65 @@ async fn run(pool: PgPool, runner: Arc<Runner>) {
         }
         tokio::select! {
             _ = runner.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// The shared reader: one pass over the log for every view that reads with it.
+async fn read_together(projections: Arc<Projections>) {
+    let pool = &projections.pool;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let members: Vec<&Arc<Runner>> = projections
+            .runners
+            .iter()
+            .filter(|r| r.grouped.load(Ordering::Relaxed))
+            .collect();
+        let views: Vec<&dyn Projector> = members
+            .iter()
+            .filter_map(|r| match &r.worker {
+                Worker::View(projector) => Some(projector.as_ref()),
+                Worker::Reactor(_) => None,
+            })
+            .collect();
+        if !views.is_empty() {
+            match catch_up_together(pool, &views).await {
+                Ok(Pass::Applied { batches, behind }) => {
+                    backoff = Duration::from_millis(100);
+                    for (runner, batch) in members.iter().zip(&batches) {
+                        runner.applied(batch);
+                    }
+                    for index in behind {
+                        tracing::info!(projector = views[index].name(), "catching up alone");
+                        members[index].leave();
+                    }
+                    if batches.iter().any(|b| !b.idle) {
+                        continue;
+                    }
+                }
+                Ok(Pass::Refused(index, error)) => {
+                    // Without it, at once: the others go on.
+                    members[index].failed(pool, &error).await;
+                    members[index].leave();
+                    continue;
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    tracing::error!(error = %message, "the shared reader failed");
+                    for runner in &members {
+                        runner.mark_failed(&message);
+                    }
+                    let names: Vec<&str> = views.iter().map(|v| v.name()).collect();
+                    let _ = checkpoint::record_error(pool, &names, &message).await;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = projections.shared.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
     }
