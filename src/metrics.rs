@@ -91,6 +91,7 @@ impl Metrics {
         &self,
         pool: &PgPool,
         projectors: &[ProjectorStatus],
+        held_waits: u64,
         credentials: &CacheStats,
     ) -> String {
         let mut buffer = Vec::new();
@@ -122,6 +123,7 @@ impl Metrics {
                 p.name, p.applied
             ));
         }
+        horizon(&mut text, pool, held_waits).await;
         // Lag: events in the log beyond each projector's checkpoint (any type, so an upper bound).
         let lag: Result<Vec<(String, i64)>, _> = sqlx::query_as(
             "SELECT c.name, (SELECT count(*) FROM events e
@@ -143,6 +145,34 @@ impl Metrics {
             }
         }
         text
+    }
+}
+
+/// What holds the views back: the oldest writing transaction anywhere on the server (any
+/// database: the horizon is the cluster's), and the answers that stopped waiting for the views
+/// because of it (docs/operations.md, "A long transaction elsewhere").
+async fn horizon(text: &mut String, pool: &PgPool, held_waits: u64) {
+    text.push_str(&format!(
+        "# HELP warden_views_waits_cut_short_total answers given before their views because a long transaction held the horizon
+         # TYPE warden_views_waits_cut_short_total counter
+         warden_views_waits_cut_short_total {held_waits}
+"
+    ));
+    // Other roles' transactions show their start only to a role with pg_read_all_stats.
+    let oldest: Result<Option<f64>, _> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM max(now() - xact_start))::float8 FROM pg_stat_activity
+         WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(pool)
+    .await;
+    if let Ok(oldest) = oldest {
+        text.push_str(&format!(
+            "# HELP warden_oldest_writing_transaction_seconds age of the oldest transaction holding an xid on the server: the views and the stream wait for it
+             # TYPE warden_oldest_writing_transaction_seconds gauge
+             warden_oldest_writing_transaction_seconds {:.3}
+",
+            oldest.unwrap_or(0.0)
+        ));
     }
 }
 

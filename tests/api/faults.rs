@@ -18,8 +18,8 @@ use warden::adapters::sealing::MasterKey;
 use warden::settings::signing_key_to_base64;
 use warden_projections::SigningKey;
 
+use crate::helpers::settle;
 use crate::helpers::{fresh_database, PASSWORD};
-use crate::ordering::settle;
 
 /// One `warden serve` process and how to start it again on the same port and keys.
 pub(crate) struct Server {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
@@ -14,7 +15,7 @@ use warden::adapters::sealing::MasterKey;
 use warden::cli::settings_from;
 use warden::settings::{signing_key_from_base64, signing_key_to_base64};
 use warden::startup::{Application, Overrides};
-use warden_projections::SigningKey;
+use warden_projections::{Cursor, SigningKey};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -238,7 +239,7 @@ impl TestApp {
     /// Waits until every transaction that wrote has ended and every view of this process (the
     /// audit chain and any publisher included) reflects the newest event.
     pub async fn caught_up(&self) {
-        crate::ordering::settle(&self.pool).await;
+        settle(&self.pool).await;
         let head = self
             .state
             .app
@@ -361,7 +362,7 @@ impl TestApp {
         self.state.app.accounts.background().idle().await;
         // A pass reads only below the horizon, which another test's transaction may hold back:
         // first let the horizon pass the newest event, so the passes below reach it.
-        crate::ordering::settle(&self.pool).await;
+        settle(&self.pool).await;
         // The outbox's own task may hold a message's claim: it is waited for, not raced.
         for _ in 0..500 {
             if self.state.projections.catch_up_all().await.is_ok() {
@@ -475,4 +476,37 @@ pub async fn dump_database(pool: &PgPool) -> String {
         }
     }
     dump
+}
+
+/// The newest event's place in commit order.
+pub async fn head(pool: &PgPool) -> Cursor {
+    let (tx, pos): (String, i64) = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM events
+         ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("head");
+    Cursor {
+        transaction_id: tx.parse().expect("xid"),
+        global_position: pos,
+    }
+}
+
+/// Waits until every transaction that wrote to the log has ended *and* no transaction elsewhere
+/// on the server (other tests share it) holds the horizon below the newest event.
+pub async fn settle(pool: &PgPool) {
+    let head = head(pool).await;
+    for _ in 0..2000 {
+        let xmin: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(pool)
+                .await
+                .expect("xmin");
+        if xmin.parse::<u64>().expect("xid") > head.transaction_id {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the horizon did not pass the newest event");
 }

@@ -7,8 +7,8 @@ use uuid::Uuid;
 use warden::adapters::nats::stream_name;
 
 use crate::events::ids_in_commit_order;
+use crate::helpers::settle;
 use crate::helpers::{spawn_with_args, TestApp, PASSWORD};
-use crate::ordering::settle;
 
 fn nats_url() -> String {
     std::env::var("WARDEN_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())

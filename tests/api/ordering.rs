@@ -16,7 +16,7 @@ use warden_projections::{
     StoredEvent,
 };
 
-use crate::helpers::fresh_database;
+use crate::helpers::{fresh_database, head, settle};
 
 /// Records every delivery, duplicates included, in arrival order.
 struct Recorder;
@@ -117,38 +117,6 @@ async fn delivered(pool: &PgPool) -> Vec<String> {
         .fetch_all(pool)
         .await
         .expect("deliveries")
-}
-
-async fn head(pool: &PgPool) -> Cursor {
-    let (tx, pos): (String, i64) = sqlx::query_as(
-        "SELECT transaction_id::text, global_position FROM events
-         ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1",
-    )
-    .fetch_one(pool)
-    .await
-    .expect("head");
-    Cursor {
-        transaction_id: tx.parse().expect("xid"),
-        global_position: pos,
-    }
-}
-
-/// Waits until every transaction that wrote to the log has ended *and* no transaction elsewhere
-/// on the server (other tests share it) holds the horizon below the newest event.
-pub async fn settle(pool: &PgPool) {
-    let head = head(pool).await;
-    for _ in 0..2000 {
-        let xmin: String =
-            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-                .fetch_one(pool)
-                .await
-                .expect("xmin");
-        if xmin.parse::<u64>().expect("xid") > head.transaction_id {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the horizon did not pass the newest event");
 }
 
 /// Settles, then runs `projector` until it is idle: it has then seen every committed event.
@@ -564,7 +532,7 @@ async fn a_failing_projector_does_not_hold_back_the_others_on_the_shared_reader(
     let broken = statuses.iter().find(|s| s.name == "test_broken");
     assert!(broken.is_some_and(|s| s.failing && s.failures >= 1));
     let recorder = statuses.iter().find(|s| s.name == "test_recorder");
-    assert!(recorder.is_some_and(|s| !s.failing && s.applied == 3));
+    assert!(recorder.is_some_and(|s| !s.failing && s.applied == 3 && s.shared_reader));
     let broken_at: i64 = sqlx::query_scalar(
         "SELECT global_position FROM projector_checkpoints WHERE name = 'test_broken'",
     )
@@ -656,4 +624,57 @@ async fn the_shared_reader_delivers_every_commit_once_in_commit_order_across_a_r
         .expect("deliveries");
         assert_eq!(rows, order, "{table}: every commit once, in commit order");
     }
+}
+
+/// Far behind the head the views catch up on their own readers, then share one again: every
+/// event once, in commit order, before and after the switch.
+#[tokio::test]
+async fn views_far_behind_catch_up_alone_and_then_share_the_reader_again() {
+    let pool = log().await;
+    sqlx::query("CREATE TABLE test_second_deliveries (LIKE test_deliveries INCLUDING ALL)")
+        .execute(&pool)
+        .await
+        .expect("second table");
+    let mut conn = pool.acquire().await.expect("connection");
+    for n in 0..2500 {
+        append(&mut conn, &format!("e{n:04}"), 1).await;
+    }
+    let views: Vec<Arc<dyn Projector>> = vec![Arc::new(Recorder), Arc::new(SecondRecorder)];
+    let projections = Projections::new(pool.clone(), views);
+    let tasks = projections.start();
+    settle(&pool).await;
+    assert!(
+        projections
+            .wait_for(head(&pool).await, Duration::from_secs(30))
+            .await
+    );
+    let sharing = || projections.statuses().iter().all(|s| s.shared_reader);
+    for _ in 0..500 {
+        if sharing() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sharing(), "back on the shared reader once caught up");
+    // Later events still reach both views.
+    for n in 2500..2510 {
+        append(&mut conn, &format!("e{n:04}"), 1).await;
+    }
+    settle(&pool).await;
+    assert!(
+        projections
+            .wait_for(head(&pool).await, Duration::from_secs(10))
+            .await
+    );
+    for task in tasks {
+        task.abort();
+    }
+    let expected: Vec<String> = (0..2510).map(|n| format!("e{n:04}")).collect();
+    assert_eq!(delivered(&pool).await, expected);
+    let second: Vec<String> =
+        sqlx::query_scalar("SELECT aggregate_id FROM test_second_deliveries ORDER BY delivery")
+            .fetch_all(&pool)
+            .await
+            .expect("second deliveries");
+    assert_eq!(second, expected);
 }

@@ -79,6 +79,67 @@ pub async fn session_by_token(
     .await
 }
 
+/// A session or API token committed but not yet applied to the credentials view (which waits for
+/// the horizon: a long transaction anywhere on the server holds it back).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BeyondTheView {
+    pub account_id: String,
+    /// The session's or token's id.
+    pub id: Option<String>,
+    /// A session's idle timeout.
+    pub idle_timeout_secs: Option<i64>,
+}
+
+/// The credential whose hash is `token_hash` among the events of `event_type` (`variant` is its
+/// payload's tag, `id_field` the field naming it, `hash_field` the one holding the hash) beyond
+/// the credentials view's checkpoint.
+async fn beyond_the_view(
+    pool: &PgPool,
+    (event_type, variant): (&str, &str),
+    id_field: &str,
+    hash_field: &str,
+    token_hash: &str,
+) -> Result<Option<BeyondTheView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.aggregate_id AS account_id, e.payload -> $2 ->> $3 AS id,
+                (e.payload -> $2 ->> 'idle_timeout_secs')::bigint AS idle_timeout_secs
+         FROM events e
+         LEFT JOIN projector_checkpoints c ON c.name = 'credentials_v1'
+         WHERE e.transaction_id >= COALESCE(c.transaction_id, '0'::xid8)
+           AND (e.transaction_id, e.global_position)
+               > (COALESCE(c.transaction_id, '0'::xid8), COALESCE(c.global_position, 0))
+           AND e.aggregate_type = 'account'
+           AND e.event_type = $1
+           AND e.payload -> $2 ->> $4 = $5
+         LIMIT 1",
+    )
+    .bind(event_type)
+    .bind(variant)
+    .bind(id_field)
+    .bind(hash_field)
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A session started in events the credentials view has not applied yet.
+pub async fn session_beyond_the_view(
+    pool: &PgPool,
+    token_hash: &str,
+) -> Result<Option<BeyondTheView>, sqlx::Error> {
+    let started = ("account.session.started", "SessionStarted");
+    beyond_the_view(pool, started, "session_id", "token_hash", token_hash).await
+}
+
+/// An API token created in events the credentials view has not applied yet.
+pub async fn api_token_beyond_the_view(
+    pool: &PgPool,
+    token_hash: &str,
+) -> Result<Option<BeyondTheView>, sqlx::Error> {
+    let created = ("account.api_token.created", "ApiTokenCreated");
+    beyond_the_view(pool, created, "token_id", "token_hash", token_hash).await
+}
+
 /// Records that a session was seen at `now` (never moving the time back).
 pub async fn touch_session(
     pool: &PgPool,
@@ -171,24 +232,37 @@ pub async fn touch_api_token(
     Ok(())
 }
 
-/// The account a password reset token was mailed to.
+/// The account a password reset token was mailed to (from the view, or the events beyond it).
 pub async fn reset_token_account(
     pool: &PgPool,
     token_hash: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT account_id FROM reset_tokens_v1 WHERE token_hash = $1")
+    let found = sqlx::query_scalar("SELECT account_id FROM reset_tokens_v1 WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(pool)
-        .await
+        .await?;
+    if found.is_some() {
+        return Ok(found);
+    }
+    let requested = ("account.password_reset.requested", "PasswordResetRequested");
+    let beyond = beyond_the_view(pool, requested, "at", "token_hash", token_hash).await?;
+    Ok(beyond.and_then(|b| b.account_id.parse().ok()))
 }
 
-/// The account a login challenge belongs to.
+/// The account a login challenge belongs to (from the view, or the events beyond it).
 pub async fn challenge_account(
     pool: &PgPool,
     challenge_hash: &str,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT account_id FROM mfa_challenges_v1 WHERE challenge_hash = $1")
-        .bind(challenge_hash)
-        .fetch_optional(pool)
-        .await
+    let found =
+        sqlx::query_scalar("SELECT account_id FROM mfa_challenges_v1 WHERE challenge_hash = $1")
+            .bind(challenge_hash)
+            .fetch_optional(pool)
+            .await?;
+    if found.is_some() {
+        return Ok(found);
+    }
+    let issued = ("account.mfa.challenge_issued", "MfaChallengeIssued");
+    let beyond = beyond_the_view(pool, issued, "at", "challenge_hash", challenge_hash).await?;
+    Ok(beyond.and_then(|b| b.account_id.parse().ok()))
 }

@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Row};
@@ -17,6 +17,37 @@ const BATCH: i64 = 500;
 /// from this process's own commits; polling covers the cases no notification announces (a
 /// transaction that held the horizon back and then rolled back).
 const POLL: Duration = Duration::from_millis(250);
+/// A horizon that has not moved for this long, below a commit being waited for, is held by a
+/// long transaction somewhere on the server: waiting for the views is then pointless.
+const HELD_AFTER: Duration = Duration::from_secs(1);
+
+/// The horizon as the shared reader last read it.
+struct Horizon {
+    xmin: u64,
+    /// Since when it has stood at `xmin`.
+    since: Instant,
+    /// When it was last read.
+    read_at: Instant,
+}
+
+impl Horizon {
+    fn read(&mut self, xmin: u64) {
+        let now = Instant::now();
+        if xmin != self.xmin {
+            self.xmin = xmin;
+            self.since = now;
+        }
+        self.read_at = now;
+    }
+
+    /// Whether a pass read after `waiting_since` found the horizon still at or below `target`,
+    /// where it has stood for `HELD_AFTER` or more.
+    fn holds(&self, target: Cursor, waiting_since: Instant) -> bool {
+        self.read_at > waiting_since
+            && self.xmin <= target.transaction_id
+            && self.since.elapsed() >= HELD_AFTER
+    }
+}
 
 /// What one pass over the log did.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +164,8 @@ pub struct ProjectorStatus {
     pub failures: u64,
     pub applied: u64,
     pub progress: Cursor,
+    /// Read for by the process's shared reader (otherwise on a reader of its own).
+    pub shared_reader: bool,
 }
 
 /// What a runner drives: a projector writing a view, or a reactor issuing commands.
@@ -201,14 +234,17 @@ struct Runner {
     last_error: Mutex<Option<String>>,
 }
 
-/// The projectors of one Warden process: the views share one reader (`together`); a view that
-/// fails or falls a batch behind, a delivery elsewhere and each reactor tail the log in a task of
-/// their own.
+/// The projectors of one Warden process: at the head of the log the views share one reader
+/// (`together`); far behind it each view catches up on its own reader, in parallel. A view that
+/// fails, a delivery elsewhere and each reactor tail the log in a task of their own.
 pub struct Projections {
     pool: PgPool,
     runners: Vec<Arc<Runner>>,
     /// Wakes the shared reader.
     shared: Notify,
+    horizon: Mutex<Horizon>,
+    /// Waits for the views cut short because a long transaction held the horizon.
+    held_waits: AtomicU64,
     /// Bumped whenever a commit is announced, for readers that tail the log themselves.
     commits: watch::Sender<u64>,
 }
@@ -247,6 +283,12 @@ impl Projections {
             pool,
             runners,
             shared: Notify::new(),
+            horizon: Mutex::new(Horizon {
+                xmin: 0,
+                since: Instant::now(),
+                read_at: Instant::now(),
+            }),
+            held_waits: AtomicU64::new(0),
             commits: watch::channel(0).0,
         })
     }
@@ -299,6 +341,7 @@ impl Projections {
         timeout: Duration,
     ) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
+        let waiting_since = Instant::now();
         let affected = self.runners.iter().filter(|runner| {
             let awaited = match &runner.worker {
                 Worker::View(_) => true,
@@ -319,6 +362,10 @@ impl Projections {
                 if *progress.borrow_and_update() >= target {
                     break;
                 }
+                if self.horizon_holds(target, waiting_since) {
+                    self.held_waits.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
                 self.wake_runner(runner);
                 // Wake again shortly: the horizon may be held by a transaction that ends without
                 // a notification.
@@ -333,6 +380,20 @@ impl Projections {
             }
         }
         true
+    }
+
+    /// Whether a long transaction on the server holds the horizon at or below `target`: the
+    /// views cannot pass it until that transaction ends, however long one waits.
+    fn horizon_holds(&self, target: Cursor, waiting_since: Instant) -> bool {
+        self.horizon
+            .lock()
+            .map(|h| h.holds(target, waiting_since))
+            .unwrap_or(false)
+    }
+
+    /// How many waits for the views ended early because the horizon was held.
+    pub fn held_waits(&self) -> u64 {
+        self.held_waits.load(Ordering::Relaxed)
     }
 
     /// Brings every view up to date in this task (tests, replay).
@@ -355,6 +416,7 @@ impl Projections {
                 failures: r.failures.load(Ordering::Relaxed),
                 applied: r.applied.load(Ordering::Relaxed),
                 progress: *r.progress.borrow(),
+                shared_reader: r.grouped.load(Ordering::Relaxed),
             })
             .collect()
     }
@@ -465,16 +527,22 @@ async fn read_together(projections: Arc<Projections>) {
             .collect();
         if !views.is_empty() {
             match catch_up_together(pool, &views).await {
-                Ok(Pass::Applied { batches, behind }) => {
+                Ok(Pass::Applied { batches, horizon }) => {
                     backoff = Duration::from_millis(100);
+                    if let Ok(mut seen) = projections.horizon.lock() {
+                        seen.read(horizon);
+                    }
                     for (runner, batch) in members.iter().zip(&batches) {
                         runner.applied(batch);
                     }
-                    for index in behind {
-                        tracing::info!(projector = views[index].name(), "catching up alone");
-                        members[index].leave();
-                    }
                     if batches.iter().any(|b| !b.idle) {
+                        // A full batch was waiting: far behind the head (a start after a
+                        // while, a view rebuilt), each view catches up on its own reader, in
+                        // parallel, and comes back once it has.
+                        tracing::info!("the views catch up on their own readers");
+                        for runner in &members {
+                            runner.leave();
+                        }
                         continue;
                     }
                 }

@@ -18,12 +18,11 @@ pub(crate) const SHARED_BATCH: i64 = 1000;
 
 /// What one shared pass did.
 pub(crate) enum Pass {
-    /// Every projector applied its events; one `Batch` each, in the order given, and the
-    /// indexes of those a full batch behind the others (they held the others back: better they
-    /// catch up alone).
+    /// Every projector applied its events; one `Batch` each, in the order given.
     Applied {
         batches: Vec<Batch>,
-        behind: Vec<usize>,
+        /// The horizon the pass read below (`pg_snapshot_xmin`).
+        horizon: u64,
     },
     /// The projector at this index could not apply its events; nothing of the pass was kept.
     Refused(usize, ProjectionError),
@@ -67,13 +66,6 @@ pub(crate) async fn catch_up_together(
     }
     tx.commit().await?;
 
-    let ahead = shares.iter().any(|share| share.from >= last);
-    let behind = match idle || !ahead {
-        true => Vec::new(),
-        false => (0..shares.len())
-            .filter(|&i| shares[i].from < last)
-            .collect(),
-    };
     let batches = shares
         .iter()
         .map(|share| Batch {
@@ -85,7 +77,10 @@ pub(crate) async fn catch_up_together(
             },
         })
         .collect();
-    Ok(Pass::Applied { batches, behind })
+    Ok(Pass::Applied {
+        batches,
+        horizon: xmin,
+    })
 }
 
 /// Hands `projector` the events of `events` after `own` that it consumes; how many it applied.

@@ -120,7 +120,7 @@ impl Credentials {
         now: DateTime<Utc>,
     ) -> Result<Option<Arc<CachedCredential>>, AppError> {
         let epoch = self.cache.epoch();
-        let Some(row) = views::session_by_token(&self.pool, hash).await? else {
+        let Some(row) = self.locate_session(hash).await? else {
             return Ok(None);
         };
         let account_id = AccountId(row.account_id);
@@ -135,10 +135,10 @@ impl Credentials {
         let last_seen_here = self.activity.unwritten(row.session_id);
         let lifetime = SessionLifetime {
             expires_at: live.expires_at,
-            idle_timeout_secs: row.lifetime.idle_timeout_secs,
+            idle_timeout_secs: row.idle_timeout_secs,
             last_seen_at: row
-                .lifetime
                 .last_seen_at
+                .unwrap_or(live.started_at)
                 .max(last_seen_here.unwrap_or_default()),
             ended_at: None,
         };
@@ -171,14 +171,14 @@ impl Credentials {
 
     async fn fill_api_token(&self, hash: &str) -> Result<Option<Arc<CachedCredential>>, AppError> {
         let epoch = self.cache.epoch();
-        let Some(row) = views::api_token_by_hash(&self.pool, hash).await? else {
+        let Some((account_id, token_id, last_used_at)) = self.locate_api_token(hash).await? else {
             return Ok(None);
         };
-        let account_id = AccountId(row.account_id);
+        let account_id = AccountId(account_id);
         let account = self.commands.load_account(account_id).await?;
         let Some((token_id, token)) = account
             .api_tokens()
-            .find(|(id, _)| id.0 == row.token_id)
+            .find(|(id, _)| id.0 == token_id)
             .map(|(id, t)| (*id, t.clone()))
         else {
             return Ok(None);
@@ -190,13 +190,62 @@ impl Credentials {
             expires_at: token.expires_at,
             expiry_recorded: token.expiry_recorded,
             first_use_pending: (!token.first_used).into(),
-            last_written: row.last_used_at.map_or(0, |t| t.timestamp()).into(),
+            last_written: last_used_at.map_or(0, |t| t.timestamp()).into(),
         });
         let entry = self
             .entry(&account, account_id, false, facts, memberships)
             .await?;
         self.cache.insert(hash.to_owned(), entry.clone(), epoch);
         Ok(Some(entry))
+    }
+
+    /// Where the session `hash` names is recorded: the credentials view, or (while the view
+    /// waits for the horizon) the events beyond it. The aggregate then decides.
+    async fn locate_session(&self, hash: &str) -> Result<Option<LocatedSession>, AppError> {
+        if let Some(row) = views::session_by_token(&self.pool, hash).await? {
+            return Ok(Some(LocatedSession {
+                account_id: row.account_id,
+                session_id: row.session_id,
+                idle_timeout_secs: row.lifetime.idle_timeout_secs,
+                last_seen_at: Some(row.lifetime.last_seen_at),
+            }));
+        }
+        let Some(found) = views::session_beyond_the_view(&self.pool, hash).await? else {
+            return Ok(None);
+        };
+        let parse = |text: Option<&str>| text.and_then(|t| t.parse::<Uuid>().ok());
+        let (Ok(account_id), Some(session_id), Some(idle_timeout_secs)) = (
+            found.account_id.parse(),
+            parse(found.id.as_deref()),
+            found.idle_timeout_secs,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(LocatedSession {
+            account_id,
+            session_id,
+            idle_timeout_secs,
+            last_seen_at: None,
+        }))
+    }
+
+    /// The account, id and last use of the API token `hash` names, from the view or the events
+    /// beyond it.
+    async fn locate_api_token(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(Uuid, Uuid, Option<DateTime<Utc>>)>, AppError> {
+        if let Some(row) = views::api_token_by_hash(&self.pool, hash).await? {
+            return Ok(Some((row.account_id, row.token_id, row.last_used_at)));
+        }
+        let Some(found) = views::api_token_beyond_the_view(&self.pool, hash).await? else {
+            return Ok(None);
+        };
+        let token_id = found.id.as_deref().and_then(|t| t.parse().ok());
+        Ok(match (found.account_id.parse(), token_id) {
+            (Ok(account_id), Some(token_id)) => Some((account_id, token_id, None)),
+            _ => None,
+        })
     }
 
     async fn entry(
@@ -218,6 +267,15 @@ impl Credentials {
             profile: Arc::new(profile),
         }))
     }
+}
+
+/// A session found by its token's hash, before the aggregate confirms it.
+struct LocatedSession {
+    account_id: Uuid,
+    session_id: Uuid,
+    idle_timeout_secs: i64,
+    /// As the activity table has it; `None` for a session the view has not applied yet.
+    last_seen_at: Option<DateTime<Utc>>,
 }
 
 /// The account's workspaces as their aggregates say now. The membership view may lag: the

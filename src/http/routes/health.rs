@@ -58,6 +58,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .render(
             &state.pool,
             &state.projections.statuses(),
+            state.projections.held_waits(),
             &state.app.credentials.cache().stats(),
         )
         .await;

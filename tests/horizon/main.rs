@@ -1,0 +1,97 @@
+//! A long writing transaction elsewhere on the server, in a test binary of its own: it holds the
+//! horizon of every database on the server, so it must not run beside the other integration
+//! tests (cargo runs one test binary at a time).
+
+// The helpers are shared with the API tests; this binary uses a few of them.
+#![allow(dead_code)]
+
+#[path = "../api/client.rs"]
+mod client;
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{fresh_database, spawn_app, PASSWORD};
+
+/// A writing transaction left open in another database of the same server holds back the horizon,
+/// and so every view. What a person does meanwhile still works: a session or API token created
+/// while the view cannot apply it is found in the log beyond the view, and a logout is in force
+/// at once.
+#[tokio::test]
+async fn credentials_made_while_a_long_transaction_elsewhere_holds_the_views_work_at_once() {
+    let app = spawn_app().await;
+    app.register("held@example.com").await;
+    let elsewhere = fresh_database().await;
+    let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&elsewhere)
+        .await
+        .expect("other database");
+    let mut holding = sqlx::Connection::begin(&mut other).await.expect("tx");
+    sqlx::query("CREATE TABLE held (n int)")
+        .execute(&mut *holding)
+        .await
+        .expect("write elsewhere");
+
+    let token = app.log_in("held@example.com").await;
+    let me = app.get("/v1/me", Some(&token)).await;
+    assert_eq!(me.status(), StatusCode::OK, "a new session works at once");
+    let created = app
+        .post(
+            "/v1/me/tokens",
+            json!({ "name": "held", "password": PASSWORD, "scopes": ["read"] }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let api_token: Value = created.json().await.expect("json");
+    let api_token = api_token["token"].as_str().expect("token").to_string();
+    let by_token = app.get("/v1/me", Some(&api_token)).await;
+    assert_eq!(
+        by_token.status(),
+        StatusCode::OK,
+        "a new API token works at once"
+    );
+    let held_back: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events e, projector_checkpoints c
+         WHERE c.name = 'credentials_v1'
+           AND (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("lag");
+    assert!(held_back > 0, "the view was held back meanwhile");
+
+    let ended = app.delete("/v1/sessions/current", &token).await;
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    let after = app.get("/v1/me", Some(&token)).await;
+    assert_eq!(
+        after.status(),
+        StatusCode::UNAUTHORIZED,
+        "the logout is in force"
+    );
+
+    holding.commit().await.expect("commit elsewhere");
+    let head = app
+        .state
+        .app
+        .commands
+        .head()
+        .await
+        .expect("head")
+        .expect("events");
+    assert!(
+        app.state
+            .projections
+            .wait_for(head, Duration::from_secs(20))
+            .await
+    );
+    let sessions = app.get("/v1/me/sessions", Some(&api_token)).await;
+    let sessions: Value = sessions.json().await.expect("json");
+    assert_eq!(
+        sessions["sessions"][0]["end_reason"], "logged_out",
+        "{sessions}"
+    );
+}
