@@ -8,8 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::helpers::settle;
 use crate::helpers::{assert_problem, spawn_app, TestApp, PASSWORD};
-use crate::ordering::{append, settle, spawn_racing_writers};
+use crate::ordering::{append, spawn_racing_writers};
 
 async fn read_page(app: &TestApp, token: &str, after: &str, limit: i64) -> Value {
     let response = app
