@@ -182,6 +182,49 @@ fn verify_with(memory: &mut Vec<Block>, phc: &str, candidate: &[u8]) -> bool {
     computed.is_ok() && bool::from(output.ct_eq(expected.as_bytes()))
 }
 
+/// One command's passwords: a candidate checked against a hash once is not checked again when
+/// the command is decided again (after losing a race, or on state this process had cached), so
+/// Argon2 runs once per command. Lives only as long as that command.
+pub struct VerifiedOnce {
+    inner: Arc<dyn PasswordVerifier>,
+    verdicts: Mutex<Vec<(PasswordHash, SecretString, bool)>>,
+}
+
+impl VerifiedOnce {
+    pub fn new(inner: Arc<dyn PasswordVerifier>) -> Self {
+        Self {
+            inner,
+            verdicts: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn known(&self, hash: &PasswordHash, candidate: &SecretString) -> Option<bool> {
+        let verdicts = self.verdicts.lock().ok()?;
+        verdicts.iter().find_map(|(h, c, verdict)| {
+            let same: bool = c
+                .expose_secret()
+                .as_bytes()
+                .ct_eq(candidate.expose_secret().as_bytes())
+                .into();
+            (h == hash && same).then_some(*verdict)
+        })
+    }
+}
+
+#[async_trait]
+impl PasswordVerifier for VerifiedOnce {
+    async fn verify(&self, hash: &PasswordHash, candidate: &SecretString) -> bool {
+        if let Some(verdict) = self.known(hash, candidate) {
+            return verdict;
+        }
+        let verdict = self.inner.verify(hash, candidate).await;
+        if let Ok(mut verdicts) = self.verdicts.lock() {
+            verdicts.push((hash.clone(), candidate.clone(), verdict));
+        }
+        verdict
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,10 @@ use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEve
 use cqrs_es::{Aggregate, DomainEvent};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
+use warden_aggregates::account::AccountServices;
 use warden_projections::Cursor;
+
+use crate::adapters::password::VerifiedOnce;
 
 /// Take a new snapshot once this many events have been written since the last one.
 const SNAPSHOT_EVERY: usize = 50;
@@ -26,6 +29,12 @@ const MAX_ATTEMPTS: usize = 32;
 /// serialized shape changes; older snapshots are then ignored and rebuilt from events.
 pub trait Snapshotted: Aggregate + Clone + 'static {
     const SNAPSHOT_VERSION: i32;
+
+    /// The services for one command and its retries, when they should differ from the shared
+    /// ones (an account's passwords are verified once per command).
+    fn for_one_command(_services: &Self::Services) -> Option<Self::Services> {
+        None
+    }
 }
 
 impl Snapshotted for warden_aggregates::account::Account {
@@ -37,6 +46,15 @@ impl Snapshotted for warden_aggregates::account::Account {
     // 7: security notices.
     // 8: passkeys, and a challenge's passkey ceremony.
     const SNAPSHOT_VERSION: i32 = 9;
+
+    fn for_one_command(services: &AccountServices) -> Option<AccountServices> {
+        Some(AccountServices {
+            clock: services.clock.clone(),
+            passwords: std::sync::Arc::new(VerifiedOnce::new(services.passwords.clone())),
+            totp: services.totp.clone(),
+            policy: services.policy.clone(),
+        })
+    }
 }
 
 impl Snapshotted for warden_aggregates::identity_provider::IdentityProvider {
@@ -172,9 +190,12 @@ impl EventStore {
         Ok((aggregate, sequence))
     }
 
-    /// Handles the command built by `command` and appends its events. If another writer got
-    /// there first, the command is built and handled again against the new state, so every
-    /// rule is checked against what was really committed.
+    /// Handles the command built by `command` and appends its events. On an aggregate this
+    /// process remembers, the command is decided on that state and appended at once (one round
+    /// trip): the sequence key refuses the append if anything was written since, and a refusal
+    /// or a no-op decided on remembered state is decided again on the state as committed. If
+    /// another writer got there first, the command is built and handled again against the new
+    /// state, so every rule is checked against what was really committed.
     pub async fn execute<A: Snapshotted>(
         &self,
         id: &str,
@@ -182,22 +203,24 @@ impl EventStore {
         services: &A::Services,
         metadata: &HashMap<String, String>,
     ) -> Result<Committed<A>, ExecuteError<A::Error>> {
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                // Spread out writers that keep colliding on one aggregate: a random pause in a
-                // window that doubles with each lost race, up to 32 ms.
-                let window = 1u64 << attempt.min(5);
-                let jitter = rand::random::<u64>() % (window + 1);
-                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
-            }
-            let (mut aggregate, sequence, snapshot_sequence) =
-                self.load_with_snapshot::<A>(id).await?;
+        let once = A::for_one_command(services);
+        let services = once.as_ref().unwrap_or(services);
+        let mut remembered = self.recent::<A>(id);
+        let mut lost = 0;
+        while lost < MAX_ATTEMPTS {
+            let unconfirmed = remembered.is_some();
+            let (mut aggregate, sequence, snapshot_sequence) = match remembered.take() {
+                Some(state) => state,
+                None => self.load_with_snapshot::<A>(id).await?,
+            };
             let sink = EventSink::default();
-            aggregate
-                .handle(command(), services, &sink)
-                .await
-                .map_err(ExecuteError::Domain)?;
+            let handled = aggregate.handle(command(), services, &sink).await;
             let events = sink.collect().await;
+            if unconfirmed && (handled.is_err() || events.is_empty()) {
+                // Decided on what this process remembered: decide again on what is committed.
+                continue;
+            }
+            handled.map_err(ExecuteError::Domain)?;
             if events.is_empty() {
                 return Ok(Committed {
                     events,
@@ -207,22 +230,14 @@ impl EventStore {
             }
             let serialized = serialize::<A>(id, sequence, &events, metadata)?;
             let Some(position) = self.append(&serialized).await? else {
+                if !unconfirmed {
+                    lost += 1;
+                    back_off(lost).await;
+                }
                 continue;
             };
             let last = sequence + events.len();
-            let mut snapshot_at = snapshot_sequence;
-            if last >= snapshot_sequence + SNAPSHOT_EVERY {
-                // Written off the request path; a failed snapshot costs only speed: the next
-                // load replays a few more events.
-                snapshot_at = last;
-                let store = self.clone();
-                let (id, state) = (id.to_owned(), aggregate.clone());
-                tokio::spawn(async move {
-                    if let Err(error) = store.write_snapshot(&id, &state, last).await {
-                        tracing::warn!(%error, aggregate = A::TYPE, "snapshot not written");
-                    }
-                });
-            }
+            let snapshot_at = self.snapshot_if_due(id, &aggregate, last, snapshot_sequence);
             let recent = (aggregate.clone(), last, snapshot_at);
             self.recent
                 .insert(Self::recent_key::<A>(id), std::sync::Arc::new(recent));
@@ -233,6 +248,29 @@ impl EventStore {
             });
         }
         Err(StoreError::Contended(MAX_ATTEMPTS).into())
+    }
+
+    /// Writes a snapshot off the request path when enough events have passed since the last one;
+    /// the sequence the newest snapshot is at. A failed snapshot costs only speed: the next load
+    /// replays a few more events.
+    fn snapshot_if_due<A: Snapshotted>(
+        &self,
+        id: &str,
+        aggregate: &A,
+        last: usize,
+        snapshot_sequence: usize,
+    ) -> usize {
+        if last < snapshot_sequence + SNAPSHOT_EVERY {
+            return snapshot_sequence;
+        }
+        let store = self.clone();
+        let (id, state) = (id.to_owned(), aggregate.clone());
+        tokio::spawn(async move {
+            if let Err(error) = store.write_snapshot(&id, &state, last).await {
+                tracing::warn!(%error, aggregate = A::TYPE, "snapshot not written");
+            }
+        });
+        last
     }
 
     /// Position of the newest event in commit order.
@@ -320,6 +358,14 @@ impl EventStore {
         .await?;
         Ok(())
     }
+}
+
+/// Spreads out writers that keep colliding on one aggregate: a random pause in a window that
+/// doubles with each lost race, up to 32 ms.
+async fn back_off(lost: usize) {
+    let window = 1u64 << lost.min(5);
+    let jitter = rand::random::<u64>() % (window + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
 }
 
 fn serialize<A: Aggregate>(

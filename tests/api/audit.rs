@@ -436,13 +436,7 @@ async fn an_auditor_reads_the_audit_trail_and_nothing_more_until_the_role_is_tak
     let granted = app.post(&grant, json!({}), Some(&admin)).await;
     assert_eq!(granted.status(), StatusCode::NO_CONTENT);
     // Every process shows the grant once it has returned, the cached profile included.
-    let me: Value = app
-        .get("/v1/me", Some(&carol))
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(me["is_auditor"], true);
+    assert_eq!(profile(&app, &carol).await["is_auditor"], true);
     for path in &reads {
         let read = app.get(path, Some(&carol)).await;
         assert_eq!(read.status(), StatusCode::OK, "{path}");
@@ -473,11 +467,11 @@ async fn an_auditor_reads_the_audit_trail_and_nothing_more_until_the_role_is_tak
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
     let refused = app.get("/v1/audit", Some(&carol)).await;
     assert_problem(refused, StatusCode::FORBIDDEN, "auditor_required").await;
-    let me: Value = app
-        .get("/v1/me", Some(&carol))
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(me["is_auditor"], false);
+    assert_eq!(profile(&app, &carol).await["is_auditor"], false);
+}
+
+/// `GET /v1/me` of the holder of `token`.
+async fn profile(app: &TestApp, token: &str) -> Value {
+    let me = app.get("/v1/me", Some(token)).await;
+    me.json().await.expect("json")
 }

@@ -40,13 +40,24 @@ impl Projector for Recorder {
         conn: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        sqlx::query("INSERT INTO test_deliveries (aggregate_id, sequence) VALUES ($1, $2)")
-            .bind(&event.aggregate_id)
-            .bind(event.sequence)
-            .execute(conn)
-            .await?;
-        Ok(())
+        record(conn, "test_deliveries", event).await
     }
+}
+
+/// One delivery of `event` into `table`.
+async fn record(
+    conn: &mut PgConnection,
+    table: &str,
+    event: &StoredEvent,
+) -> Result<(), ProjectionError> {
+    sqlx::query(&format!(
+        "INSERT INTO {table} (aggregate_id, sequence) VALUES ($1, $2)"
+    ))
+    .bind(&event.aggregate_id)
+    .bind(event.sequence)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Fails once, at the event with this aggregate id, after applying those before it.
@@ -567,12 +578,7 @@ impl Projector for SecondRecorder {
         conn: &mut PgConnection,
         event: &StoredEvent,
     ) -> Result<(), ProjectionError> {
-        sqlx::query("INSERT INTO test_second_deliveries (aggregate_id, sequence) VALUES ($1, $2)")
-            .bind(&event.aggregate_id)
-            .bind(event.sequence)
-            .execute(conn)
-            .await?;
-        Ok(())
+        record(conn, "test_second_deliveries", event).await
     }
 }
 

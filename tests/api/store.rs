@@ -91,29 +91,21 @@ async fn busy_account(store: &EventStore, events: usize) -> String {
     while written < events {
         round += 1;
         let (_, sequence) = store.load::<Account>(&key).await.expect("load");
-        let command = if round % 5 == 0 {
-            log_in("wrong")
-        } else if round % 2 == 0 {
-            log_in("right")
-        } else {
-            AccountCommand::from(SessionCommand::EndAll {
-                reason: SessionEndReason::RevokedAll,
-            })
+        // Built again if it is decided again (a no-op on remembered state is confirmed on the
+        // committed one).
+        let command = || {
+            if round % 5 == 0 {
+                log_in("wrong")
+            } else if round % 2 == 0 {
+                log_in("right")
+            } else {
+                AccountCommand::from(SessionCommand::EndAll {
+                    reason: SessionEndReason::RevokedAll,
+                })
+            }
         };
-        let command = std::sync::Mutex::new(Some(command));
         store
-            .execute::<Account>(
-                &key,
-                || {
-                    command
-                        .lock()
-                        .expect("lock")
-                        .take()
-                        .expect("no retries without contention")
-                },
-                &services,
-                &metadata,
-            )
+            .execute::<Account>(&key, command, &services, &metadata)
             .await
             .expect("executed");
         let (_, after) = store.load::<Account>(&key).await.expect("load");
@@ -258,4 +250,60 @@ async fn a_reset_token_works_once_under_concurrency() {
     let accepted = count(&statuses, StatusCode::NO_CONTENT);
     let refused = count(&statuses, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!((accepted, refused), (1, 5), "{statuses:?}");
+}
+
+/// Counts the passwords it is asked to check.
+struct CountingPasswords(std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl PasswordVerifier for CountingPasswords {
+    async fn verify(&self, hash: &PasswordHash, candidate: &SecretString) -> bool {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        PlainPasswords.verify(hash, candidate).await
+    }
+}
+
+/// A command decided on the state this process remembers is appended at once; when another
+/// process wrote in between, the append is refused, the command is decided again on the state as
+/// committed, and the password is not checked a second time.
+#[tokio::test]
+async fn a_command_on_stale_remembered_state_is_decided_again_without_a_second_password_check() {
+    let (one, pool) = store().await;
+    let key = busy_account(&one, 20).await;
+    let two = EventStore::new(pool.clone());
+    two.execute::<Account>(&key, || log_in("wrong"), &services(), &HashMap::new())
+        .await
+        .expect("appended elsewhere");
+    let counting = Arc::new(CountingPasswords(Default::default()));
+    let services = AccountServices {
+        passwords: counting.clone(),
+        ..services()
+    };
+    let committed = one
+        .execute::<Account>(&key, || log_in("right"), &services, &HashMap::new())
+        .await
+        .expect("logged in");
+    assert!(committed.events.iter().any(|e| matches!(
+        e,
+        warden_aggregates::account::AccountEvent::SessionStarted { .. }
+    )));
+    assert_eq!(
+        counting.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "Argon2 once"
+    );
+    let (state, sequence) = one.load::<Account>(&key).await.expect("load");
+    let (replayed, head) = one.replay::<Account>(&key).await.expect("replay");
+    assert_eq!((state, sequence), (replayed, head));
+    // The failure recorded elsewhere was seen before the login decided: the streak it started
+    // was reset by this login, not lost.
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_id = $1
+           AND event_type = 'account.password.check_failed'",
+    )
+    .bind(&key)
+    .fetch_one(&pool)
+    .await
+    .expect("failures");
+    assert!(failures >= 1);
 }

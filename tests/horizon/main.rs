@@ -10,8 +10,6 @@ mod client;
 #[path = "../api/helpers.rs"]
 mod helpers;
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -74,20 +72,7 @@ async fn credentials_made_while_a_long_transaction_elsewhere_holds_the_views_wor
     );
 
     holding.commit().await.expect("commit elsewhere");
-    let head = app
-        .state
-        .app
-        .commands
-        .head()
-        .await
-        .expect("head")
-        .expect("events");
-    assert!(
-        app.state
-            .projections
-            .wait_for(head, Duration::from_secs(20))
-            .await
-    );
+    app.caught_up().await;
     let sessions = app.get("/v1/me/sessions", Some(&api_token)).await;
     let sessions: Value = sessions.json().await.expect("json");
     assert_eq!(

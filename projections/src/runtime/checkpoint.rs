@@ -110,22 +110,22 @@ pub(crate) async fn record_error(
     Ok(())
 }
 
-/// Moves the checkpoint to `to` unless it is there or further already.
-pub(crate) async fn advance_past(
-    pool: &sqlx::PgPool,
-    name: &str,
+/// Moves the checkpoint of every one of `names` to `to`, unless it is there or further already.
+pub(crate) async fn advance_past<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    names: &[&str],
     to: Cursor,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE projector_checkpoints
          SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now(),
              last_error = NULL
-         WHERE name = $1 AND (transaction_id, global_position) < ($2::text::xid8, $3)",
+         WHERE name = ANY($1) AND (transaction_id, global_position) < ($2::text::xid8, $3)",
     )
-    .bind(name)
+    .bind(names)
     .bind(to.transaction_id.to_string())
     .bind(to.global_position)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -44,7 +44,7 @@ pub async fn react_once(pool: &PgPool, reactor: &dyn Reactor) -> Result<Batch, P
     drop(conn);
     for event in &events {
         reactor.react(event).await?;
-        checkpoint::advance_past(pool, reactor.name(), event.cursor).await?;
+        checkpoint::advance_past(pool, &[reactor.name()], event.cursor).await?;
     }
     let last = events.last().map_or(from, |e| e.cursor);
     let idle = (events.len() as i64) < BATCH;

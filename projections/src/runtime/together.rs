@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use sqlx::{PgPool, Row};
 
-use crate::runtime::checkpoint::{parse_xid8, Cursor};
+use crate::runtime::checkpoint::{self, parse_xid8, Cursor};
 use crate::runtime::projector::{ProjectionError, Projector, StoredEvent};
 use crate::runtime::runner::{events_after, Batch};
 
@@ -62,7 +62,8 @@ pub(crate) async fn catch_up_together(
         });
     }
     if last > from {
-        advance_all(&mut tx, &names, last).await?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        checkpoint::advance_past(&mut *tx, &names, last).await?;
     }
     tx.commit().await?;
 
@@ -156,26 +157,6 @@ async fn lock_all(
         .map(|name| found.get(name).copied().unwrap_or_default())
         .collect();
     Ok((checkpoints, xmin))
-}
-
-/// Moves every checkpoint of `names` that is behind `to` up to it.
-async fn advance_all(
-    conn: &mut sqlx::PgConnection,
-    names: &[String],
-    to: Cursor,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE projector_checkpoints
-         SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now(),
-             last_error = NULL
-         WHERE name = ANY($1) AND (transaction_id, global_position) < ($2::text::xid8, $3)",
-    )
-    .bind(names)
-    .bind(to.transaction_id.to_string())
-    .bind(to.global_position)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// Runs `members` on one shared reader until every one has seen every event below the horizon
