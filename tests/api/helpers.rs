@@ -251,7 +251,7 @@ impl TestApp {
         assert!(
             self.state
                 .projections
-                .wait_for(head, std::time::Duration::from_secs(10))
+                .wait_for(head, std::time::Duration::from_secs(60))
                 .await,
             "every view caught up"
         );
@@ -495,9 +495,13 @@ pub async fn head(pool: &PgPool) -> Cursor {
 
 /// Waits until every transaction that wrote to the log has ended *and* no transaction elsewhere
 /// on the server (other tests share it) holds the horizon below the newest event.
+///
+/// Up to a minute: one test (`revocation::while_a_long_transaction…`) holds the server's horizon
+/// for 20 s on purpose, and every test running beside it waits that long.
 pub async fn settle(pool: &PgPool) {
     let head = head(pool).await;
-    for _ in 0..2000 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         let xmin: String =
             sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
                 .fetch_one(pool)
