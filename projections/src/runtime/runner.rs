@@ -26,22 +26,23 @@ struct Horizon {
     xmin: u64,
     /// Since when it has stood at `xmin`.
     since: Instant,
-    /// When it was last read.
+    /// When the pass that last read it started (the horizon is read first thing).
     read_at: Instant,
 }
 
 impl Horizon {
-    fn read(&mut self, xmin: u64) {
-        let now = Instant::now();
+    /// The horizon a pass that started at `at` read.
+    fn read(&mut self, xmin: u64, at: Instant) {
         if xmin != self.xmin {
             self.xmin = xmin;
-            self.since = now;
+            self.since = at;
         }
-        self.read_at = now;
+        self.read_at = self.read_at.max(at);
     }
 
-    /// Whether a pass read after `waiting_since` found the horizon still at or below `target`,
-    /// where it has stood for `HELD_AFTER` or more.
+    /// Whether a pass that started after `waiting_since` (so after the commit at `target`) found
+    /// the horizon still at or below `target` — an older transaction still running — where it
+    /// has stood for `HELD_AFTER` or more.
     fn holds(&self, target: Cursor, waiting_since: Instant) -> bool {
         self.read_at > waiting_since
             && self.xmin <= target.transaction_id
@@ -526,11 +527,12 @@ async fn read_together(projections: Arc<Projections>) {
             })
             .collect();
         if !views.is_empty() {
+            let started = Instant::now();
             match catch_up_together(pool, &views).await {
                 Ok(Pass::Applied { batches, horizon }) => {
                     backoff = Duration::from_millis(100);
                     if let Ok(mut seen) = projections.horizon.lock() {
-                        seen.read(horizon);
+                        seen.read(horizon, started);
                     }
                     for (runner, batch) in members.iter().zip(&batches) {
                         runner.applied(batch);
@@ -592,5 +594,63 @@ async fn listen(projections: Arc<Projections>) {
             projections.wake();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(tx: u64) -> Cursor {
+        Cursor {
+            transaction_id: tx,
+            global_position: 1,
+        }
+    }
+
+    #[test]
+    fn a_pass_that_began_before_the_commit_never_says_the_horizon_is_held() {
+        let now = Instant::now();
+        let long_ago = now - Duration::from_secs(600);
+        // A quiet server: the horizon stood at 100 (the next id) for ten minutes, then the
+        // commit being waited for took id 100.
+        let mut horizon = Horizon {
+            xmin: 100,
+            since: long_ago,
+            read_at: long_ago,
+        };
+        let waiting_since = now;
+        horizon.read(100, now - Duration::from_millis(1));
+        assert!(
+            !horizon.holds(at(100), waiting_since),
+            "read before the commit"
+        );
+        horizon.read(101, now + Duration::from_millis(1));
+        assert!(
+            !horizon.holds(at(100), waiting_since),
+            "the horizon passed it"
+        );
+    }
+
+    #[test]
+    fn an_older_transaction_standing_for_a_second_holds_the_horizon() {
+        let now = Instant::now();
+        let mut horizon = Horizon {
+            xmin: 0,
+            since: now,
+            read_at: now,
+        };
+        horizon.read(90, now - Duration::from_secs(2));
+        let waiting_since = now;
+        assert!(
+            !horizon.holds(at(100), waiting_since),
+            "no pass since the wait began"
+        );
+        horizon.read(90, now + Duration::from_millis(1));
+        assert!(horizon.holds(at(100), waiting_since));
+        assert!(
+            !horizon.holds(at(80), waiting_since),
+            "below the horizon: not held"
+        );
     }
 }
