@@ -190,3 +190,23 @@ pub async fn admin_session(
         .map(str::to_string)
         .ok_or_else(|| anyhow::anyhow!("no session: {session}"))
 }
+
+/// `GET /v1/events/stream?after=` on the Warden at `base`, as `token`, checked to have opened.
+pub async fn open_stream(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    after: &str,
+) -> anyhow::Result<reqwest::Response> {
+    let response = client
+        .get(format!("{base}/v1/events/stream?after={after}"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "stream: {}",
+        response.status()
+    );
+    Ok(response)
+}

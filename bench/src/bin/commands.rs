@@ -16,7 +16,8 @@ use sqlx::ConnectOptions;
 use warden::adapters::store::EventStore;
 use warden_aggregates::account::{Account, AccountCommand, SessionCommand, SessionEndReason};
 use warden_bench::{
-    account_with_history, admin_session, fresh_pool, log_in, ms, percentile, serve_warden, services,
+    account_with_history, admin_session, fresh_pool, log_in, ms, open_stream, percentile,
+    serve_warden, services,
 };
 
 const ACCOUNTS_PER_CLIENT: usize = 25;
@@ -101,16 +102,7 @@ async fn main() -> anyhow::Result<()> {
     let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let listening = {
         let arrived = arrived.clone();
-        let response = client
-            .get(format!("{base}/v1/events/stream?after={head}"))
-            .bearer_auth(&admin)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "stream: {}",
-            response.status()
-        );
+        let response = open_stream(&client, &base, &admin, &head).await?;
         tokio::spawn(async move {
             let mut response = response;
             let mut buffer = String::new();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use uuid::Uuid;
-use warden_bench::{admin_session, fresh_pool, ms, percentile, serve_warden};
+use warden_bench::{admin_session, fresh_pool, ms, open_stream, percentile, serve_warden};
 
 const PASSWORD: &str = "a long benchmark passphrase";
 
@@ -171,12 +171,7 @@ async fn main() -> anyhow::Result<()> {
         registered.status()
     );
 
-    let stream = client
-        .get(format!("{base}/v1/events/stream?after=0.0"))
-        .bearer_auth(&admin)
-        .send()
-        .await?;
-    anyhow::ensure!(stream.status().is_success(), "stream: {}", stream.status());
+    let stream = open_stream(&client, &base, &admin, "0.0").await?;
     let delivered = Arc::new(AtomicU64::new(0));
     tail_stream(stream, delivered.clone());
 

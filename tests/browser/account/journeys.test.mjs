@@ -393,19 +393,24 @@ test('an auditor granted by an administrator reads the log, a history, the state
     assert.equal((await page.goto(`${warden.url}/account/audit`)).status(), 403);
   }));
 
+/** Makes `email` an administrator and has them configure `provider` as "Test ID". */
+async function configureProvider(warden, provider, email) {
+  warden.admin(email);
+  const admin = await api(warden, 'POST', '/v1/sessions', { email, password: PASSWORD });
+  const configured = await api(warden, 'POST', '/v1/admin/identity-providers', {
+    name: 'Test ID', issuer: provider.issuer, client_id: 'warden-pages',
+    client_secret: 'pages-client-secret', create_accounts: true,
+  }, admin.body.token);
+  assert.equal(configured.status, 201, JSON.stringify(configured.body));
+}
+
 test('"Sign in with …" on the sign-in page goes through the provider\'s own login and consent to a session of method sso', () =>
   withWarden(async (warden, browser) => {
     const provider = await startProvider(warden, 'warden-pages', 'pages-client-secret');
     try {
       const page = await browser.newPage();
       await register(page, warden, 'admin@example.com');
-      warden.admin('admin@example.com');
-      const admin = await api(warden, 'POST', '/v1/sessions', { email: 'admin@example.com', password: PASSWORD });
-      const configured = await api(warden, 'POST', '/v1/admin/identity-providers', {
-        name: 'Test ID', issuer: provider.issuer, client_id: 'warden-pages',
-        client_secret: 'pages-client-secret', create_accounts: true,
-      }, admin.body.token);
-      assert.equal(configured.status, 201, JSON.stringify(configured.body));
+      await configureProvider(warden, provider, 'admin@example.com');
 
       await page.goto(`${warden.url}/account/sign-in`);
       await shot(page, '20-sign-in-with-sso');
@@ -435,13 +440,7 @@ test('a provider sign-in someone else started does not sign this browser in (no 
     try {
       const admin = await api(warden, 'POST', '/v1/accounts', { email: 'admin@example.com', password: PASSWORD });
       assert.equal(admin.status, 201, JSON.stringify(admin.body));
-      warden.admin('admin@example.com');
-      const session = await api(warden, 'POST', '/v1/sessions', { email: 'admin@example.com', password: PASSWORD });
-      const configured = await api(warden, 'POST', '/v1/admin/identity-providers', {
-        name: 'Test ID', issuer: provider.issuer, client_id: 'warden-pages',
-        client_secret: 'pages-client-secret', create_accounts: true,
-      }, session.body.token);
-      assert.equal(configured.status, 201, JSON.stringify(configured.body));
+      await configureProvider(warden, provider, 'admin@example.com');
 
       // Mallory signs in at the provider in her own browser and keeps the address Warden
       // would have sent her browser back to, login code and all.
