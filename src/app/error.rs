@@ -168,6 +168,9 @@ fn database_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
+        // What a connection closed during its handshake reads as (the server went away, or
+        // something between refused it): the connection is broken, not the request.
+        sqlx::Error::Protocol(_) => true,
         // 08: connection exception; 57: operator intervention (shutdown, restart);
         // 53: insufficient resources (too many connections).
         sqlx::Error::Database(db) => db

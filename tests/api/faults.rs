@@ -3,7 +3,6 @@
 //! never gets a 2xx for a write that was not kept.
 
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,131 +11,12 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use uuid::Uuid;
-use warden::adapters::sealing::MasterKey;
-use warden::settings::signing_key_to_base64;
-use warden_projections::SigningKey;
 
 use crate::helpers::settle;
 use crate::helpers::{fresh_database, PASSWORD};
-
-/// One `warden serve` process and how to start it again on the same port and keys.
-pub(crate) struct Server {
-    pub(crate) database_url: String,
-    port: u16,
-    master_key: String,
-    signing_key: String,
-    mail_dir: PathBuf,
-    /// Where the server's log lines go (JSON lines on stdout), when kept.
-    log: Option<PathBuf>,
-    /// More environment for the process.
-    pub(crate) env: Vec<(String, String)>,
-    child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-impl Server {
-    pub(crate) fn new(database_url: String) -> Self {
-        Self {
-            database_url,
-            port: free_port(),
-            master_key: MasterKey::generate().to_base64(),
-            signing_key: signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng)),
-            mail_dir: std::env::temp_dir().join(format!("warden-faults-{}", Uuid::new_v4())),
-            log: None,
-            env: Vec::new(),
-            child: None,
-        }
-    }
-
-    /// Another process of the same deployment (same keys), on its own port, reaching the
-    /// database at `database_url`.
-    pub(crate) fn sibling(&self, database_url: String) -> Self {
-        Self {
-            database_url,
-            port: free_port(),
-            master_key: self.master_key.clone(),
-            signing_key: self.signing_key.clone(),
-            mail_dir: self.mail_dir.clone(),
-            log: None,
-            env: self.env.clone(),
-            child: None,
-        }
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Sends `signal` (`STOP`, `CONT`) to the process.
-    pub(crate) fn signal(&self, signal: &str) {
-        let pid = self
-            .child
-            .as_ref()
-            .and_then(Child::id)
-            .expect("the process runs");
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "signal {signal} sent");
-    }
-
-    pub(crate) async fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .arg("serve")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("DATABASE_URL", &self.database_url)
-            .env("WARDEN_ADDR", format!("127.0.0.1:{}", self.port))
-            .env("WARDEN_MASTER_KEY", &self.master_key)
-            .env("WARDEN_SIGNING_KEY", &self.signing_key)
-            .env("WARDEN_MAIL_DIR", &self.mail_dir)
-            .env("WARDEN_CLIENT_ATTEMPTS_PER_MINUTE", "1000000")
-            .env(
-                "WARDEN_LOG",
-                if self.log.is_some() { "debug" } else { "warn" },
-            )
-            .stdout(match &self.log {
-                Some(path) => Stdio::from(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                        .expect("log file"),
-                ),
-                None => Stdio::null(),
-            })
-            .kill_on_drop(true)
-            .spawn()
-            .expect("warden starts");
-        self.child = Some(child);
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(response) = client.get(self.url("/readyz")).send().await {
-                if response.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("warden did not become ready");
-    }
-
-    /// SIGKILL: no shutdown, no flush, nothing.
-    pub(crate) async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.expect("killed");
-        }
-    }
-}
+pub(crate) use crate::processes::{Cluster, Server};
 
 /// What the load saw: registrations and logins answered 2xx, and how many requests failed
 /// without an answer.
@@ -382,110 +262,6 @@ async fn a_server_killed_under_load_loses_nothing_it_acknowledged() {
         seen.refused
     );
     server.kill().await;
-}
-
-/// A PostgreSQL cluster of the test's own (the machine's binaries, a temporary directory, a free
-/// port), so that it can be stopped and started without touching anyone else's databases.
-struct Cluster {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-}
-
-fn as_postgres(program: PathBuf) -> Command {
-    // initdb and the server refuse to run as root.
-    if running_as_root() {
-        let mut command = Command::new("runuser");
-        command.arg("-u").arg("postgres").arg("--").arg(program);
-        command
-    } else {
-        Command::new(program)
-    }
-}
-
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-    })
-}
-
-impl Cluster {
-    async fn create() -> Option<Self> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path().join("bin"))
-            .filter(|b| b.join("initdb").exists())
-            .max()?;
-        let data = std::env::temp_dir().join(format!("warden-pg-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&data).ok()?;
-        if running_as_root() {
-            Command::new("chown")
-                .arg("postgres")
-                .arg(&data)
-                .status()
-                .await
-                .ok()?;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .ok()?
-            .port();
-        let initdb = as_postgres(bin.join("initdb"))
-            .arg("-D")
-            .arg(data.join("data"))
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
-            .stdout(Stdio::null())
-            .status()
-            .await
-            .ok()?;
-        assert!(initdb.success(), "initdb");
-        let cluster = Self { bin, data, port };
-        cluster.pg_ctl(&["start", "-w"]).await;
-        Some(cluster)
-    }
-
-    async fn pg_ctl(&self, action: &[&str]) {
-        let options = format!(
-            "-h 127.0.0.1 -p {} -k {} -c fsync=on",
-            self.port,
-            self.data.display()
-        );
-        let status = as_postgres(self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(self.data.join("data"))
-            .arg("-l")
-            .arg(self.data.join("server.log"))
-            .arg("-o")
-            .arg(options)
-            .args(action)
-            .stdout(Stdio::null())
-            .status()
-            .await
-            .expect("pg_ctl runs");
-        assert!(status.success(), "pg_ctl {action:?}");
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(self.data.join("data"))
-            .args(["stop", "-m", "immediate"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
 }
 
 #[tokio::test]

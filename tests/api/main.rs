@@ -21,6 +21,9 @@ mod ordering;
 mod pages;
 mod passkeys;
 mod pin;
+#[allow(dead_code)]
+#[path = "../support/processes.rs"]
+mod processes;
 mod revocation;
 mod secrets;
 mod sessions;

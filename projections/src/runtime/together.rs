@@ -12,6 +12,7 @@ use sqlx::{PgPool, Row};
 use crate::runtime::checkpoint::{self, parse_xid8, Cursor};
 use crate::runtime::projector::{ProjectionError, Projector, StoredEvent};
 use crate::runtime::runner::{events_after, Batch};
+use crate::runtime::sabotage;
 
 /// Events read per pass, shared by every projector of the pass.
 pub(crate) const SHARED_BATCH: i64 = 1000;
@@ -98,11 +99,13 @@ async fn apply_share(
     };
     if events.iter().all(consumes) {
         // The whole batch is its own: no copy.
-        projector.apply_batch(conn, events).await?;
+        let events = sabotage::handed(projector.name(), events);
+        projector.apply_batch(conn, &events).await?;
         return Ok(events.len());
     }
     let share: Vec<StoredEvent> = events.iter().filter(|e| consumes(e)).cloned().collect();
     if !share.is_empty() {
+        let share = sabotage::handed(projector.name(), &share);
         projector.apply_batch(conn, &share).await?;
     }
     Ok(share.len())
