@@ -374,6 +374,78 @@ async fn a_database_restart_answers_503_then_recovers_without_losing_anything() 
     server.kill().await;
 }
 
+/// Found by the randomized fault run (tests/chaos): while something between Warden and its
+/// database accepted connections and closed them at once, the handshake's read of nothing
+/// answered 500 `internal_error`. A connection that breaks is the database being away: 503.
+#[tokio::test]
+async fn connections_closed_during_their_handshake_answer_503_not_500() {
+    let mut url = url::Url::parse(&fresh_database().await).expect("a database URL");
+    let upstream = url.port().unwrap_or(5432);
+    let proxy = crate::proxy::Proxy::start(upstream).await.expect("a proxy");
+    url.set_port(Some(proxy.port)).expect("a port");
+    let mut server = Server::new(url.to_string());
+    server.start().await;
+    let client = reqwest::Client::new();
+    let credentials = json!({ "email": "handshake@example.com", "password": PASSWORD });
+    let (status, _) = call(
+        &client,
+        reqwest::Method::POST,
+        server.url("/v1/accounts"),
+        None,
+        credentials.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    proxy.cut();
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let response = client
+            .post(server.url("/v1/sessions"))
+            .json(&credentials)
+            .send()
+            .await
+            .expect("Warden answers while its connections are refused");
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .contains_key(reqwest::header::RETRY_AFTER);
+        let problem: Value = response.json().await.unwrap_or(Value::Null);
+        statuses.push((status.as_u16(), problem["code"].clone(), retry_after));
+    }
+    assert!(
+        statuses
+            .iter()
+            .all(|(status, code, retry_after)| *status == 503
+                && code == "database_unavailable"
+                && *retry_after),
+        "{statuses:?}"
+    );
+
+    proxy.heal();
+    let mut logged_in = false;
+    for _ in 0..100 {
+        let (status, _) = call(
+            &client,
+            reqwest::Method::POST,
+            server.url("/v1/sessions"),
+            None,
+            credentials.clone(),
+        )
+        .await;
+        if status == StatusCode::CREATED {
+            logged_in = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        logged_in,
+        "logins work again once the connections are let through"
+    );
+    server.kill().await;
+}
+
 /// Posts JSON and answers the status and body.
 pub(crate) async fn call(
     client: &reqwest::Client,

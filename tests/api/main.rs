@@ -24,6 +24,9 @@ mod pin;
 #[allow(dead_code)]
 #[path = "../support/processes.rs"]
 mod processes;
+#[allow(dead_code)]
+#[path = "../support/proxy.rs"]
+mod proxy;
 mod revocation;
 mod secrets;
 mod sessions;

@@ -36,14 +36,29 @@ fn describe(call: &Call) -> String {
     )
 }
 
+/// Whether `call` was in flight at its process while that process was frozen.
+fn frozen_during(call: &Call, facts: &[Fact]) -> bool {
+    let answered = call.answered.unwrap_or(f64::MAX);
+    facts.iter().any(|fact| {
+        matches!(fact, Fact::Fault { kind: "SIGSTOP then SIGCONT", process: Some(p), at, until, .. }
+            if *p == call.process && *at < answered && call.invoked < *until)
+    })
+}
+
 /// No 500; a 503 says when to come back; every refusal is a problem document with a code the
-/// server documents.
-pub fn answers(calls: &[Call], documented: &HashSet<String>) -> Check {
+/// server documents. The one exception is the HTTP layer's own bodiless 408, and only for a
+/// request whose process was frozen while it was in flight: its read deadline passed while
+/// the process could not read.
+pub fn answers(calls: &[Call], facts: &[Fact], documented: &HashSet<String>) -> Check {
     let mut check = Check::new("every answer is a success or a documented problem");
-    let mut refused = 0;
+    let (mut refused, mut timed_out) = (0, 0);
     for call in calls.iter().filter(|c| c.status.is_some_and(|s| s >= 400)) {
         refused += 1;
         let status = call.status.unwrap_or_default();
+        if status == 408 && frozen_during(call, facts) {
+            timed_out += 1;
+            continue;
+        }
         let fault = if status >= 500 && status != 503 {
             Some("a server error")
         } else if status == 503 && !call.retry_after {
@@ -63,7 +78,8 @@ pub fn answers(calls: &[Call], documented: &HashSet<String>) -> Check {
     }
     let unanswered = calls.iter().filter(|c| c.status.is_none()).count();
     check.checked = format!(
-        "{} calls, {refused} refused, {unanswered} without an answer",
+        "{} calls, {refused} refused ({timed_out} bodiless 408 from a frozen process), \
+         {unanswered} without an answer",
         calls.len()
     );
     check

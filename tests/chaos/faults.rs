@@ -117,7 +117,16 @@ pub async fn inject(
             }
         };
         *injected.entry(kind).or_insert(0) += 1;
-        world.history.note(Fact::Fault { kind, at, detail });
+        let process = (kind != "PostgreSQL fast restart" && kind != "long transaction elsewhere")
+            .then_some(target);
+        let until = world.history.now();
+        world.history.note(Fact::Fault {
+            kind,
+            process,
+            at,
+            until,
+            detail,
+        });
     }
     for transaction in long_transactions {
         let _ = transaction.await;

@@ -81,7 +81,10 @@ pub enum Fact {
     },
     Fault {
         kind: &'static str,
+        /// The process it struck; `None` for all of them.
+        process: Option<usize>,
         at: f64,
+        until: f64,
         detail: String,
     },
 }

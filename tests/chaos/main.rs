@@ -15,6 +15,7 @@ mod faults;
 mod history;
 #[path = "../support/processes.rs"]
 mod processes;
+#[path = "../support/proxy.rs"]
 mod proxy;
 mod workload;
 
@@ -154,7 +155,7 @@ async fn deploy(options: &Options, logs: &std::path::Path) -> Deployment {
 /// A platform admin's session, for the stream readers.
 async fn admin_token(deployment: &Deployment) -> String {
     let server = &deployment.servers[0];
-    let mut create = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+    let mut create = std::process::Command::new(processes::warden_binary())
         .args([
             "admin",
             "create",
@@ -192,7 +193,7 @@ async fn admin_token(deployment: &Deployment) -> String {
 /// `warden <args>` against the run's database; whether it exited 0, and what it printed.
 fn warden(deployment: &Deployment, args: &[&str]) -> (bool, String) {
     let server = &deployment.servers[0];
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+    let output = std::process::Command::new(processes::warden_binary())
         .args(args)
         .env("DATABASE_URL", deployment.cluster.url("warden"))
         .env("WARDEN_MASTER_KEY", &server.master_key)
@@ -206,7 +207,7 @@ fn warden(deployment: &Deployment, args: &[&str]) -> (bool, String) {
 }
 
 fn documented_codes() -> HashSet<String> {
-    let table = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+    let table = std::process::Command::new(processes::warden_binary())
         .arg("problems")
         .output()
         .expect("warden problems");
@@ -225,7 +226,16 @@ fn whole_program_check(name: &'static str, (ok, printed): (bool, String)) -> Che
         } else {
             last.clone()
         },
-        violations: if ok { Vec::new() } else { vec![printed] },
+        violations: if ok {
+            Vec::new()
+        } else {
+            printed
+                .lines()
+                .filter(|line| line.contains("only in the") || line.starts_with("Error"))
+                .map(str::to_owned)
+                .chain(std::iter::once(last))
+                .collect()
+        },
     }
 }
 
@@ -270,7 +280,7 @@ async fn run(options: &Options) -> bool {
         .await
         .expect("the run's database");
     let mut checks = vec![
-        checks::answers(&calls, &documented_codes()),
+        checks::answers(&calls, &facts, &documented_codes()),
         checks::revocation(&calls, &facts),
         checks::rate_limit(&calls, &facts),
     ];

@@ -29,6 +29,14 @@ pub(crate) struct Server {
     child: Option<Child>,
 }
 
+/// The `warden` binary cargo built for these tests, or `WARDEN_BIN` (a copy that a rebuild
+/// during a long run will not replace).
+pub(crate) fn warden_binary() -> PathBuf {
+    std::env::var_os("WARDEN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_warden")))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -96,7 +104,7 @@ impl Server {
     /// Starts the process and waits up to `within` for `/readyz`; false (and the process
     /// killed) when it did not get ready, e.g. because its database could not be reached.
     pub(crate) async fn try_start(&mut self, within: Duration) -> bool {
-        let child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        let child = Command::new(warden_binary())
             .arg("serve")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("DATABASE_URL", &self.database_url)
