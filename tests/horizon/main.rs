@@ -80,3 +80,50 @@ async fn credentials_made_while_a_long_transaction_elsewhere_holds_the_views_wor
         "{sessions}"
     );
 }
+
+/// A session found in the log beyond the held view takes its idle clock from the activity that
+/// any process wrote, not from its start: a busy session does not idle out on a process that had
+/// not seen it yet.
+#[tokio::test]
+async fn a_session_found_beyond_the_view_keeps_the_activity_another_process_saw() {
+    let app = spawn_app().await;
+    app.register("busy@example.com").await;
+    let elsewhere = fresh_database().await;
+    let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&elsewhere)
+        .await
+        .expect("other database");
+    let mut holding = sqlx::Connection::begin(&mut other).await.expect("tx");
+    sqlx::query("CREATE TABLE held (n int)")
+        .execute(&mut *holding)
+        .await
+        .expect("write elsewhere");
+
+    let token = app.log_in("busy@example.com").await;
+    // Used 20 minutes after its start here, then 20 minutes later (40 after its start, past the
+    // 30-minute idle timeout from the start) on a process that never saw it.
+    app.clock.advance(chrono::Duration::minutes(20));
+    let me = app.get("/v1/me", Some(&token)).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let mut written = false;
+    for _ in 0..100 {
+        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM session_activity")
+            .fetch_one(&app.pool)
+            .await
+            .expect("activity");
+        if seen > 0 {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(written, "the use was written beside the log");
+    app.clock.advance(chrono::Duration::minutes(20));
+    let sibling = app.spawn_sibling().await;
+    let there = sibling.get("/v1/me", Some(&token)).await;
+    assert_eq!(
+        there.status(),
+        StatusCode::OK,
+        "last seen 20 minutes ago, not 40"
+    );
+    holding.commit().await.expect("commit elsewhere");
+}

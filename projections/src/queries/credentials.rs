@@ -88,6 +88,16 @@ pub struct BeyondTheView {
     pub id: Option<String>,
     /// A session's idle timeout.
     pub idle_timeout_secs: Option<i64>,
+    /// When the session was last seen or the token last used, by any process (activity is
+    /// written beside the log, not through it).
+    pub last_active_at: Option<DateTime<Utc>>,
+}
+
+/// Where the activity of the credentials of one kind is kept.
+struct Activity {
+    table: &'static str,
+    id: &'static str,
+    at: &'static str,
 }
 
 /// The credential whose hash is `token_hash` among the events of `event_type` (`variant` is its
@@ -99,10 +109,18 @@ async fn beyond_the_view(
     id_field: &str,
     hash_field: &str,
     token_hash: &str,
+    activity: Option<Activity>,
 ) -> Result<Option<BeyondTheView>, sqlx::Error> {
-    sqlx::query_as(
+    let last_active = match activity {
+        Some(Activity { table, id, at }) => {
+            format!("(SELECT a.{at} FROM {table} a WHERE a.{id}::text = e.payload -> $2 ->> $3)")
+        }
+        None => "NULL::timestamptz".to_owned(),
+    };
+    let query = format!(
         "SELECT e.aggregate_id AS account_id, e.payload -> $2 ->> $3 AS id,
-                (e.payload -> $2 ->> 'idle_timeout_secs')::bigint AS idle_timeout_secs
+                (e.payload -> $2 ->> 'idle_timeout_secs')::bigint AS idle_timeout_secs,
+                {last_active} AS last_active_at
          FROM events e
          LEFT JOIN projector_checkpoints c ON c.name = 'credentials_v1'
          WHERE e.transaction_id >= COALESCE(c.transaction_id, '0'::xid8)
@@ -111,15 +129,16 @@ async fn beyond_the_view(
            AND e.aggregate_type = 'account'
            AND e.event_type = $1
            AND e.payload -> $2 ->> $4 = $5
-         LIMIT 1",
-    )
-    .bind(event_type)
-    .bind(variant)
-    .bind(id_field)
-    .bind(hash_field)
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await
+         LIMIT 1"
+    );
+    sqlx::query_as(&query)
+        .bind(event_type)
+        .bind(variant)
+        .bind(id_field)
+        .bind(hash_field)
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await
 }
 
 /// A session started in events the credentials view has not applied yet.
@@ -128,7 +147,20 @@ pub async fn session_beyond_the_view(
     token_hash: &str,
 ) -> Result<Option<BeyondTheView>, sqlx::Error> {
     let started = ("account.session.started", "SessionStarted");
-    beyond_the_view(pool, started, "session_id", "token_hash", token_hash).await
+    let activity = Some(Activity {
+        table: "session_activity",
+        id: "session_id",
+        at: "last_seen_at",
+    });
+    beyond_the_view(
+        pool,
+        started,
+        "session_id",
+        "token_hash",
+        token_hash,
+        activity,
+    )
+    .await
 }
 
 /// An API token created in events the credentials view has not applied yet.
@@ -137,7 +169,20 @@ pub async fn api_token_beyond_the_view(
     token_hash: &str,
 ) -> Result<Option<BeyondTheView>, sqlx::Error> {
     let created = ("account.api_token.created", "ApiTokenCreated");
-    beyond_the_view(pool, created, "token_id", "token_hash", token_hash).await
+    let activity = Some(Activity {
+        table: "token_activity",
+        id: "token_id",
+        at: "last_used_at",
+    });
+    beyond_the_view(
+        pool,
+        created,
+        "token_id",
+        "token_hash",
+        token_hash,
+        activity,
+    )
+    .await
 }
 
 /// Records that a session was seen at `now` (never moving the time back).
@@ -245,7 +290,7 @@ pub async fn reset_token_account(
         return Ok(found);
     }
     let requested = ("account.password_reset.requested", "PasswordResetRequested");
-    let beyond = beyond_the_view(pool, requested, "at", "token_hash", token_hash).await?;
+    let beyond = beyond_the_view(pool, requested, "at", "token_hash", token_hash, None).await?;
     Ok(beyond.and_then(|b| b.account_id.parse().ok()))
 }
 
@@ -263,6 +308,7 @@ pub async fn challenge_account(
         return Ok(found);
     }
     let issued = ("account.mfa.challenge_issued", "MfaChallengeIssued");
-    let beyond = beyond_the_view(pool, issued, "at", "challenge_hash", challenge_hash).await?;
+    let beyond =
+        beyond_the_view(pool, issued, "at", "challenge_hash", challenge_hash, None).await?;
     Ok(beyond.and_then(|b| b.account_id.parse().ok()))
 }

@@ -225,7 +225,7 @@ impl Credentials {
             account_id,
             session_id,
             idle_timeout_secs,
-            last_seen_at: None,
+            last_seen_at: found.last_active_at,
         }))
     }
 
@@ -243,7 +243,7 @@ impl Credentials {
         };
         let token_id = found.id.as_deref().and_then(|t| t.parse().ok());
         Ok(match (found.account_id.parse(), token_id) {
-            (Ok(account_id), Some(token_id)) => Some((account_id, token_id, None)),
+            (Ok(account_id), Some(token_id)) => Some((account_id, token_id, found.last_active_at)),
             _ => None,
         })
     }
