@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::helpers::settle;
 use crate::helpers::{fresh_database, PASSWORD};
-pub(crate) use crate::processes::{Cluster, Server};
+pub(crate) use crate::processes::{call, hold_the_horizon, Cluster, Server};
 
 /// What the load saw: registrations and logins answered 2xx, and how many requests failed
 /// without an answer.
@@ -446,23 +446,6 @@ async fn connections_closed_during_their_handshake_answer_503_not_500() {
     server.kill().await;
 }
 
-/// Posts JSON and answers the status and body.
-pub(crate) async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("answered");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// The first reset mail in `dir`, once the outbox has delivered it.
 async fn reset_mail(dir: &std::path::Path) -> String {
     for _ in 0..400 {
@@ -760,27 +743,6 @@ async fn no_secret_of_a_journey_through_every_feature_reaches_the_database_logs_
         stream.len() / 1024
     );
     server.kill().await;
-}
-
-/// A writing transaction in another database of the same server: while it is open, no view and
-/// no reactor can read past it (the xmin horizon is cluster-wide).
-pub(crate) async fn hold_the_horizon(database_url: &str) -> sqlx::PgConnection {
-    use sqlx::Connection;
-    let base = database_url
-        .rsplit_once('/')
-        .map_or(database_url, |(b, _)| b);
-    let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
-        .await
-        .expect("the maintenance database answers");
-    sqlx::query("BEGIN")
-        .execute(&mut conn)
-        .await
-        .expect("begin");
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut conn)
-        .await
-        .expect("a transaction id taken");
-    conn
 }
 
 #[tokio::test]

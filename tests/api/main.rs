@@ -28,6 +28,8 @@ mod processes;
 #[path = "../support/proxy.rs"]
 mod proxy;
 mod revocation;
+#[path = "../support/revocations.rs"]
+mod revocations;
 mod secrets;
 mod sessions;
 mod sso;

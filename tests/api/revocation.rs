@@ -1,7 +1,8 @@
 //! The revocation barrier across real `warden` processes on one database (docs/adr/0015): once
 //! "log out of all devices" has answered, no process accepts any of those sessions — not one
 //! that was frozen during the call, not one cut off from the database, not one started after
-//! it, and not while a long transaction elsewhere holds every view back.
+//! it, and not while a long transaction elsewhere holds every view back (that one in
+//! `tests/horizon`, a binary of its own).
 //!
 //! How these tests fail against a cache without the barrier: a debug build started with
 //! `WARDEN_UNSAFE_NO_REVOCATION_BARRIER=1` keeps its cache and follower but neither waits for
@@ -11,238 +12,19 @@
 //! the call returned only after the frozen process woke, which such a cache does not do.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
-use tokio::task::JoinHandle;
+use reqwest::StatusCode;
 
-use crate::faults::{call, hold_the_horizon, Server};
-use crate::helpers::{fresh_database, PASSWORD};
-
-/// A TCP proxy in front of PostgreSQL for one process, which can cut every connection (both
-/// ends see it closed) or partition them (nothing passes, nobody is told).
-struct Proxy {
-    port: u16,
-    cut: Arc<AtomicBool>,
-    partitioned: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    accepting: JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(upstream: SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("proxy binds");
-        let port = listener.local_addr().expect("address").port();
-        let cut = Arc::new(AtomicBool::new(false));
-        let partitioned = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(Mutex::new(Vec::new()));
-        let accepting = tokio::spawn({
-            let cut = cut.clone();
-            let partitioned = partitioned.clone();
-            let connections = connections.clone();
-            async move {
-                while let Ok((client, _)) = listener.accept().await {
-                    if cut.load(Ordering::SeqCst) {
-                        continue;
-                    }
-                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                        continue;
-                    };
-                    let (client_read, client_write) = client.into_split();
-                    let (server_read, server_write) = server.into_split();
-                    let mut relays = connections.lock().expect("lock");
-                    relays.push(tokio::spawn(pump(
-                        client_read,
-                        server_write,
-                        partitioned.clone(),
-                    )));
-                    relays.push(tokio::spawn(pump(
-                        server_read,
-                        client_write,
-                        partitioned.clone(),
-                    )));
-                }
-            }
-        });
-        Self {
-            port,
-            cut,
-            partitioned,
-            connections,
-            accepting,
-        }
-    }
-
-    /// Nothing passes either way, and no connection is closed.
-    fn partition(&self) {
-        self.partitioned.store(true, Ordering::SeqCst);
-    }
-
-    fn heal(&self) {
-        self.partitioned.store(false, Ordering::SeqCst);
-    }
-
-    /// Drops every connection and refuses new ones.
-    fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for relay in self.connections.lock().expect("lock").drain(..) {
-            relay.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
-    }
-
-    /// `database_url` with its host and port replaced by the proxy's.
-    fn url_for(&self, database_url: &str) -> String {
-        let (scheme_user, rest) = database_url.split_once('@').expect("user@host");
-        let (_, database) = rest.split_once('/').expect("host/database");
-        format!("{scheme_user}@127.0.0.1:{}/{database}", self.port)
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.accepting.abort();
-        self.cut();
-    }
-}
-
-/// Copies one direction, holding every byte back while partitioned.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    partitioned: Arc<AtomicBool>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        while partitioned.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if to.write_all(&buffer[..n]).await.is_err() {
-            return;
-        }
-    }
-}
+use crate::faults::Server;
+use crate::helpers::fresh_database;
+use crate::proxy::Proxy;
+use crate::revocations::{log_out_of_all_devices, sessions, statuses, warm};
 
 fn upstream_of(database_url: &str) -> SocketAddr {
     let rest = database_url.split_once('@').expect("user@host").1;
     let host = rest.split_once('/').expect("host/database").0;
     host.parse().expect("host:port")
-}
-
-/// Waits until the process answers from its cache (its lease is renewed).
-async fn trusted(server: &Server) {
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(response) = client.get(server.url("/metrics")).send().await {
-            let text = response.text().await.unwrap_or_default();
-            if text.contains("warden_credential_cache_trusted 1") {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the credential cache never became trusted");
-}
-
-/// Registers an account through `server` and logs in `n` times: the sessions' tokens.
-async fn sessions(server: &Server, email: &str, n: usize) -> Vec<String> {
-    let client = reqwest::Client::new();
-    let body = json!({ "email": email, "password": PASSWORD });
-    let (status, _) = call(
-        &client,
-        Method::POST,
-        server.url("/v1/accounts"),
-        None,
-        body.clone(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let mut tokens = Vec::new();
-    for _ in 0..n {
-        let (status, session) = call(
-            &client,
-            Method::POST,
-            server.url("/v1/sessions"),
-            None,
-            body.clone(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{session}");
-        tokens.push(session["token"].as_str().expect("token").to_owned());
-    }
-    tokens
-}
-
-async fn me(server: &Server, token: &str) -> StatusCode {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    match client
-        .get(server.url("/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-    {
-        Ok(response) => response.status(),
-        Err(_) => StatusCode::GATEWAY_TIMEOUT,
-    }
-}
-
-/// Every session answers 200 on every server: each is now in each server's cache.
-async fn warm(servers: &[&Server], tokens: &[String]) {
-    for server in servers {
-        trusted(server).await;
-        for token in tokens {
-            // The first answers may come before the views have the new session (a login
-            // waits for them at most 5 s, and three processes' projectors share two cores).
-            let mut status = StatusCode::UNAUTHORIZED;
-            for _ in 0..500 {
-                status = me(server, token).await;
-                if status == StatusCode::OK {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            assert_eq!(status, StatusCode::OK, "a live session is accepted");
-        }
-    }
-}
-
-async fn log_out_of_all_devices(server: &Server, token: &str) -> (StatusCode, Value) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    call(
-        &client,
-        Method::POST,
-        server.url("/v1/me/sessions/revoke-all"),
-        Some(token),
-        Value::Null,
-    )
-    .await
-}
-
-async fn statuses(server: &Server, tokens: &[String]) -> Vec<StatusCode> {
-    let mut found = Vec::new();
-    for token in tokens {
-        found.push(me(server, token).await);
-    }
-    found
 }
 
 #[tokio::test]
@@ -357,7 +139,9 @@ async fn cut_off_scenario(
     barrier: bool,
 ) -> (StatusCode, Vec<StatusCode>, Vec<StatusCode>) {
     let database_url = fresh_database().await;
-    let proxy = Proxy::start(upstream_of(&database_url)).await;
+    let proxy = Proxy::start(upstream_of(&database_url).port())
+        .await
+        .expect("a proxy");
     let mut a = Server::new(database_url.clone());
     if !barrier {
         a.env
@@ -375,7 +159,6 @@ async fn cut_off_scenario(
     }
     let (status, _) = log_out_of_all_devices(&a, &tokens[0]).await;
     let while_cut = statuses(&b, &tokens).await;
-    proxy.restore();
     proxy.heal();
     let mut after = Vec::new();
     for _ in 0..100 {
@@ -423,41 +206,4 @@ async fn without_the_barrier_a_partitioned_process_answers_from_its_stale_cache(
         while_cut.contains(&StatusCode::OK),
         "the test above must be able to fail: without the barrier the revoked sessions pass"
     );
-}
-
-#[tokio::test]
-async fn while_a_long_transaction_holds_every_view_back_a_revocation_is_in_force_everywhere() {
-    let mut a = Server::new(fresh_database().await);
-    let mut b = a.sibling(a.database_url.clone());
-    a.start().await;
-    b.start().await;
-    let tokens = sessions(&a, "held@example.com", 3).await;
-    warm(&[&a, &b], &tokens).await;
-
-    let held = hold_the_horizon(&a.database_url).await;
-    let holding = Instant::now();
-    let (status, body) = log_out_of_all_devices(&a, &tokens[0]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    // A process started while the views are held back has only the log to go by.
-    let mut c = a.sibling(a.database_url.clone());
-    c.start().await;
-    while holding.elapsed() < Duration::from_secs(20) {
-        for server in [&a, &b, &c] {
-            assert_eq!(
-                statuses(server, &tokens).await,
-                vec![StatusCode::UNAUTHORIZED; 3],
-                "refused during the transaction"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    drop(held);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    for server in [&a, &b, &c] {
-        assert_eq!(
-            statuses(server, &tokens).await,
-            vec![StatusCode::UNAUTHORIZED; 3],
-            "refused after it"
-        );
-    }
 }

@@ -9,11 +9,19 @@
 mod client;
 #[path = "../api/helpers.rs"]
 mod helpers;
+#[path = "../support/processes.rs"]
+mod processes;
+#[path = "../support/revocations.rs"]
+mod revocations;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use std::time::{Duration, Instant};
+
 use crate::helpers::{fresh_database, spawn_app, PASSWORD};
+use crate::processes::{hold_the_horizon, Server};
+use crate::revocations::{log_out_of_all_devices, sessions, statuses, warm};
 
 /// A writing transaction left open in another database of the same server holds back the horizon,
 /// and so every view. What a person does meanwhile still works: a session or API token created
@@ -126,4 +134,43 @@ async fn a_session_found_beyond_the_view_keeps_the_activity_another_process_saw(
         "last seen 20 minutes ago, not 40"
     );
     holding.commit().await.expect("commit elsewhere");
+}
+
+/// Moved here from the revocation tests: the 20 s it holds the horizon would slow every test
+/// beside it that waits for its views.
+#[tokio::test]
+async fn while_a_long_transaction_holds_every_view_back_a_revocation_is_in_force_everywhere() {
+    let mut a = Server::new(fresh_database().await);
+    let mut b = a.sibling(a.database_url.clone());
+    a.start().await;
+    b.start().await;
+    let tokens = sessions(&a, "held@example.com", 3).await;
+    warm(&[&a, &b], &tokens).await;
+
+    let held = hold_the_horizon(&a.database_url).await;
+    let holding = Instant::now();
+    let (status, body) = log_out_of_all_devices(&a, &tokens[0]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A process started while the views are held back has only the log to go by.
+    let mut c = a.sibling(a.database_url.clone());
+    c.start().await;
+    while holding.elapsed() < Duration::from_secs(20) {
+        for server in [&a, &b, &c] {
+            assert_eq!(
+                statuses(server, &tokens).await,
+                vec![StatusCode::UNAUTHORIZED; 3],
+                "refused during the transaction"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(held);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for server in [&a, &b, &c] {
+        assert_eq!(
+            statuses(server, &tokens).await,
+            vec![StatusCode::UNAUTHORIZED; 3],
+            "refused after it"
+        );
+    }
 }

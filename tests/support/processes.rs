@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use serde_json::Value;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 use warden::adapters::sealing::MasterKey;
@@ -274,4 +275,42 @@ impl Drop for Cluster {
             .status();
         let _ = std::fs::remove_dir_all(&self.data);
     }
+}
+
+/// Posts JSON and answers the status and body.
+pub(crate) async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = client.request(method, url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("answered");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A writing transaction in another database of the same server: while it is open, no view and
+/// no reactor can read past it (the xmin horizon is cluster-wide).
+pub(crate) async fn hold_the_horizon(database_url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let base = database_url
+        .rsplit_once('/')
+        .map_or(database_url, |(b, _)| b);
+    let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .expect("the maintenance database answers");
+    sqlx::query("BEGIN")
+        .execute(&mut conn)
+        .await
+        .expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut conn)
+        .await
+        .expect("a transaction id taken");
+    conn
 }
