@@ -313,17 +313,35 @@ fn summarize(
     injected: &std::collections::BTreeMap<&'static str, u64>,
     checks: &[Check],
 ) -> bool {
-    let mut by_what: std::collections::BTreeMap<&str, (u64, u64)> = Default::default();
+    type Refusals = std::collections::BTreeMap<String, u64>;
+    let mut by_what: std::collections::BTreeMap<&str, (u64, u64, Refusals)> = Default::default();
     for call in calls {
         let entry = by_what.entry(call.what).or_default();
         entry.0 += 1;
         if call.status.is_some_and(|s| (200..300).contains(&s)) {
             entry.1 += 1;
+        } else {
+            let how = match (call.status, &call.code) {
+                (None, _) => "no answer".to_owned(),
+                (Some(status), Some(code)) => format!("{status} {code}"),
+                (Some(status), None) => status.to_string(),
+            };
+            *entry.2.entry(how).or_default() += 1;
         }
     }
     println!("operations: {} requests", calls.len());
-    for (what, (n, ok)) in &by_what {
-        println!("  {what:<24} {n:>6} sent, {ok:>6} accepted");
+    for (what, (n, ok, refused)) in &by_what {
+        let mut refused: Vec<(&String, &u64)> = refused.iter().collect();
+        refused.sort_by(|a, b| b.1.cmp(a.1));
+        let refused: Vec<String> = refused
+            .iter()
+            .take(3)
+            .map(|(how, n)| format!("{how}: {n}"))
+            .collect();
+        println!(
+            "  {what:<22} {n:>6} sent, {ok:>6} accepted; {}",
+            refused.join(", ")
+        );
     }
     let faults: Vec<String> = injected.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     println!("faults: {}", faults.join(", "));

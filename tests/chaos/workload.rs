@@ -244,10 +244,13 @@ impl Person {
                 self.second_step(world, &[challenge]).await;
             }
             (Some(401), _) => {
-                if let Some(other) = self.maybe_password.take() {
-                    self.password = other;
+                // A password change whose answer was lost may or may not have been kept: the
+                // two candidates are tried in turn.
+                if let Some(other) = self.maybe_password.as_mut() {
+                    std::mem::swap(&mut self.password, other);
                 }
             }
+            (Some(423), _) => tokio::time::sleep(Duration::from_secs(2)).await,
             _ => {}
         }
     }
