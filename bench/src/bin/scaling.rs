@@ -148,17 +148,37 @@ end
     Ok(path)
 }
 
+/// One wrk script per process (none: a plain request).
+type Scripts = Vec<Option<PathBuf>>;
+
 /// What one load did, all processes together.
 struct Measured {
     per_second: f64,
     non_2xx: u64,
     warden_cpu_ms: f64,
     postgres_cpu_ms: f64,
+    /// Transactions PostgreSQL committed in the database per request (pg_stat_database).
+    transactions: f64,
+}
+
+async fn committed(pool: &sqlx::PgPool) -> anyhow::Result<f64> {
+    // The statistics of this transaction's snapshot are cleared first: the count is current.
+    let mut conn = pool.acquire().await?;
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut *conn)
+        .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n as f64)
 }
 
 /// Runs one wrk per process at once (the connections split between them); `script_for` gives
 /// each process's script, `token` the bearer for a plain GET.
 async fn measure(
+    pool: &sqlx::PgPool,
     processes: &[Process],
     path: &str,
     seconds: u64,
@@ -169,6 +189,7 @@ async fn measure(
     let warden_cpu = || cpu_seconds(|pid, _| pids.contains(&pid));
     let postgres_cpu = || cpu_seconds(|_, name| name.starts_with("postgres"));
     let (warden_before, postgres_before) = (warden_cpu(), postgres_cpu());
+    let transactions_before = committed(pool).await?;
     let each = (CONNECTIONS / processes.len()).max(2);
     let runs = processes.iter().zip(scripts).map(|(process, script)| {
         let url = format!("{}{path}", process.base);
@@ -177,6 +198,7 @@ async fn measure(
     });
     let results = futures_util::future::try_join_all(runs).await?;
     let (warden_after, postgres_after) = (warden_cpu(), postgres_cpu());
+    let transactions_after = committed(pool).await?;
     let per_second: f64 = results.iter().map(|r| r.requests_per_second).sum();
     let requests = per_second * seconds as f64;
     Ok(Measured {
@@ -184,6 +206,7 @@ async fn measure(
         non_2xx: results.iter().map(|r| r.non_2xx).sum(),
         warden_cpu_ms: (warden_after - warden_before) * 1000.0 / requests,
         postgres_cpu_ms: (postgres_after - postgres_before) * 1000.0 / requests,
+        transactions: (transactions_after - transactions_before) / requests,
     })
 }
 
@@ -197,8 +220,15 @@ fn print(name: &str, one: &Measured, many: &Measured, n: usize) {
         many.per_second / one.per_second
     );
     println!(
-        "{:<22} CPU per request: Warden {:.3} -> {:.3} ms, PostgreSQL {:.3} -> {:.3} ms",
-        "", one.warden_cpu_ms, many.warden_cpu_ms, one.postgres_cpu_ms, many.postgres_cpu_ms
+        "{:<22} per request: Warden CPU {:.3} -> {:.3} ms, PostgreSQL CPU {:.3} -> {:.3} ms, \
+         transactions {:.1} -> {:.1}",
+        "",
+        one.warden_cpu_ms,
+        many.warden_cpu_ms,
+        one.postgres_cpu_ms,
+        many.postgres_cpu_ms,
+        one.transactions,
+        many.transactions
     );
 }
 
@@ -245,7 +275,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Each process gets its own share of the accounts, so no two processes write one account.
-    let shares = |count: usize| -> anyhow::Result<(Vec<Option<PathBuf>>, Vec<Option<PathBuf>>)> {
+    let shares = |count: usize| -> anyhow::Result<(Scripts, Scripts)> {
         let size = ACCOUNTS / count;
         let mut notices = Vec::new();
         let mut logins = Vec::new();
@@ -257,17 +287,35 @@ async fn main() -> anyhow::Result<()> {
     };
     let none = vec![None; n];
     let (notices, logins) = shares(1)?;
-    let me_one = measure(&processes, "/v1/me", seconds, &none[..1], Some(&tokens[0])).await?;
-    let commands_one = measure(&processes, "/v1/me/notices", seconds, &notices, None).await?;
-    let logins_one = measure(&processes, "/v1/sessions", seconds, &logins, None).await?;
+    let me_one = measure(
+        &pool,
+        &processes,
+        "/v1/me",
+        seconds,
+        &none[..1],
+        Some(&tokens[0]),
+    )
+    .await?;
+    let commands_one =
+        measure(&pool, &processes, "/v1/me/notices", seconds, &notices, None).await?;
+    let logins_one = measure(&pool, &processes, "/v1/sessions", seconds, &logins, None).await?;
 
     for _ in 1..n {
         processes.push(start(&url, &keys).await?);
     }
     let (notices, logins) = shares(n)?;
-    let me_many = measure(&processes, "/v1/me", seconds, &none, Some(&tokens[0])).await?;
-    let commands_many = measure(&processes, "/v1/me/notices", seconds, &notices, None).await?;
-    let logins_many = measure(&processes, "/v1/sessions", seconds, &logins, None).await?;
+    let me_many = measure(
+        &pool,
+        &processes,
+        "/v1/me",
+        seconds,
+        &none,
+        Some(&tokens[0]),
+    )
+    .await?;
+    let commands_many =
+        measure(&pool, &processes, "/v1/me/notices", seconds, &notices, None).await?;
+    let logins_many = measure(&pool, &processes, "/v1/sessions", seconds, &logins, None).await?;
 
     print("GET /v1/me", &me_one, &me_many, n);
     print("PUT /v1/me/notices", &commands_one, &commands_many, n);
