@@ -269,15 +269,16 @@ impl Commands {
         let Some(position) = committed.position else {
             return Ok(());
         };
-        self.projections.wake();
-        if settle == Settle::Revocation && self.revocation_barrier {
-            self.revocation_in_force().await?;
-        }
         let types: Vec<String> = committed
             .events
             .iter()
             .map(cqrs_es::DomainEvent::event_type)
             .collect();
+        let named: Vec<&str> = types.iter().map(String::as_str).collect();
+        self.projections.wake_for(&named);
+        if settle == Settle::Revocation && self.revocation_barrier {
+            self.revocation_in_force().await?;
+        }
         if settle == Settle::No || (settle == Settle::UnlessFailed && only_failures(&types)) {
             return Ok(());
         }

@@ -192,6 +192,17 @@ impl Worker {
         }
     }
 
+    /// Whether it reads any of `event_types`.
+    fn consumes_any(&self, event_types: &[&str]) -> bool {
+        match self {
+            Self::View(projector) if projector.reads_every_event() => true,
+            _ => {
+                let mine = self.event_types();
+                event_types.iter().any(|t| mine.contains(t))
+            }
+        }
+    }
+
     /// A view in PostgreSQL may share the reader's transaction; a delivery elsewhere and a
     /// reactor (which issues commands) run alone.
     fn shares_reader(&self) -> bool {
@@ -315,6 +326,22 @@ impl Projections {
             runner.wake.notify_one();
         }
         self.shared.notify_one();
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Asks the readers that consume one of `event_types` to look at the log now (the others
+    /// look again at their next poll, within 250 ms); readers tailing the log are told too.
+    pub fn wake_for(&self, event_types: &[&str]) {
+        let mut shared = false;
+        for runner in &self.runners {
+            if runner.worker.consumes_any(event_types) {
+                runner.wake.notify_one();
+                shared |= runner.grouped.load(Ordering::Relaxed);
+            }
+        }
+        if shared {
+            self.shared.notify_one();
+        }
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
 
@@ -592,8 +619,15 @@ async fn listen(projections: Arc<Projections>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        while listener.recv().await.is_ok() {
-            projections.wake();
+        while let Ok(notification) = listener.recv().await {
+            // The commit names its event types; nothing named (a revocation barrier's
+            // notification, an older trigger) wakes every reader.
+            let types: Vec<&str> = notification.payload().split_whitespace().collect();
+            if types.is_empty() {
+                projections.wake();
+            } else {
+                projections.wake_for(&types);
+            }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
