@@ -385,7 +385,8 @@ impl Person {
 
     async fn create_token(&mut self, world: &World, current: &Session) {
         let process = pick(world, &mut self.rng);
-        let body = json!({ "name": "chaos", "password": self.password });
+        let name = format!("chaos {:08x}", self.rng.gen::<u32>());
+        let body = json!({ "name": name, "password": self.password });
         let answer = world
             .call(
                 &self.actor,

@@ -698,22 +698,8 @@ pub async fn verify_reporting(
         .await?;
     let total = u64::try_from(total).unwrap_or_default();
     let mut after = 0_i64;
-    // The next page is read while this one is checked: PostgreSQL and the hashing each get a
-    // core instead of taking turns.
-    let read_after = |after: i64| {
-        let pool = pool.clone();
-        tokio::spawn(async move { chain_page(&pool, after, i64::MAX, VERIFY_PAGE).await })
-    };
-    let mut next = Some(read_after(after));
-    while let Some(page) = next.take() {
-        let entries = page.await.map_err(|error| {
-            tracing::error!(%error, "reading a page of the chain failed");
-            sqlx::Error::WorkerCrashed
-        })??;
-        let full = (entries.len() as i64) == VERIFY_PAGE;
-        if full {
-            next = Some(read_after(entries.last().map_or(after, |e| e.n)));
-        }
+    loop {
+        let entries = chain_page(pool, after, i64::MAX, VERIFY_PAGE).await?;
         for entry in &entries {
             let event = entry.event.as_ref().map(canonical_event);
             check.entry(
@@ -727,6 +713,9 @@ pub async fn verify_reporting(
         }
         let done = u64::try_from(after).unwrap_or_default();
         progress.update("verify", done, total.max(done));
+        if (entries.len() as i64) < VERIFY_PAGE {
+            break;
+        }
     }
     progress.finish("verify");
     // Events at or before the chain's head that the chain skipped were slipped in later.
