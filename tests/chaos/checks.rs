@@ -152,8 +152,13 @@ pub fn revocation(calls: &[Call], facts: &[Fact]) -> Check {
     check
 }
 
-async fn counts(pool: &PgPool, sql: &str) -> sqlx::Result<HashMap<String, i64>> {
-    let rows: Vec<(Option<String>, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+/// How many events of `event_type` each value of `key` (an SQL expression on `events`) has.
+async fn counts(pool: &PgPool, event_type: &str, key: &str) -> sqlx::Result<HashMap<String, i64>> {
+    let sql = format!("SELECT {key}, count(*) FROM events WHERE event_type = $1 GROUP BY 1");
+    let rows: Vec<(Option<String>, i64)> = sqlx::query_as(&sql)
+        .bind(event_type)
+        .fetch_all(pool)
+        .await?;
     Ok(rows
         .into_iter()
         .filter_map(|(k, n)| Some((k?, n)))
@@ -163,28 +168,23 @@ async fn counts(pool: &PgPool, sql: &str) -> sqlx::Result<HashMap<String, i64>> 
 /// Every acknowledged registration, login, token and session end is in the log exactly once.
 pub async fn acknowledged(pool: &PgPool, facts: &[Fact]) -> sqlx::Result<Check> {
     let mut check = Check::new("every acknowledged command's events are in the log once");
-    let registered = counts(
-        pool,
-        "SELECT aggregate_id, count(*) FROM events
-         WHERE event_type = 'account.registered' GROUP BY 1",
-    )
-    .await?;
+    let registered = counts(pool, "account.registered", "aggregate_id").await?;
     let started = counts(
         pool,
-        "SELECT payload -> 'SessionStarted' ->> 'session_id', count(*) FROM events
-         WHERE event_type = 'account.session.started' GROUP BY 1",
+        "account.session.started",
+        "payload -> 'SessionStarted' ->> 'session_id'",
     )
     .await?;
     let ended = counts(
         pool,
-        "SELECT payload -> 'SessionEnded' ->> 'session_id', count(*) FROM events
-         WHERE event_type = 'account.session.ended' GROUP BY 1",
+        "account.session.ended",
+        "payload -> 'SessionEnded' ->> 'session_id'",
     )
     .await?;
     let tokens = counts(
         pool,
-        "SELECT payload -> 'ApiTokenCreated' ->> 'token_id', count(*) FROM events
-         WHERE event_type = 'account.api_token.created' GROUP BY 1",
+        "account.api_token.created",
+        "payload -> 'ApiTokenCreated' ->> 'token_id'",
     )
     .await?;
     let mut seen: BTreeMap<&str, u64> = BTreeMap::new();

@@ -151,6 +151,37 @@ impl Person {
         }
     }
 
+    /// `world.call` as this person, to a process picked at random.
+    async fn call(
+        &mut self,
+        world: &World,
+        what: &'static str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let process = pick(world, &mut self.rng);
+        world
+            .call(&self.actor, process, what, method, path, token, body)
+            .await
+    }
+
+    /// Notes that `session` ended with a call answered now, and presents it everywhere.
+    async fn ended(&mut self, world: &World, what: &'static str, session: &Session) {
+        let at = world.history.now();
+        world.history.note(Fact::Revoked {
+            what,
+            tokens: vec![session.token.clone()],
+            at,
+        });
+        world.history.note(Fact::SessionEnded {
+            session: session.id.clone(),
+        });
+        self.sessions.retain(|s| s.id != session.id);
+        world.use_everywhere(&self.actor, &session.token).await;
+    }
+
     async fn live(mut self, world: &World) {
         while !world.stopping() {
             if self.account.is_none() {
@@ -167,12 +198,10 @@ impl Person {
     }
 
     async fn register(&mut self, world: &World) {
-        let process = pick(world, &mut self.rng);
         let body = json!({ "email": self.email, "password": self.password });
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "register",
                 Method::POST,
                 "/v1/accounts",
@@ -311,17 +340,8 @@ impl Person {
             .unwrap_or_default()
             .to_owned();
         if self.account.as_deref().is_none_or(str::is_empty) {
-            let process = pick(world, &mut self.rng);
-            let me = world
-                .call(
-                    &self.actor,
-                    process,
-                    "me",
-                    Method::GET,
-                    "/v1/me",
-                    Some(&token),
-                    None,
-                )
+            let me = self
+                .call(world, "me", Method::GET, "/v1/me", Some(&token), None)
                 .await;
             self.account = me.text("id").or(self.account.take());
         }
@@ -343,18 +363,15 @@ impl Person {
         let current = self.sessions[self.rng.gen_range(0..self.sessions.len())].clone();
         match roll {
             0..=34 => {
-                let process = pick(world, &mut self.rng);
-                world
-                    .call(
-                        &self.actor,
-                        process,
-                        "me",
-                        Method::GET,
-                        "/v1/me",
-                        Some(&current.token),
-                        None,
-                    )
-                    .await;
+                self.call(
+                    world,
+                    "me",
+                    Method::GET,
+                    "/v1/me",
+                    Some(&current.token),
+                    None,
+                )
+                .await;
             }
             35..=46 => self.create_token(world, &current).await,
             47..=54 => self.revoke_token(world, &current).await,
@@ -366,31 +383,26 @@ impl Person {
             82..=89 => self.race_second_steps(world).await,
             _ => {
                 if let Some((_, token)) = self.tokens.first().cloned() {
-                    let process = pick(world, &mut self.rng);
-                    world
-                        .call(
-                            &self.actor,
-                            process,
-                            "use token",
-                            Method::GET,
-                            "/v1/me",
-                            Some(&token),
-                            None,
-                        )
-                        .await;
+                    self.call(
+                        world,
+                        "use token",
+                        Method::GET,
+                        "/v1/me",
+                        Some(&token),
+                        None,
+                    )
+                    .await;
                 }
             }
         }
     }
 
     async fn create_token(&mut self, world: &World, current: &Session) {
-        let process = pick(world, &mut self.rng);
         let name = format!("chaos {:08x}", self.rng.gen::<u32>());
         let body = json!({ "name": name, "password": self.password });
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "create token",
                 Method::POST,
                 "/v1/me/tokens",
@@ -405,18 +417,15 @@ impl Person {
             world.history.note(Fact::TokenCreated {
                 token_id: id.clone(),
             });
-            let process = pick(world, &mut self.rng);
-            world
-                .call(
-                    &self.actor,
-                    process,
-                    "use token",
-                    Method::GET,
-                    "/v1/me",
-                    Some(&token),
-                    None,
-                )
-                .await;
+            self.call(
+                world,
+                "use token",
+                Method::GET,
+                "/v1/me",
+                Some(&token),
+                None,
+            )
+            .await;
             self.tokens.push((id, token));
         }
     }
@@ -426,11 +435,9 @@ impl Person {
             return;
         }
         let (id, token) = self.tokens.remove(0);
-        let process = pick(world, &mut self.rng);
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "revoke token",
                 Method::DELETE,
                 &format!("/v1/me/tokens/{id}"),
@@ -452,11 +459,9 @@ impl Person {
     }
 
     async fn log_out(&mut self, world: &World, current: &Session) {
-        let process = pick(world, &mut self.rng);
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "log out",
                 Method::DELETE,
                 "/v1/sessions/current",
@@ -465,17 +470,7 @@ impl Person {
             )
             .await;
         if answer.is(204) {
-            let at = world.history.now();
-            world.history.note(Fact::Revoked {
-                what: "log out",
-                tokens: vec![current.token.clone()],
-                at,
-            });
-            world.history.note(Fact::SessionEnded {
-                session: current.id.clone(),
-            });
-            self.sessions.retain(|s| s.id != current.id);
-            world.use_everywhere(&self.actor, &current.token).await;
+            self.ended(world, "log out", current).await;
         } else if answer.is(401) {
             self.sessions.retain(|s| s.id != current.id);
         }
@@ -485,12 +480,10 @@ impl Person {
         let Some(other) = self.sessions.iter().find(|s| s.id != current.id).cloned() else {
             return;
         };
-        let process = pick(world, &mut self.rng);
         let path = format!("/v1/me/sessions/{}", other.id);
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "end session",
                 Method::DELETE,
                 &path,
@@ -499,28 +492,16 @@ impl Person {
             )
             .await;
         if answer.status.is_some_and(|s| (200..300).contains(&s)) {
-            let at = world.history.now();
-            world.history.note(Fact::Revoked {
-                what: "end session",
-                tokens: vec![other.token.clone()],
-                at,
-            });
-            world.history.note(Fact::SessionEnded {
-                session: other.id.clone(),
-            });
-            self.sessions.retain(|s| s.id != other.id);
-            world.use_everywhere(&self.actor, &other.token).await;
+            self.ended(world, "end session", &other).await;
         } else if answer.is(401) {
             self.sessions.retain(|s| s.id != current.id);
         }
     }
 
     async fn log_out_everywhere(&mut self, world: &World, current: &Session) {
-        let process = pick(world, &mut self.rng);
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "log out everywhere",
                 Method::POST,
                 "/v1/me/sessions/revoke-all",
@@ -550,13 +531,11 @@ impl Person {
     }
 
     async fn change_password(&mut self, world: &World, current: &Session) {
-        let process = pick(world, &mut self.rng);
         let new_password = fresh_password(&mut self.rng);
         let body = json!({ "current_password": self.password, "new_password": new_password });
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "change password",
                 Method::PUT,
                 "/v1/me/password",
@@ -597,11 +576,9 @@ impl Person {
     }
 
     async fn enroll_totp_with(&mut self, world: &World, token: &str) {
-        let process = pick(world, &mut self.rng);
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "enrol totp",
                 Method::POST,
                 "/v1/me/mfa/totp",
@@ -625,11 +602,9 @@ impl Person {
         let Some((code, step)) = totp_code(&secret, unix_now()) else {
             return;
         };
-        let process = pick(world, &mut self.rng);
-        let answer = world
+        let answer = self
             .call(
-                &self.actor,
-                process,
+                world,
                 "confirm totp",
                 Method::POST,
                 "/v1/me/mfa/totp/confirm",
@@ -651,12 +626,10 @@ impl Person {
     async fn race_second_steps(&mut self, world: &World) {
         let mut challenges = Vec::new();
         for _ in 0..2 {
-            let process = pick(world, &mut self.rng);
             let body = json!({ "email": self.email, "password": self.password });
-            let answer = world
+            let answer = self
                 .call(
-                    &self.actor,
-                    process,
+                    world,
                     "log in",
                     Method::POST,
                     "/v1/sessions",

@@ -31,15 +31,7 @@ use crate::revocations::{log_out_of_all_devices, sessions, statuses, warm};
 async fn credentials_made_while_a_long_transaction_elsewhere_holds_the_views_work_at_once() {
     let app = spawn_app().await;
     app.register("held@example.com").await;
-    let elsewhere = fresh_database().await;
-    let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&elsewhere)
-        .await
-        .expect("other database");
-    let mut holding = sqlx::Connection::begin(&mut other).await.expect("tx");
-    sqlx::query("CREATE TABLE held (n int)")
-        .execute(&mut *holding)
-        .await
-        .expect("write elsewhere");
+    let held = hold_the_horizon(&app.database_url).await;
 
     let token = app.log_in("held@example.com").await;
     let me = app.get("/v1/me", Some(&token)).await;
@@ -79,7 +71,7 @@ async fn credentials_made_while_a_long_transaction_elsewhere_holds_the_views_wor
         "the logout is in force"
     );
 
-    holding.commit().await.expect("commit elsewhere");
+    drop(held);
     app.caught_up().await;
     let sessions = app.get("/v1/me/sessions", Some(&api_token)).await;
     let sessions: Value = sessions.json().await.expect("json");
@@ -96,15 +88,7 @@ async fn credentials_made_while_a_long_transaction_elsewhere_holds_the_views_wor
 async fn a_session_found_beyond_the_view_keeps_the_activity_another_process_saw() {
     let app = spawn_app().await;
     app.register("busy@example.com").await;
-    let elsewhere = fresh_database().await;
-    let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&elsewhere)
-        .await
-        .expect("other database");
-    let mut holding = sqlx::Connection::begin(&mut other).await.expect("tx");
-    sqlx::query("CREATE TABLE held (n int)")
-        .execute(&mut *holding)
-        .await
-        .expect("write elsewhere");
+    let held = hold_the_horizon(&app.database_url).await;
 
     let token = app.log_in("busy@example.com").await;
     // Used 20 minutes after its start here, then 20 minutes later (40 after its start, past the
@@ -133,7 +117,7 @@ async fn a_session_found_beyond_the_view_keeps_the_activity_another_process_saw(
         StatusCode::OK,
         "last seen 20 minutes ago, not 40"
     );
-    holding.commit().await.expect("commit elsewhere");
+    drop(held);
 }
 
 /// Moved here from the revocation tests: the 20 s it holds the horizon would slow every test
