@@ -9,7 +9,6 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use warden_aggregates::shared::Scope;
-use warden_projections::event_body;
 use warden_projections::{events_after, Cursor, StoredEvent};
 
 use super::command::Commands;
@@ -65,32 +64,45 @@ pub fn parse_cursor(text: &str) -> Result<Cursor, AppError> {
 /// none opens it); with `None` it reads `[sealed]`, which is what may leave Warden for a consumer
 /// that cannot be asked to forget (a message broker).
 pub fn envelope(event: &StoredEvent, keys: Option<&[&DataKey]>) -> CloudEvent {
-    let mut data = event_body(&event.payload)
-        .cloned()
-        .unwrap_or(Value::Object(Map::new()));
+    into_envelope(event.clone(), keys)
+}
+
+/// `envelope`, taking the event: its payload and metadata become the envelope's without a copy.
+pub fn into_envelope(event: StoredEvent, keys: Option<&[&DataKey]>) -> CloudEvent {
+    let time = event_time(&event.payload);
+    let StoredEvent {
+        cursor,
+        aggregate_type,
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        mut metadata,
+    } = event;
+    // The payload is `{"<Variant>": {fields}}`: the fields are the data.
+    let mut data = match payload {
+        Value::Object(variant) => variant.into_iter().next().map(|(_, body)| body),
+        _ => None,
+    }
+    .unwrap_or(Value::Object(Map::new()));
     redact(&mut data, keys);
-    let mut metadata = event.metadata.clone();
     redact(&mut metadata, keys);
-    let text = |key: &str| {
-        metadata
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_string)
+    let mut text = |key: &str| match metadata.get_mut(key) {
+        Some(Value::String(value)) => Some(std::mem::take(value)),
+        _ => None,
     };
     CloudEvent {
         specversion: "1.0",
-        id: format!(
-            "{}:{}:{}",
-            event.aggregate_type, event.aggregate_id, event.sequence
-        ),
-        source: format!("{SOURCE}/{}s", event.aggregate_type),
-        event_type: event.event_type.clone(),
-        time: event_time(&event.payload),
-        subject: event.aggregate_id.clone(),
+        id: format!("{aggregate_type}:{aggregate_id}:{sequence}"),
+        source: format!("{SOURCE}/{aggregate_type}s"),
+        event_type,
+        time,
+        subject: aggregate_id,
         datacontenttype: "application/json",
         data,
-        position: event.cursor.to_string(),
-        dataversion: event.event_version.clone(),
+        position: cursor.to_string(),
+        dataversion: event_version,
         actor: text("actor"),
         requestid: text("request_id"),
         authmethod: text("auth_method"),
@@ -146,13 +158,13 @@ impl Stream {
         wanted.dedup();
         let keys = self.directory.keys().get_many(&wanted).await?;
         let page = events
-            .iter()
+            .into_iter()
             .map(|event| {
-                let usable: Vec<&DataKey> = owners_of(event)
+                let usable: Vec<&DataKey> = owners_of(&event)
                     .iter()
                     .filter_map(|o| keys.get(o).and_then(Option::as_ref))
                     .collect();
-                envelope(event, Some(&usable))
+                into_envelope(event, Some(&usable))
             })
             .collect();
         Ok(page)
