@@ -2,6 +2,7 @@
 //! account with a history of a chosen length.
 
 pub mod load;
+pub mod processes;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -7,106 +7,16 @@
 //! `cargo build --release --bins -p warden -p warden-bench && target/release/credentials [seconds]`
 //! (needs `wrk`).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
-use warden::adapters::sealing::MasterKey;
-use warden::settings::signing_key_to_base64;
+use tokio::process::Command;
 use warden_bench::fresh_pool;
 use warden_bench::load::{wrk, WrkResult};
-use warden_projections::SigningKey;
+use warden_bench::processes::{Deployment, Process};
 
 const PASSWORD: &str = "a long benchmark passphrase";
 const CONNECTIONS: usize = 32;
-
-/// One `warden serve` process of the deployment under test.
-struct Process {
-    child: Child,
-    base: String,
-}
-
-struct Deployment {
-    database_url: String,
-    master_key: String,
-    signing_key: String,
-    next_port: u16,
-}
-
-impl Deployment {
-    async fn start(&mut self) -> anyhow::Result<Process> {
-        let port = self.next_port;
-        self.next_port += 1;
-        let exe = std::env::current_exe()?.with_file_name("warden");
-        let child = Command::new(&exe)
-            .arg("serve")
-            .env("DATABASE_URL", &self.database_url)
-            .env("WARDEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("WARDEN_MASTER_KEY", &self.master_key)
-            .env("WARDEN_SIGNING_KEY", &self.signing_key)
-            .env("WARDEN_LOG", "error")
-            .env("WARDEN_MAIL_DIR", "/tmp/warden-bench-mail")
-            .env("WARDEN_CLIENT_ATTEMPTS_PER_MINUTE", "100000000")
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("{}: {e} (build warden --release)", exe.display()))?;
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..400 {
-            let metrics = client.get(format!("{base}/metrics")).send().await;
-            if let Ok(response) = metrics {
-                if response
-                    .text()
-                    .await?
-                    .contains("warden_credential_cache_trusted 1")
-                {
-                    return Ok(Process { child, base });
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("warden on {port} did not become ready")
-    }
-
-    /// A platform admin, made as an operator does (`warden admin create`).
-    async fn admin(&self, email: &str) -> anyhow::Result<()> {
-        let exe = std::env::current_exe()?.with_file_name("warden");
-        let mut child = Command::new(exe)
-            .args(["admin", "create", "--email", email, "--password-stdin"])
-            .env("DATABASE_URL", &self.database_url)
-            .env("WARDEN_MASTER_KEY", &self.master_key)
-            .env("WARDEN_LOG", "error")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use tokio::io::AsyncWriteExt;
-            stdin.write_all(format!("{PASSWORD}\n").as_bytes()).await?;
-        }
-        anyhow::ensure!(child.wait().await?.success(), "admin create failed");
-        Ok(())
-    }
-}
-
-impl Process {
-    async fn stop(mut self) -> anyhow::Result<()> {
-        self.signal("TERM")?;
-        self.child.wait().await?;
-        Ok(())
-    }
-
-    fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("exited"))?;
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -{signal}");
-        Ok(())
-    }
-}
 
 async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
     let mut request = reqwest::Client::new()
@@ -184,17 +94,13 @@ async fn main() -> anyhow::Result<()> {
     // First, while this process has allocated little else.
     memory_of_cached_sessions(100_000);
     let pool = fresh_pool().await?;
-    let mut deployment = Deployment {
-        database_url: sqlx::ConnectOptions::to_url_lossy(&*pool.connect_options()).to_string(),
-        master_key: MasterKey::generate().to_base64(),
-        signing_key: signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng)),
-        next_port: 18181,
-    };
+    let mut deployment =
+        Deployment::new(sqlx::ConnectOptions::to_url_lossy(&*pool.connect_options()).to_string());
     let a = deployment.start().await?;
     let token = registered_with_sessions(&a.base, "reader@example.com", 1)
         .await?
         .remove(0);
-    deployment.admin("gateway@example.com").await?;
+    deployment.admin("gateway@example.com", PASSWORD).await?;
     let admin = session(&a.base, "gateway@example.com").await?;
     let created = post(
         &a.base,

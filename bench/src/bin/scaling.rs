@@ -8,16 +8,11 @@
 //! every `postgres` process).
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
-use warden::adapters::sealing::MasterKey;
-use warden::settings::signing_key_to_base64;
 use warden_bench::fresh_pool;
 use warden_bench::load::wrk;
-use warden_projections::SigningKey;
+use warden_bench::processes::{Deployment, Process};
 
 const PASSWORD: &str = "a long benchmark passphrase";
 const ACCOUNTS: usize = 96;
@@ -55,48 +50,6 @@ fn cpu_seconds(filter: impl Fn(u32, &str) -> bool) -> f64 {
         total += (utime + stime) / ticks;
     }
     total
-}
-
-struct Process {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-async fn start(database_url: &str, keys: &(String, String)) -> anyhow::Result<Process> {
-    let port = free_port()?;
-    let binary = std::env::current_exe()?
-        .parent()
-        .map(|dir| dir.join("warden"))
-        .unwrap_or_else(|| PathBuf::from("warden"));
-    let child = Command::new(binary)
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("WARDEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("WARDEN_MASTER_KEY", &keys.0)
-        .env("WARDEN_SIGNING_KEY", &keys.1)
-        .env("WARDEN_MAIL_DIR", "/tmp/warden-bench-mail")
-        .env("WARDEN_CLIENT_ATTEMPTS_PER_MINUTE", "100000000")
-        .env("WARDEN_LOG", "error")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return Ok(Process { child, base });
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("warden did not get ready (built with --release --bins -p warden?)")
 }
 
 /// A wrk script sending `PUT /v1/me/notices` for `tokens` in turn, each thread its own half,
@@ -185,7 +138,7 @@ async fn measure(
     scripts: &[Option<PathBuf>],
     token: Option<&str>,
 ) -> anyhow::Result<Measured> {
-    let pids: Vec<u32> = processes.iter().filter_map(|p| p.child.id()).collect();
+    let pids: Vec<u32> = processes.iter().filter_map(Process::pid).collect();
     let warden_cpu = || cpu_seconds(|pid, _| pids.contains(&pid));
     let postgres_cpu = || cpu_seconds(|_, name| name.starts_with("postgres"));
     let (warden_before, postgres_before) = (warden_cpu(), postgres_cpu());
@@ -241,11 +194,8 @@ async fn main() -> anyhow::Result<()> {
     let n = 3;
     let pool = fresh_pool().await?;
     let url = sqlx::ConnectOptions::to_url_lossy(&*pool.connect_options()).to_string();
-    let keys = (
-        MasterKey::generate().to_base64(),
-        signing_key_to_base64(&SigningKey::generate(&mut rand::rngs::OsRng)),
-    );
-    let mut processes = vec![start(&url, &keys).await?];
+    let mut deployment = Deployment::new(url);
+    let mut processes = vec![deployment.start().await?];
     let client = reqwest::Client::new();
     let base = processes[0].base.clone();
     let (mut emails, mut tokens) = (Vec::new(), Vec::new());
@@ -301,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
     let logins_one = measure(&pool, &processes, "/v1/sessions", seconds, &logins, None).await?;
 
     for _ in 1..n {
-        processes.push(start(&url, &keys).await?);
+        processes.push(deployment.start().await?);
     }
     let (notices, logins) = shares(n)?;
     let me_many = measure(
