@@ -10,6 +10,7 @@
 //! offline and carries no password hash or token hash.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -17,7 +18,7 @@ use base64::Engine;
 use chrono::{DateTime, SubsecRound, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -45,78 +46,128 @@ const GENESIS: Hash = [0; 32];
 
 /// JSON with object keys sorted and no insignificant whitespace.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
+    let mut out = Vec::new();
+    write_canonical(value, false, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
+/// Where canonical JSON goes: a buffer, or straight into a hash. Neither can fail to take
+/// bytes, so the helpers drop the `io::Result` that `Write` makes them return.
+trait Sink: Write {
+    fn put(&mut self, bytes: &[u8]) {
+        let _ = self.write_all(bytes);
+    }
+
+    /// A string or number exactly as `serde_json` writes it.
+    fn scalar(&mut self, value: &(impl Serialize + ?Sized)) {
+        let _ = serde_json::to_writer(self, value);
     }
 }
 
-fn digest_secrets(value: &mut Value) {
+impl<W: Write> Sink for W {}
+
+/// A SHA-256 that canonical JSON is written into.
+struct Hashing(Sha256);
+
+impl Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The canonical form of `value`; with `digest`, every field named in `SECRET_FIELDS` (at any
+/// depth) is written as `{"sha256": <hex of the field's canonical JSON>}`.
+fn write_canonical(value: &Value, digest: bool, out: &mut impl Write) {
     match value {
         Value::Object(map) => {
-            for (name, field) in map.iter_mut() {
-                if SECRET_FIELDS.contains(&name.as_str()) {
-                    let digest = hex::encode(Sha256::digest(canonical_json(field).as_bytes()));
-                    *field = json!({ "sha256": digest });
+            let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+            fields.sort_unstable_by_key(|(name, _)| *name);
+            out.put(b"{");
+            for (i, (name, field)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.put(b",");
+                }
+                out.scalar(name.as_str());
+                out.put(b":");
+                if digest && SECRET_FIELDS.contains(&name.as_str()) {
+                    let mut hash = Hashing(Sha256::new());
+                    write_canonical(field, false, &mut hash);
+                    out.put(b"{\"sha256\":\"");
+                    out.put(hex::encode(hash.0.finalize()).as_bytes());
+                    out.put(b"\"}");
                 } else {
-                    digest_secrets(field);
+                    write_canonical(field, digest, out);
                 }
             }
+            out.put(b"}");
         }
-        Value::Array(items) => items.iter_mut().for_each(digest_secrets),
-        _ => {}
+        Value::Array(items) => {
+            out.put(b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.put(b",");
+                }
+                write_canonical(item, digest, out);
+            }
+            out.put(b"]");
+        }
+        Value::Null => out.put(b"null"),
+        Value::Bool(true) => out.put(b"true"),
+        Value::Bool(false) => out.put(b"false"),
+        Value::Number(number) => out.scalar(number),
+        Value::String(text) => out.scalar(text.as_str()),
     }
 }
 
 /// The event as the chain hashes it (and as an export carries it).
 pub fn canonical_event(event: &StoredEvent) -> Value {
-    let mut payload = event.payload.clone();
-    digest_secrets(&mut payload);
-    let mut metadata = event.metadata.clone();
-    digest_secrets(&mut metadata);
-    json!({
-        "position": event.cursor.to_string(),
-        "aggregate_type": event.aggregate_type,
-        "aggregate_id": event.aggregate_id,
-        "sequence": event.sequence,
-        "event_type": event.event_type,
-        "event_version": event.event_version,
-        "payload": payload,
-        "metadata": metadata,
-    })
+    serde_json::from_slice(&canonical_event_json(event)).unwrap_or(Value::Null)
+}
+
+/// `canonical_event` as canonical JSON, written without building it as a value.
+fn canonical_event_json(event: &StoredEvent) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical_event(event, &mut out);
+    out
+}
+
+/// The canonical event's fields, in sorted order.
+fn write_canonical_event(event: &StoredEvent, out: &mut impl Write) {
+    out.put(b"{\"aggregate_id\":");
+    out.scalar(event.aggregate_id.as_str());
+    out.put(b",\"aggregate_type\":");
+    out.scalar(event.aggregate_type.as_str());
+    out.put(b",\"event_type\":");
+    out.scalar(event.event_type.as_str());
+    out.put(b",\"event_version\":");
+    out.scalar(event.event_version.as_str());
+    out.put(b",\"metadata\":");
+    write_canonical(&event.metadata, true, out);
+    out.put(b",\"payload\":");
+    write_canonical(&event.payload, true, out);
+    out.put(b",\"position\":");
+    out.scalar(event.cursor.to_string().as_str());
+    out.put(b",\"sequence\":");
+    out.scalar(&event.sequence);
+    out.put(b"}");
+}
+
+/// SHA-256 of the event's canonical form, hashed as it is written.
+pub fn event_hash(event: &StoredEvent) -> Hash {
+    let mut hash = Hashing(Sha256::new());
+    write_canonical_event(event, &mut hash);
+    hash.0.finalize().into()
 }
 
 pub fn hash_canonical(canonical: &Value) -> Hash {
-    Sha256::digest(canonical_json(canonical).as_bytes()).into()
+    let mut hash = Hashing(Sha256::new());
+    write_canonical(canonical, false, &mut hash);
+    hash.0.finalize().into()
 }
 
 pub fn link(previous: &Hash, event_hash: &Hash) -> Hash {
@@ -268,7 +319,7 @@ impl Projector for AuditChain {
             .filter(|e| head_at.is_none_or(|h| e.cursor > h))
         {
             n += 1;
-            let event_hash = hash_canonical(&canonical_event(event));
+            let event_hash = event_hash(event);
             chain = link(&chain, &event_hash);
             rows.push(event.cursor, n, event_hash, chain);
             if let Some(key) = &self.signer {
@@ -511,15 +562,16 @@ impl ChainCheck {
         }
     }
 
-    /// One chain entry: its recorded number and hashes, and the event as stored now (`None`
-    /// when no event is stored at that position).
+    /// One chain entry: its recorded number and hashes, and the event as stored now: the
+    /// position it states and the hash of its canonical form (`None` when no event is stored at
+    /// that position).
     pub fn entry(
         &mut self,
         position: &str,
         n: i64,
         stored_event_hash: &Hash,
         stored_chain_hash: &Hash,
-        event: Option<&Value>,
+        event: Option<(&str, Hash)>,
     ) {
         self.n += 1;
         if n != self.n {
@@ -529,9 +581,8 @@ impl ChainCheck {
             );
         }
         let event_hash = match event {
-            Some(canonical) => {
-                let hash = hash_canonical(canonical);
-                if canonical.get("position").and_then(Value::as_str) != Some(position) {
+            Some((stated, hash)) => {
+                if stated != position {
                     self.fail(
                         position,
                         "the event is not at the position it was chained at",
@@ -701,13 +752,17 @@ pub async fn verify_reporting(
     loop {
         let entries = chain_page(pool, after, i64::MAX, VERIFY_PAGE).await?;
         for entry in &entries {
-            let event = entry.event.as_ref().map(canonical_event);
+            let position = entry.cursor.to_string();
+            let event = entry
+                .event
+                .as_ref()
+                .map(|e| (position.as_str(), event_hash(e)));
             check.entry(
-                &entry.cursor.to_string(),
+                &position,
                 entry.n,
                 &entry.event_hash,
                 &entry.chain_hash,
-                event.as_ref(),
+                event,
             );
             after = entry.n;
         }
@@ -784,7 +839,7 @@ pub fn verify_export(
                     n,
                     &decode(&event_hash),
                     &decode(&chain_hash),
-                    Some(&event),
+                    Some((&position, hash_canonical(&event))),
                 );
             }
             ExportLine::Checkpoint(checkpoint) => pending.push(checkpoint),
@@ -827,4 +882,54 @@ pub async fn export_page(
         }
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(payload: Value, metadata: Value) -> StoredEvent {
+        StoredEvent {
+            cursor: Cursor {
+                transaction_id: 7,
+                global_position: 42,
+            },
+            aggregate_type: "account".into(),
+            aggregate_id: "a\"b".into(),
+            sequence: 3,
+            event_type: "account.password.set".into(),
+            event_version: "1.0".into(),
+            payload,
+            metadata,
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_sorts_keys_escapes_strings_and_digests_secrets_at_any_depth() {
+        let stored = event(
+            json!({"PasswordSet": {"z": [1, {"secret": "s", "b": true}], "password_hash": "h", "at": "é\n"}}),
+            json!({"user_agent": null, "actor": "x", "n": -1.5}),
+        );
+        let digest = |field: &str| hex::encode(Sha256::digest(field.as_bytes()));
+        let expected = format!(
+            concat!(
+                r#"{{"aggregate_id":"a\"b","aggregate_type":"account","#,
+                r#""event_type":"account.password.set","event_version":"1.0","#,
+                r#""metadata":{{"actor":"x","n":-1.5,"user_agent":null}},"#,
+                r#""payload":{{"PasswordSet":{{"at":"é\n","password_hash":{{"sha256":"{}"}},"#,
+                r#""z":[1,{{"b":true,"secret":{{"sha256":"{}"}}}}]}}}},"#,
+                r#""position":"7.42","sequence":3}}"#
+            ),
+            digest("\"h\""),
+            digest("\"s\""),
+        );
+        assert_eq!(
+            String::from_utf8(canonical_event_json(&stored)).expect("canonical JSON is UTF-8"),
+            expected
+        );
+        let hashed: Hash = Sha256::digest(expected.as_bytes()).into();
+        assert_eq!(event_hash(&stored), hashed);
+        assert_eq!(hash_canonical(&canonical_event(&stored)), hashed);
+    }
 }
