@@ -4,18 +4,21 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use warden_aggregates::shared::Scope;
-use warden_projections::{events_after, Cursor, StoredEvent};
+use warden_projections::audit_chain::SECRET_FIELDS;
+use warden_projections::queries::events::{streamed_after, StreamedEvent};
+use warden_projections::{event_body, Cursor, StoredEvent};
 
 use super::command::Commands;
 use super::context::{Authenticated, Credential};
 use super::directory::Directory;
 use super::error::AppError;
-use super::history::{event_time, redact};
+use super::history::{redact, SEALED_FIELDS};
 use super::problem::ProblemCode;
 use crate::adapters::sealing::DataKey;
 
@@ -41,7 +44,8 @@ pub struct CloudEvent {
     /// Always `application/json`.
     pub datacontenttype: &'static str,
     /// The event's fields.
-    pub data: Value,
+    #[schema(value_type = Object)]
+    pub data: Box<RawValue>,
     /// Where the event stands in commit order; pass as `after` to read on from it.
     pub position: String,
     /// The payload's schema version.
@@ -64,29 +68,62 @@ pub fn parse_cursor(text: &str) -> Result<Cursor, AppError> {
 /// none opens it); with `None` it reads `[sealed]`, which is what may leave Warden for a consumer
 /// that cannot be asked to forget (a message broker).
 pub fn envelope(event: &StoredEvent, keys: Option<&[&DataKey]>) -> CloudEvent {
-    into_envelope(event.clone(), keys)
+    let body = event_body(&event.payload);
+    let streamed = StreamedEvent {
+        cursor: event.cursor,
+        aggregate_type: event.aggregate_type.clone(),
+        aggregate_id: event.aggregate_id.clone(),
+        sequence: event.sequence,
+        event_type: event.event_type.clone(),
+        event_version: event.event_version.clone(),
+        data: body.map_or_else(|| "{}".into(), Value::to_string),
+        at: body
+            .and_then(|b| b.get("at").or_else(|| b.get("started_at")))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        metadata: event.metadata.clone(),
+    };
+    streamed_envelope(streamed, keys)
 }
 
-/// `envelope`, taking the event: its payload and metadata become the envelope's without a copy.
-pub fn into_envelope(event: StoredEvent, keys: Option<&[&DataKey]>) -> CloudEvent {
-    let time = event_time(&event.payload);
-    let StoredEvent {
+/// Whether JSON text may hold a secret's stored form or sealed personal data: it names one of
+/// those fields. PostgreSQL writes a key as its plain quoted name, and a quote inside a string
+/// is escaped, so text that does not contain `"<name>"` has no such field; text that does is
+/// opened and redacted the long way.
+fn has_fields_to_open(json: &str) -> bool {
+    SECRET_FIELDS
+        .iter()
+        .chain(SEALED_FIELDS.iter())
+        .any(|name| {
+            json.match_indices(name).any(|(at, _)| {
+                json[..at].ends_with('"') && json[at + name.len()..].starts_with('"')
+            })
+        })
+}
+
+/// The envelope of an event whose body is JSON text: taken as it is when it has nothing to open
+/// or redact (no decoding), else decoded, opened and redacted.
+pub fn streamed_envelope(event: StreamedEvent, keys: Option<&[&DataKey]>) -> CloudEvent {
+    let StreamedEvent {
         cursor,
         aggregate_type,
         aggregate_id,
         sequence,
         event_type,
         event_version,
-        payload,
+        data,
+        at,
         mut metadata,
     } = event;
-    // The payload is `{"<Variant>": {fields}}`: the fields are the data.
-    let mut data = match payload {
-        Value::Object(variant) => variant.into_iter().next().map(|(_, body)| body),
-        _ => None,
+    let data = if has_fields_to_open(&data) {
+        let mut body: Value =
+            serde_json::from_str(&data).unwrap_or_else(|_| Value::Object(Map::new()));
+        redact(&mut body, keys);
+        serde_json::value::to_raw_value(&body)
+    } else {
+        RawValue::from_string(data)
     }
-    .unwrap_or(Value::Object(Map::new()));
-    redact(&mut data, keys);
+    .unwrap_or_else(|_| empty_object());
     redact(&mut metadata, keys);
     let mut text = |key: &str| match metadata.get_mut(key) {
         Some(Value::String(value)) => Some(std::mem::take(value)),
@@ -97,7 +134,7 @@ pub fn into_envelope(event: StoredEvent, keys: Option<&[&DataKey]>) -> CloudEven
         id: format!("{aggregate_type}:{aggregate_id}:{sequence}"),
         source: format!("{SOURCE}/{aggregate_type}s"),
         event_type,
-        time,
+        time: at.and_then(|at| at.parse().ok()),
         subject: aggregate_id,
         datacontenttype: "application/json",
         data,
@@ -109,6 +146,10 @@ pub fn into_envelope(event: StoredEvent, keys: Option<&[&DataKey]>) -> CloudEven
         ip: text("ip"),
         useragent: text("user_agent"),
     }
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".into()).unwrap_or_default()
 }
 
 #[derive(Clone)]
@@ -140,16 +181,18 @@ impl Stream {
     /// commits later with an older transaction.
     pub async fn page(&self, after: Cursor, limit: i64) -> Result<Vec<CloudEvent>, AppError> {
         let mut conn = self.pool.acquire().await?;
-        let events = events_after(&mut conn, after, None, limit.clamp(1, PAGE_MAX)).await?;
+        let events = streamed_after(&mut conn, after, limit.clamp(1, PAGE_MAX)).await?;
         drop(conn);
         // Payloads are sealed under the account's key; request metadata under the actor's, or
         // the subject's when the actor was anonymous. One query fetches every key a page needs.
-        let owners_of = |event: &StoredEvent| -> Vec<Uuid> {
+        let owners_of = |event: &StreamedEvent| -> Vec<Uuid> {
             let subject = (event.aggregate_type == "account")
                 .then(|| Uuid::parse_str(&event.aggregate_id).ok())
                 .flatten();
             let actor = event
-                .metadata_str("actor")
+                .metadata
+                .get("actor")
+                .and_then(Value::as_str)
                 .and_then(|a| Uuid::parse_str(a).ok());
             subject.into_iter().chain(actor).collect()
         };
@@ -164,7 +207,7 @@ impl Stream {
                     .iter()
                     .filter_map(|o| keys.get(o).and_then(Option::as_ref))
                     .collect();
-                into_envelope(event, Some(&usable))
+                streamed_envelope(event, Some(&usable))
             })
             .collect();
         Ok(page)

@@ -152,6 +152,116 @@ async fn a_log_written_before_the_reshape_rebuilds_the_same_views_and_verifies()
     }
 }
 
+/// Sealed values are base64 of a nonce, the text and a tag: 40 characters at least.
+fn looks_sealed(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| {
+        text.len() >= 40
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+    })
+}
+
+/// `streamed` is `stored` with every secret redacted and every sealed value replaced, the rest
+/// untouched, at any depth.
+fn assert_served_as_stored(stored: &Value, streamed: &Value, at: &str) {
+    const SEALED: [&str; 8] = [
+        "email",
+        "passkey_name",
+        "subject",
+        "display_name",
+        "device",
+        "reason",
+        "ip",
+        "user_agent",
+    ];
+    let (Some(stored), Some(streamed)) = (stored.as_object(), streamed.as_object()) else {
+        assert_eq!(streamed, stored, "{at}");
+        return;
+    };
+    assert_eq!(streamed.len(), stored.len(), "{at}: the same fields");
+    for (name, value) in stored {
+        let served = &streamed[name];
+        let at = format!("{at}.{name}");
+        if warden_projections::audit_chain::SECRET_FIELDS.contains(&name.as_str()) {
+            assert_eq!(served, "[redacted]", "{at}");
+        } else if SEALED.contains(&name.as_str()) && looks_sealed(value) {
+            assert!(
+                served.is_string() && served != value,
+                "{at} is opened: {served}"
+            );
+        } else if value.is_object() {
+            assert_served_as_stored(value, served, &at);
+        } else {
+            assert_eq!(served, value, "{at}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_stream_serves_every_event_of_the_journey_as_stored_with_secrets_redacted() {
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(FIXTURE).expect("fixture")).expect("json");
+    let app = spawn_app().await;
+    load(&app, &fixture["events"]).await;
+    let admin = app.admin("stream.reader@example.com").await;
+    app.caught_up().await;
+    let page: Value = app
+        .get("/v1/events?limit=1000", Some(&admin))
+        .await
+        .json()
+        .await
+        .expect("a page");
+    let streamed = page["events"].as_array().expect("events");
+    let stored: Vec<(String, Value, Value)> = sqlx::query_as(
+        "SELECT aggregate_type || ':' || aggregate_id || ':' || sequence, payload, metadata
+         FROM events ORDER BY transaction_id, global_position",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("events");
+    assert_eq!(streamed.len(), stored.len(), "one page holds the journey");
+    let mut secrets = 0;
+    for (event, (id, payload, metadata)) in streamed.iter().zip(&stored) {
+        assert_eq!(event["id"], id.as_str());
+        let body = warden_projections::event_body(payload)
+            .cloned()
+            .unwrap_or(json!({}));
+        secrets += body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| {
+                warden_projections::audit_chain::SECRET_FIELDS.contains(&name.as_str())
+            })
+            .count();
+        assert_served_as_stored(&body, &event["data"], id);
+        let time = body.get("at").or_else(|| body.get("started_at"));
+        let parse = |v: &Value| {
+            v.as_str()
+                .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+        };
+        assert_eq!(
+            event["time"].as_str().and_then(|t| t.parse().ok()),
+            time.and_then(parse),
+            "{id}: time"
+        );
+        for (field, name) in [
+            ("actor", "actor"),
+            ("requestid", "request_id"),
+            ("authmethod", "auth_method"),
+        ] {
+            assert_eq!(event[field], metadata[name], "{id}: {field}");
+        }
+        for (field, name) in [("ip", "ip"), ("useragent", "user_agent")] {
+            if looks_sealed(&metadata[name]) {
+                assert_ne!(event[field], metadata[name], "{id}: {field} opened");
+            }
+        }
+    }
+    assert!(secrets > 5, "the journey stores secrets: {secrets}");
+}
+
 async fn call(app: &TestApp, method: &str, path: &str, body: Value, token: &str) -> Value {
     let request = match method {
         "POST" => app.client.post(app.url(path)),
