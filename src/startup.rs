@@ -78,6 +78,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     // (or cut off) inside one would stall every view until it woke; PostgreSQL ends such a session
     // after this long, which is far beyond any pause between two statements of a healthy one.
     let options = options.options([("idle_in_transaction_session_timeout", "5000")]);
+    // A name of this process's own on its connections: the commit notification names it, so the
+    // process passes over the notifications of its own commits (it woke its readers already).
+    let options = options.application_name(&format!("warden-{}", uuid::Uuid::new_v4().simple()));
     PgPoolOptions::new()
         .max_connections(settings.db_connections.max(4))
         .acquire_timeout(Duration::from_secs(5))

@@ -619,23 +619,63 @@ async fn listen(projections: Arc<Projections>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
+        let own = projections
+            .pool
+            .connect_options()
+            .get_application_name()
+            .map(str::to_owned);
         while let Ok(notification) = listener.recv().await {
-            // The commit names its event types; nothing named (a revocation barrier's
-            // notification, an older trigger) wakes every reader.
-            let types: Vec<&str> = notification.payload().split_whitespace().collect();
-            if types.is_empty() {
-                projections.wake();
-            } else {
-                projections.wake_for(&types);
+            match announced(notification.payload(), own.as_deref()) {
+                Announced::Own => {}
+                Announced::Types(types) if !types.is_empty() => projections.wake_for(&types),
+                Announced::Types(_) => projections.wake(),
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
+/// What a notification on `warden_events` announces to the process whose connections are named
+/// `own`.
+#[derive(Debug, PartialEq)]
+enum Announced<'a> {
+    /// A commit of this process's own: its readers were woken when it returned.
+    Own,
+    /// A commit elsewhere with these event types; none named (the revocation barrier's
+    /// notification, an older trigger's) wakes every reader.
+    Types(Vec<&'a str>),
+}
+
+/// Reads a notification: the appending connection's name on a first line, then the event types.
+fn announced<'a>(payload: &'a str, own: Option<&str>) -> Announced<'a> {
+    let (writer, types) = payload.split_once('\n').unwrap_or(("", payload));
+    if !writer.is_empty() && Some(writer) == own {
+        return Announced::Own;
+    }
+    Announced::Types(types.split_whitespace().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_passes_over_its_own_commits_and_wakes_for_everyone_elses() {
+        let own = Some("warden-1");
+        assert_eq!(announced("warden-1\na b", own), Announced::Own);
+        assert_eq!(
+            announced("warden-2\na b", own),
+            Announced::Types(vec!["a", "b"])
+        );
+        // A connection that is not Warden's, an unnamed one, the barrier's empty notification
+        // and an older trigger's payload are never taken for this process's own.
+        assert_eq!(announced("psql\na", own), Announced::Types(vec!["a"]));
+        assert_eq!(announced("\na", own), Announced::Types(vec!["a"]));
+        assert_eq!(announced("\na", Some("")), Announced::Types(vec!["a"]));
+        assert_eq!(announced("", own), Announced::Types(vec![]));
+        assert_eq!(announced("a b", own), Announced::Types(vec!["a", "b"]));
+        assert_eq!(announced("warden-1\na", None), Announced::Types(vec!["a"]));
+    }
 
     fn at(tx: u64) -> Cursor {
         Cursor {

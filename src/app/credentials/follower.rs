@@ -43,13 +43,35 @@ struct Position {
     seen: HashMap<i64, i64>,
 }
 
-#[derive(sqlx::FromRow)]
 struct Appended {
     aggregate_type: String,
     aggregate_id: String,
     event_type: String,
     global_position: i64,
     transaction_id: i64,
+}
+
+/// A row of the follower's read: the horizon, and an event when there is one.
+#[derive(sqlx::FromRow)]
+struct Read {
+    xmin: i64,
+    aggregate_type: Option<String>,
+    aggregate_id: Option<String>,
+    event_type: Option<String>,
+    global_position: Option<i64>,
+    transaction_id: Option<i64>,
+}
+
+impl Read {
+    fn appended(self) -> Option<Appended> {
+        Some(Appended {
+            aggregate_type: self.aggregate_type?,
+            aggregate_id: self.aggregate_id?,
+            event_type: self.event_type?,
+            global_position: self.global_position?,
+            transaction_id: self.transaction_id?,
+        })
+    }
 }
 
 impl Follower {
@@ -105,23 +127,27 @@ impl Follower {
         position: &mut Position,
     ) -> Result<i64, sqlx::Error> {
         let generation = barrier::current_generation(conn).await?;
-        let xmin: i64 =
-            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                .fetch_one(&mut *conn)
-                .await?;
+        // The horizon and the events from the last one, in one statement and so one snapshot:
+        // every transaction below the new horizon has ended and its events are in the rows.
+        let rows: Vec<Read> = sqlx::query_as(
+            "WITH now AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
+             SELECT now.xmin, e.aggregate_type, e.aggregate_id, e.event_type, e.global_position,
+                    e.transaction_id::text::bigint AS transaction_id
+             FROM now LEFT JOIN events e
+               ON $1::bigint IS NOT NULL AND e.transaction_id >= $1::bigint::text::xid8
+             ORDER BY e.transaction_id, e.global_position",
+        )
+        .bind(position.horizon)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(xmin) = rows.first().map(|row| row.xmin) else {
+            return Err(sqlx::Error::RowNotFound);
+        };
         let Some(horizon) = position.horizon else {
             position.horizon = Some(xmin);
             return Ok(generation);
         };
-        let appended: Vec<Appended> = sqlx::query_as(
-            "SELECT aggregate_type, aggregate_id, event_type, global_position,
-                    transaction_id::text::bigint AS transaction_id
-             FROM events WHERE transaction_id >= $1::text::xid8
-             ORDER BY events.transaction_id, events.global_position",
-        )
-        .bind(horizon.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
+        let appended: Vec<Appended> = rows.into_iter().filter_map(Read::appended).collect();
         self.apply(&appended, position);
         position.horizon = Some(xmin.max(horizon));
         let kept = position.horizon.unwrap_or(xmin);
