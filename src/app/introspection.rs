@@ -72,9 +72,9 @@ impl Introspection {
 
 fn introspected(entry: &CachedCredential, now: DateTime<Utc>) -> Option<Introspected> {
     let workspaces = entry
-        .workspaces
+        .memberships
         .iter()
-        .map(|(id, role)| (*id, role.as_str().to_owned()))
+        .map(|m| (m.workspace_id().0, m.role().as_str().to_owned()))
         .collect();
     Some(match &entry.facts {
         Facts::Session(s) => Introspected {

@@ -121,3 +121,50 @@ async fn only_platform_admins_grant_introspect_and_its_calls_have_a_limit_of_the
         .map(str::to_owned);
     assert_eq!(remaining.as_deref(), Some("59"));
 }
+
+/// An entry dropped because its account changed is rebuilt from what it knew of the workspaces
+/// only if no workspace changed since it was built: here one was created in between, so the
+/// rebuilt credential lists it.
+#[tokio::test]
+async fn a_credential_rebuilt_after_its_account_changed_lists_a_workspace_created_before() {
+    let app = spawn_app().await;
+    let owner = app.admin("directory@example.com").await;
+    let service = api_token(&app, &owner, "directory", &["introspect"]).await;
+    let user = app.signed_up("founder@example.com").await;
+    let workspaces = || async {
+        let answer: Value = app
+            .post("/v1/introspect", json!({ "token": user }), Some(&service))
+            .await
+            .json()
+            .await
+            .expect("json");
+        answer["workspaces"].clone()
+    };
+    assert_eq!(workspaces().await, json!([]), "cached with no workspace");
+    let workspace: Value = app
+        .post("/v1/workspaces", json!({ "name": "Atelier" }), Some(&user))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let changed = app
+        .put(
+            "/v1/me/notices",
+            json!({ "api_token_created": false }),
+            &user,
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    // The process drops the entry when it reads the account's change; then the entry is built
+    // again.
+    let expected = json!([{ "id": workspace["id"], "role": "account_holder" }]);
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        seen = workspaces().await;
+        if seen == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the rebuilt credential lists {seen}, not the workspace created before");
+}

@@ -206,6 +206,7 @@ fn memory_of_cached_sessions(n: usize) {
     use warden::app::credentials::cache::{
         CacheLimits, CachedCredential, CredentialCache, Facts, SessionFacts,
     };
+    use warden::app::credentials::Membership;
     use warden::app::Personal;
     use warden_aggregates::shared::{SessionId, WorkspaceId};
     use warden_aggregates::workspace::Role;
@@ -247,9 +248,9 @@ fn memory_of_cached_sessions(n: usize) {
                 last_seen: now.timestamp().into(),
                 last_written: now.timestamp().into(),
             }),
-            workspaces: vec![
-                (workspace, Role::Agent),
-                (uuid::Uuid::now_v7(), Role::Supervisor),
+            memberships: vec![
+                Membership::new(WorkspaceId(workspace), Role::Agent, Some(now)),
+                Membership::new(WorkspaceId(uuid::Uuid::now_v7()), Role::Supervisor, None),
             ],
             profile: Arc::new(profile),
         };

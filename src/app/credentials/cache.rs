@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use moka::notification::RemovalCause;
 use uuid::Uuid;
 use warden_aggregates::shared::{Scope, SessionId, TokenId};
-use warden_aggregates::workspace::Role;
 
+use super::Membership;
 use crate::adapters::barrier::Lease;
 use crate::app::accounts::Profile;
 use crate::app::context::{Authenticated, Credential};
@@ -55,7 +55,8 @@ pub struct CachedCredential {
     pub account_id: Uuid,
     pub enrollment_only: bool,
     pub facts: Facts,
-    pub workspaces: Vec<(Uuid, Role)>,
+    /// The account's workspaces as their aggregates said.
+    pub memberships: Vec<Membership>,
     pub profile: Arc<Profile>,
 }
 
@@ -90,7 +91,11 @@ impl CachedCredential {
             Facts::ApiToken(t) => t.scopes.len() * 8,
             Facts::Session(_) => 0,
         };
-        std::mem::size_of::<Self>() + profile + scopes + self.workspaces.len() * 24 + 64
+        std::mem::size_of::<Self>()
+            + profile
+            + scopes
+            + self.memberships.len() * std::mem::size_of::<Membership>()
+            + 64
     }
 }
 
@@ -120,13 +125,21 @@ struct Index {
     cleared_at: u64,
     /// Invalidations before this epoch may have been forgotten.
     forgotten_before: u64,
-    accounts: HashMap<Uuid, (HashSet<String>, u64)>,
+    /// Per account: its keys, each with the epoch its entry was built from, and when the
+    /// account was last invalidated.
+    accounts: HashMap<Uuid, (HashMap<String, u64>, u64)>,
+    /// When a workspace last changed: entries built before then are not kept as located.
+    located_from: u64,
 }
 
 const FORGET_AFTER_EPOCHS: u64 = 10_000;
 
 pub struct CredentialCache {
     entries: moka::sync::Cache<String, Arc<CachedCredential>>,
+    /// Entries dropped because their account changed, kept for what did not change: whose
+    /// credential the hash is, and the account's workspaces (forgotten with any workspace
+    /// event). A rebuild reads the account itself again.
+    located: moka::sync::Cache<String, Arc<CachedCredential>>,
     index: Mutex<Index>,
     lease: Lease,
     hits: AtomicU64,
@@ -159,6 +172,10 @@ impl CredentialCache {
             .build();
         Self {
             entries,
+            located: moka::sync::Cache::builder()
+                .max_capacity(limits.max_entries.max(1))
+                .time_to_idle(std::time::Duration::from_secs(3600))
+                .build(),
             index: Mutex::new(Index::default()),
             lease: Lease::default(),
             hits: AtomicU64::new(0),
@@ -194,6 +211,16 @@ impl CredentialCache {
         found
     }
 
+    /// The entry dropped for `key` when its account last changed, only while the lease is
+    /// trusted: its account, credential id and workspaces still hold; nothing else of it does.
+    pub fn located(&self, key: &str) -> Option<Arc<CachedCredential>> {
+        if self.trusted() {
+            self.located.get(key)
+        } else {
+            None
+        }
+    }
+
     /// The epoch to hand back to [`Self::insert`] for an entry about to be built.
     pub fn epoch(&self) -> u64 {
         self.index.lock().map_or(u64::MAX, |i| i.epoch)
@@ -218,7 +245,8 @@ impl CredentialCache {
             .entry(entry.account_id)
             .or_default()
             .0
-            .insert(key.clone());
+            .insert(key.clone(), epoch);
+        self.located.invalidate(&key);
         self.entries.insert(key, entry);
     }
 
@@ -232,11 +260,15 @@ impl CredentialCache {
         };
         index.epoch += 1;
         let epoch = index.epoch;
+        let located_from = index.located_from;
         for account in accounts {
             let (keys, at) = index.accounts.entry(*account).or_default();
             *at = epoch;
-            for key in keys.drain() {
-                self.entries.invalidate(&key);
+            for (key, built) in keys.drain() {
+                let dropped = self.entries.remove(&key);
+                if let Some(dropped) = dropped.filter(|_| built >= located_from) {
+                    self.located.insert(key, dropped);
+                }
             }
         }
         self.invalidations
@@ -254,7 +286,19 @@ impl CredentialCache {
         index.accounts.clear();
         index.forgotten_before = index.epoch;
         self.entries.invalidate_all();
+        self.located.invalidate_all();
         self.clears.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Forgets the dropped entries' workspaces, and keeps none of the entries built before now
+    /// when they are dropped (a workspace changed).
+    pub fn forget_locations(&self) {
+        let Ok(mut index) = self.index.lock() else {
+            return;
+        };
+        index.epoch += 1;
+        index.located_from = index.epoch;
+        self.located.invalidate_all();
     }
 
     /// Keeps the index from growing without bound: accounts with no entry left and an old

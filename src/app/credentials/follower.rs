@@ -158,6 +158,7 @@ impl Follower {
     fn apply(&self, appended: &[Appended], position: &mut Position) {
         let mut accounts = HashSet::new();
         let mut clear = false;
+        let mut workspaces_changed = false;
         for event in appended {
             if position
                 .seen
@@ -174,6 +175,7 @@ impl Follower {
                 }
                 "workspace" => {
                     clear |= NARROWING_WORKSPACE_EVENTS.contains(&event.event_type.as_str());
+                    workspaces_changed = true;
                 }
                 _ => {}
             }
@@ -182,6 +184,11 @@ impl Follower {
             self.cache.clear();
         } else {
             self.cache.invalidate_accounts(&accounts);
+        }
+        // After the accounts' entries were dropped: what they kept of their workspaces may be
+        // older than these events.
+        if workspaces_changed {
+            self.cache.forget_locations();
         }
     }
 }

@@ -27,6 +27,7 @@ use super::directory::Directory;
 use super::error::AppError;
 
 /// A workspace the account belongs to, as its aggregate says now.
+#[derive(Debug, Clone)]
 pub struct Membership {
     id: Uuid,
     role: Role,
@@ -34,8 +35,20 @@ pub struct Membership {
 }
 
 impl Membership {
+    pub fn new(id: WorkspaceId, role: Role, mfa_required_since: Option<DateTime<Utc>>) -> Self {
+        Self {
+            id: id.0,
+            role,
+            mfa_required_since,
+        }
+    }
+
     pub fn workspace_id(&self) -> WorkspaceId {
         WorkspaceId(self.id)
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
     }
 }
 
@@ -120,7 +133,12 @@ impl Credentials {
         now: DateTime<Utc>,
     ) -> Result<Option<Arc<CachedCredential>>, AppError> {
         let epoch = self.cache.epoch();
-        let Some(row) = self.locate_session(hash).await? else {
+        let known = self.cache.located(hash);
+        let located = match known.as_deref().and_then(LocatedSession::of) {
+            Some(located) => Some(located),
+            None => self.locate_session(hash).await?,
+        };
+        let Some(row) = located else {
             return Ok(None);
         };
         let account_id = AccountId(row.account_id);
@@ -142,7 +160,7 @@ impl Credentials {
                 .max(last_seen_here.unwrap_or_default()),
             ended_at: None,
         };
-        let memberships = memberships(&self.commands, &self.pool, account_id).await?;
+        let memberships = self.memberships_of(known.as_deref(), account_id).await?;
         if !lifetime.is_live(now) || ended_by_policy(&live, &memberships) {
             return Ok(None);
         }
@@ -171,7 +189,12 @@ impl Credentials {
 
     async fn fill_api_token(&self, hash: &str) -> Result<Option<Arc<CachedCredential>>, AppError> {
         let epoch = self.cache.epoch();
-        let Some((account_id, token_id, last_used_at)) = self.locate_api_token(hash).await? else {
+        let known = self.cache.located(hash);
+        let located = match known.as_deref().and_then(located_token) {
+            Some(located) => Some(located),
+            None => self.locate_api_token(hash).await?,
+        };
+        let Some((account_id, token_id, last_used_at)) = located else {
             return Ok(None);
         };
         let account_id = AccountId(account_id);
@@ -183,7 +206,7 @@ impl Credentials {
         else {
             return Ok(None);
         };
-        let memberships = memberships(&self.commands, &self.pool, account_id).await?;
+        let memberships = self.memberships_of(known.as_deref(), account_id).await?;
         let facts = Facts::ApiToken(TokenFacts {
             token_id,
             scopes: token.scopes,
@@ -197,6 +220,19 @@ impl Credentials {
             .await?;
         self.cache.insert(hash.to_owned(), entry.clone(), epoch);
         Ok(Some(entry))
+    }
+
+    /// The account's workspaces: those of the entry its account's change dropped (no workspace
+    /// has changed since, or it would have been forgotten), else as their aggregates say now.
+    async fn memberships_of(
+        &self,
+        known: Option<&CachedCredential>,
+        account_id: AccountId,
+    ) -> Result<Vec<Membership>, AppError> {
+        match known {
+            Some(entry) if entry.account_id == account_id.0 => Ok(entry.memberships.clone()),
+            _ => memberships(&self.commands, &self.pool, account_id).await,
+        }
     }
 
     /// Where the session `hash` names is recorded: the credentials view, or (while the view
@@ -263,7 +299,7 @@ impl Credentials {
             account_id: account_id.0,
             enrollment_only,
             facts,
-            workspaces: memberships.iter().map(|m| (m.id, m.role)).collect(),
+            memberships,
             profile: Arc::new(profile),
         }))
     }
@@ -276,6 +312,32 @@ struct LocatedSession {
     idle_timeout_secs: i64,
     /// As the activity table has it; `None` for a session the view has not applied yet.
     last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl LocatedSession {
+    /// Where a dropped entry's session is: its account and id never change, its idle timeout
+    /// was fixed when it started, and its last use is the latest this process knew of.
+    fn of(entry: &CachedCredential) -> Option<Self> {
+        let Facts::Session(facts) = &entry.facts else {
+            return None;
+        };
+        Some(Self {
+            account_id: entry.account_id,
+            session_id: facts.session_id.0,
+            idle_timeout_secs: facts.idle_timeout_secs,
+            last_seen_at: DateTime::from_timestamp(facts.last_seen.load(Ordering::Acquire), 0),
+        })
+    }
+}
+
+/// The account, id and last recorded use of a dropped entry's API token.
+fn located_token(entry: &CachedCredential) -> Option<(Uuid, Uuid, Option<DateTime<Utc>>)> {
+    let Facts::ApiToken(facts) = &entry.facts else {
+        return None;
+    };
+    let written = DateTime::from_timestamp(facts.last_written.load(Ordering::Acquire), 0)
+        .filter(|t| t.timestamp() > 0);
+    Some((entry.account_id, facts.token_id.0, written))
 }
 
 /// The account's workspaces as their aggregates say now. The membership view may lag: the
