@@ -54,19 +54,32 @@ pub(crate) async fn current(pool: &sqlx::PgPool, name: &str) -> Result<Cursor, s
     read(&mut *pool.acquire().await?, name, "").await
 }
 
-/// The checkpoint row of `name` (made at the start of the log if there is none).
+/// The checkpoint row of `name` (made at the start of the log if there is none: only then does
+/// the read cost a second statement).
 async fn read(conn: &mut PgConnection, name: &str, lock: &str) -> Result<Cursor, sqlx::Error> {
-    sqlx::query("INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(name)
-        .execute(&mut *conn)
-        .await?;
-    let (tx, pos): (String, i64) = sqlx::query_as(&format!(
+    let select = format!(
         "SELECT transaction_id::text, global_position FROM projector_checkpoints
          WHERE name = $1 {lock}"
-    ))
-    .bind(name)
-    .fetch_one(&mut *conn)
-    .await?;
+    );
+    let found: Option<(String, i64)> = sqlx::query_as(&select)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (tx, pos) = match found {
+        Some(row) => row,
+        None => {
+            sqlx::query(
+                "INSERT INTO projector_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query_as(&select)
+                .bind(name)
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
     Ok(Cursor {
         transaction_id: parse_xid8(&tx)?,
         global_position: pos,

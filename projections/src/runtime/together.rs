@@ -124,27 +124,24 @@ fn consumed_types(members: &[&dyn Projector]) -> Option<Vec<String>> {
 }
 
 /// Locks the checkpoint of every name (in name order, so that two readers never wait on each
-/// other in a cycle), making the missing ones, and reads the horizon in the same statement.
+/// other in a cycle), making the missing ones, and reads the horizon in the same statement. The
+/// checkpoints are there on every pass but the first after a start or a rebuild: they are made
+/// only when the lock finds one missing.
 async fn lock_all(
     conn: &mut sqlx::PgConnection,
     names: &[String],
 ) -> Result<(Vec<Cursor>, u64), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO projector_checkpoints (name) SELECT unnest($1::text[])
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(names)
-    .execute(&mut *conn)
-    .await?;
-    let rows = sqlx::query(
-        "SELECT name, transaction_id::text AS transaction_id, global_position,
-                pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
-         FROM projector_checkpoints WHERE name = ANY($1)
-         ORDER BY name FOR UPDATE",
-    )
-    .bind(names)
-    .fetch_all(&mut *conn)
-    .await?;
+    let mut rows = lock_rows(conn, names).await?;
+    if rows.len() < names.len() {
+        sqlx::query(
+            "INSERT INTO projector_checkpoints (name) SELECT unnest($1::text[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(names)
+        .execute(&mut *conn)
+        .await?;
+        rows = lock_rows(conn, names).await?;
+    }
     let mut xmin = 0;
     let mut found = std::collections::HashMap::new();
     for row in &rows {
@@ -160,6 +157,21 @@ async fn lock_all(
         .map(|name| found.get(name).copied().unwrap_or_default())
         .collect();
     Ok((checkpoints, xmin))
+}
+
+async fn lock_rows(
+    conn: &mut sqlx::PgConnection,
+    names: &[String],
+) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT name, transaction_id::text AS transaction_id, global_position,
+                pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
+         FROM projector_checkpoints WHERE name = ANY($1)
+         ORDER BY name FOR UPDATE",
+    )
+    .bind(names)
+    .fetch_all(&mut *conn)
+    .await
 }
 
 /// Runs `members` on one shared reader until every one has seen every event below the horizon
