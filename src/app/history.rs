@@ -21,7 +21,7 @@ use super::problem::ProblemCode;
 use crate::adapters::sealing::DataKey;
 
 /// Payload and metadata fields sealed under the account's key.
-pub(crate) const SEALED_FIELDS: [&str; 8] = [
+pub const SEALED_FIELDS: [&str; 8] = [
     "email",
     "passkey_name",
     "subject",

@@ -165,16 +165,6 @@ fn looks_sealed(value: &Value) -> bool {
 /// `streamed` is `stored` with every secret redacted and every sealed value replaced, the rest
 /// untouched, at any depth.
 fn assert_served_as_stored(stored: &Value, streamed: &Value, at: &str) {
-    const SEALED: [&str; 8] = [
-        "email",
-        "passkey_name",
-        "subject",
-        "display_name",
-        "device",
-        "reason",
-        "ip",
-        "user_agent",
-    ];
     let (Some(stored), Some(streamed)) = (stored.as_object(), streamed.as_object()) else {
         assert_eq!(streamed, stored, "{at}");
         return;
@@ -185,7 +175,9 @@ fn assert_served_as_stored(stored: &Value, streamed: &Value, at: &str) {
         let at = format!("{at}.{name}");
         if warden_projections::audit_chain::SECRET_FIELDS.contains(&name.as_str()) {
             assert_eq!(served, "[redacted]", "{at}");
-        } else if SEALED.contains(&name.as_str()) && looks_sealed(value) {
+        } else if warden::app::history::SEALED_FIELDS.contains(&name.as_str())
+            && looks_sealed(value)
+        {
             assert!(
                 served.is_string() && served != value,
                 "{at} is opened: {served}"
