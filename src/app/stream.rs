@@ -44,7 +44,7 @@ pub struct CloudEvent {
     /// Always `application/json`.
     pub datacontenttype: &'static str,
     /// The event's fields.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub data: Box<RawValue>,
     /// Where the event stands in commit order; pass as `after` to read on from it.
     pub position: String,
