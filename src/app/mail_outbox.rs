@@ -342,6 +342,10 @@ fn code_text(code: &SecretString) -> String {
 /// Whether this process may send `message_id` now: nobody sent it or gave up on it, and nobody
 /// else holds a live claim. `Some(true)` when claimed here, `Some(false)` when already finished,
 /// `None` while another process holds it.
+///
+/// A claim lives until it runs out or until its holder has no connection left on the server: a
+/// process killed while sending has closed them all, so its message is taken over at once. A
+/// holder without a name (a tool's connection) is waited out.
 async fn claim(
     pool: &PgPool,
     message_id: &str,
@@ -349,12 +353,19 @@ async fn claim(
     kind: &str,
 ) -> Result<Option<bool>, sqlx::Error> {
     let claimed: Option<bool> = sqlx::query_scalar(
-        "INSERT INTO mail_deliveries (message_id, account_id, kind, claimed_until, attempts)
-         VALUES ($1, $2, $3, now() + make_interval(secs => $4), 1)
+        "INSERT INTO mail_deliveries
+             (message_id, account_id, kind, claimed_until, claimed_by, attempts)
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4),
+                 current_setting('application_name'), 1)
          ON CONFLICT (message_id) DO UPDATE
-         SET claimed_until = EXCLUDED.claimed_until, attempts = mail_deliveries.attempts + 1
+         SET claimed_until = EXCLUDED.claimed_until, claimed_by = EXCLUDED.claimed_by,
+             attempts = mail_deliveries.attempts + 1
          WHERE mail_deliveries.finished_at IS NULL
-           AND (mail_deliveries.claimed_until IS NULL OR mail_deliveries.claimed_until < now())
+           AND (mail_deliveries.claimed_until IS NULL
+                OR mail_deliveries.claimed_until < now()
+                OR (mail_deliveries.claimed_by <> ''
+                    AND NOT EXISTS (SELECT 1 FROM pg_stat_activity
+                                    WHERE application_name = mail_deliveries.claimed_by)))
          RETURNING true",
     )
     .bind(message_id)
