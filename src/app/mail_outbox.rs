@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 use warden_aggregates::account::{Account, AccountEvent, Notice};
@@ -449,8 +450,8 @@ impl Reactor for MailOutbox {
         let account_id = Uuid::parse_str(&event.aggregate_id)
             .map(AccountId)
             .map_err(|e| failed(e.to_string()))?;
-        let decided: AccountEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| failed(e.to_string()))?;
+        let decided =
+            AccountEvent::deserialize(&event.payload).map_err(|e| failed(e.to_string()))?;
         let message_id = format!(
             "<{}.{}@{}>",
             event.aggregate_id, event.sequence, self.domain

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use warden_aggregates::account::{AccountCommand, SessionCommand};
 use warden_aggregates::shared::WorkspaceId;
 use warden_aggregates::workspace::WorkspaceEvent;
@@ -70,8 +71,8 @@ impl Reactor for PolicySweep {
             cursor: event.cursor,
             reason,
         };
-        let changed: WorkspaceEvent =
-            serde_json::from_value(event.payload.clone()).map_err(|e| failed(e.to_string()))?;
+        let changed =
+            WorkspaceEvent::deserialize(&event.payload).map_err(|e| failed(e.to_string()))?;
         let WorkspaceEvent::MfaPolicyChanged {
             required: true, at, ..
         } = changed

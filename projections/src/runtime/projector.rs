@@ -93,7 +93,8 @@ pub trait Projector: Send + Sync {
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     event: &StoredEvent,
 ) -> Result<T, ProjectionError> {
-    serde_json::from_value(event.payload.clone()).map_err(|source| ProjectionError::Decode {
+    // From the stored tree by reference: no copy of the payload first.
+    T::deserialize(&event.payload).map_err(|source| ProjectionError::Decode {
         cursor: event.cursor,
         event_type: event.event_type.clone(),
         source,

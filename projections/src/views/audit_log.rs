@@ -2,6 +2,7 @@
 //! workspace, with what outcome and why, from where — in commit order.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -172,7 +173,7 @@ impl Entries {
         };
         let at = body
             .and_then(|b| b.get("at").or_else(|| b.get("started_at")))
-            .and_then(|v| serde_json::from_value(v.clone()).ok());
+            .and_then(|v| chrono::DateTime::deserialize(v).ok());
         let text = |key: &str| event.metadata_str(key).map(str::to_owned);
         self.transaction_ids
             .push(event.cursor.transaction_id.to_string());
