@@ -1,7 +1,19 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+/// Opens the transaction in which views apply a batch and move their checkpoints, in the same
+/// round trip as its `BEGIN`: it commits without waiting for its WAL to reach the disk. A crash
+/// can lose such a commit only whole, rows and checkpoint together, and the view then applies
+/// the same events again from the log, which is durable; nothing is decided from a view that
+/// has not caught up (docs/adr/0023).
+pub(crate) async fn begin_view_transaction(
+    pool: &PgPool,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+        .await
+}
 
 /// A place in the log's commit order: `(transaction_id, global_position)`. Comparing two cursors
 /// compares those pairs, which is the order every projector reads in.

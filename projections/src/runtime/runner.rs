@@ -71,7 +71,7 @@ pub async fn catch_up_once(
     pool: &PgPool,
     projector: &dyn Projector,
 ) -> Result<Batch, ProjectionError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = checkpoint::begin_view_transaction(pool).await?;
     let from = checkpoint::lock(&mut tx, projector.name()).await?;
     // Read before the events: the horizon only moves forward, so this one is covered by the
     // events query that follows.

@@ -43,7 +43,7 @@ pub(crate) async fn catch_up_together(
     members: &[&dyn Projector],
 ) -> Result<Pass, ProjectionError> {
     let names: Vec<String> = members.iter().map(|p| p.name().to_string()).collect();
-    let mut tx = pool.begin().await?;
+    let mut tx = checkpoint::begin_view_transaction(pool).await?;
     let (checkpoints, xmin) = lock_all(&mut tx, &names).await?;
     let from = checkpoints.iter().copied().min().unwrap_or_default();
     let types = consumed_types(members);
