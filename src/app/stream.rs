@@ -157,6 +157,9 @@ pub fn streamed_envelope(event: StreamedEvent, keys: Option<&[&DataKey]>) -> Clo
     }
 }
 
+/// A redacted secret, as JSON.
+const REDACTED: &str = concat!('"', "[redacted]", '"');
+
 /// The fields of one JSON object as their texts, in the order written, none of them decoded.
 /// A name that holds an escape cannot be borrowed and fails it: such an object is redacted the
 /// long way.
@@ -195,19 +198,21 @@ fn redact_text(json: &str, keys: Option<&[&DataKey]>, out: &mut String) -> Optio
         if i > 0 {
             out.push(',');
         }
+        // A borrowed name has no escape: it is written as it was read.
         out.push('"');
         out.push_str(name);
-        out.push_str("\":");
+        out.push('"');
+        out.push(':');
         let text = value.get();
         if SECRET_FIELDS.contains(&name) {
-            out.push_str("\"[redacted]\"");
+            out.push_str(REDACTED);
         } else if SEALED_FIELDS.contains(&name) && text.starts_with('"') {
             let plain: String = serde_json::from_str(text).ok()?;
             match opened(&plain, keys) {
                 Some(opened) => out.push_str(&serde_json::to_string(&opened).ok()?),
                 None => out.push_str(text),
             }
-        } else if text.starts_with('{') {
+        } else if text.starts_with("{") {
             redact_text(text, keys, out)?;
         } else {
             out.push_str(text);
