@@ -496,8 +496,9 @@ pub async fn head(pool: &PgPool) -> Cursor {
 /// Waits until every transaction that wrote to the log has ended *and* no transaction elsewhere
 /// on the server (other tests share it) holds the horizon below the newest event.
 ///
-/// Up to a minute: one test (`revocation::while_a_long_transaction…`) holds the server's horizon
-/// for 20 s on purpose, and every test running beside it waits that long.
+/// Up to a minute: any long writing transaction on the server holds the horizon, such as the one
+/// `tests/horizon` keeps open for 20 s on purpose (a binary of its own, but the server may be
+/// shared with another run).
 pub async fn settle(pool: &PgPool) {
     let head = head(pool).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
