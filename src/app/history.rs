@@ -63,32 +63,25 @@ pub(crate) fn redact(value: &mut Value, keys: Option<&[&DataKey]>) {
     for (name, field) in object.iter_mut() {
         if SECRET_FIELDS.contains(&name.as_str()) {
             *field = Value::String("[redacted]".into());
-        } else if SEALED_FIELDS.contains(&name.as_str()) {
-            if let Some(text) = field.as_str().and_then(|text| opened(text, keys)) {
-                *field = Value::String(text);
+        } else if SEALED_FIELDS.contains(&name.as_str()) && field.is_string() {
+            let text = field.as_str().unwrap_or_default().to_string();
+            // A sealed value is base64 of a nonce and a tag at least: 40 characters or more. Other
+            // strings under these names are plain (an enum such as a session's end reason).
+            let looks_sealed = text.len() >= 40
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+            if looks_sealed {
+                let sealed = SealedText(text);
+                *field = Value::String(match keys {
+                    Some(keys) => Personal::open(keys.iter().copied(), &sealed).into_text(),
+                    None => "[sealed]".into(),
+                });
             }
         } else if field.is_object() {
             redact(field, keys);
         }
     }
-}
-
-/// What the value of a personal-data field reads as when it is sealed: opened with the first of
-/// `keys` that can (`erased` when none can), `[sealed]` with no keys at all. `None` when it is
-/// plain text.
-pub(crate) fn opened(text: &str, keys: Option<&[&DataKey]>) -> Option<String> {
-    // A sealed value is base64 of a nonce and a tag at least: 40 characters or more. Other
-    // strings under these names are plain (an enum such as a session's end reason).
-    let looks_sealed = text.len() >= 40
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
-    looks_sealed.then(|| match keys {
-        Some(keys) => {
-            Personal::open(keys.iter().copied(), &SealedText(text.to_string())).into_text()
-        }
-        None => "[sealed]".into(),
-    })
 }
 
 /// When an event happened, from its payload.

@@ -2,11 +2,8 @@
 //! 1.0 JSON, with secrets' stored forms redacted and personal data opened for the reader
 //! (`erased` once the owner's key is destroyed). `docs/events.md` documents the envelope.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
@@ -21,7 +18,7 @@ use super::command::Commands;
 use super::context::{Authenticated, Credential};
 use super::directory::Directory;
 use super::error::AppError;
-use super::history::{opened, redact, SEALED_FIELDS};
+use super::history::{redact, SEALED_FIELDS};
 use super::problem::ProblemCode;
 use crate::adapters::sealing::DataKey;
 
@@ -119,16 +116,10 @@ pub fn streamed_envelope(event: StreamedEvent, keys: Option<&[&DataKey]>) -> Clo
         mut metadata,
     } = event;
     let data = if has_fields_to_open(&data) {
-        let mut redacted = String::with_capacity(data.len());
-        match redact_text(&data, keys, &mut redacted) {
-            Some(()) => RawValue::from_string(redacted),
-            None => {
-                let mut body: Value =
-                    serde_json::from_str(&data).unwrap_or_else(|_| Value::Object(Map::new()));
-                redact(&mut body, keys);
-                serde_json::value::to_raw_value(&body)
-            }
-        }
+        let mut body: Value =
+            serde_json::from_str(&data).unwrap_or_else(|_| Value::Object(Map::new()));
+        redact(&mut body, keys);
+        serde_json::value::to_raw_value(&body)
     } else {
         RawValue::from_string(data)
     }
@@ -155,71 +146,6 @@ pub fn streamed_envelope(event: StreamedEvent, keys: Option<&[&DataKey]>) -> Clo
         ip: text("ip"),
         useragent: text("user_agent"),
     }
-}
-
-/// A redacted secret, as JSON.
-const REDACTED: &str = concat!('"', "[redacted]", '"');
-
-/// The fields of one JSON object as their texts, in the order written, none of them decoded.
-/// A name that holds an escape cannot be borrowed and fails it: such an object is redacted the
-/// long way.
-struct Fields<'a>(Vec<(&'a str, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Object;
-        impl<'de> Visitor<'de> for Object {
-            type Value = Fields<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
-                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(field) = map.next_entry()? {
-                    fields.push(field);
-                }
-                Ok(Fields(fields))
-            }
-        }
-        deserializer.deserialize_map(Object)
-    }
-}
-
-/// Writes the object `json` to `out` as `redact` leaves it (secrets' stored forms redacted,
-/// sealed personal data opened with `keys`), copying the text of every other field as it is:
-/// only the objects on the way to a field that changes and that field's own value are decoded.
-/// `None` when `json` is not an object of plain names (nothing usable is in `out` then).
-fn redact_text(json: &str, keys: Option<&[&DataKey]>, out: &mut String) -> Option<()> {
-    let Fields(fields) = serde_json::from_str(json).ok()?;
-    out.push('{');
-    for (i, (name, value)) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // A borrowed name has no escape: it is written as it was read.
-        out.push('"');
-        out.push_str(name);
-        out.push('"');
-        out.push(':');
-        let text = value.get();
-        if SECRET_FIELDS.contains(&name) {
-            out.push_str(REDACTED);
-        } else if SEALED_FIELDS.contains(&name) && text.starts_with('"') {
-            let plain: String = serde_json::from_str(text).ok()?;
-            match opened(&plain, keys) {
-                Some(opened) => out.push_str(&serde_json::to_string(&opened).ok()?),
-                None => out.push_str(text),
-            }
-        } else if text.starts_with("{") {
-            redact_text(text, keys, out)?;
-        } else {
-            out.push_str(text);
-        }
-    }
-    out.push('}');
-    Some(())
 }
 
 fn empty_object() -> Box<RawValue> {
@@ -285,45 +211,5 @@ impl Stream {
             })
             .collect();
         Ok(page)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What `redact` makes of `json`, and what `redact_text` writes, both decoded.
-    fn both(json: &str) -> (Value, Option<Value>) {
-        let mut tree: Value = serde_json::from_str(json).expect("json");
-        redact(&mut tree, None);
-        let mut text = String::new();
-        let written = redact_text(json, None, &mut text)
-            .map(|()| serde_json::from_str(&text).expect("written as JSON"));
-        (tree, written)
-    }
-
-    #[test]
-    fn the_text_redactor_leaves_what_the_tree_redactor_leaves() {
-        let sealed = "A".repeat(44);
-        let json = format!(
-            r#"{{"token_hash": {{"0": "abc"}}, "ip": "{sealed}", "reason": "logout",
-                "n": 1.5, "list": [1, {{"secret": "x"}}], "quote": "say \"hi\"",
-                "inner": {{"code_hash": "h", "user_agent": "{sealed}", "kept": null}}}}"#
-        );
-        let (tree, written) = both(&json);
-        assert_eq!(written.as_ref(), Some(&tree));
-        assert_eq!(tree["token_hash"], "[redacted]");
-        assert_eq!(tree["ip"], "[sealed]");
-        assert_eq!(tree["reason"], "logout");
-        assert_eq!(tree["inner"]["code_hash"], "[redacted]");
-        assert_eq!(tree["inner"]["user_agent"], "[sealed]");
-        assert_eq!(tree["quote"], "say \"hi\"");
-    }
-
-    #[test]
-    fn an_object_with_an_escaped_name_is_left_to_the_tree_redactor() {
-        let (_, written) = both(r#"{"secr\u0065t": "x"}"#);
-        assert_eq!(written, None);
-        assert_eq!(both("[1]").1, None);
     }
 }
