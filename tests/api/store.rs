@@ -20,6 +20,8 @@ use warden_aggregates::account::{
     SecurityPolicy, SessionCommand, SessionEndReason,
 };
 use warden_aggregates::shared::{AccountId, PasswordHash, SealedText, SessionId, TokenHash};
+use warden_projections::replay::{replay, ReplayError};
+use warden_projections::{catch_up, ProjectionError, Projector, StoredEvent};
 
 use crate::helpers::{
     assert_problem, count, fresh_database, reset_token_in, spawn_app, statuses_of,
@@ -112,6 +114,93 @@ async fn busy_account(store: &EventStore, events: usize) -> String {
         written += after - sequence;
     }
     key
+}
+
+/// A view that refuses the event at `position` and records every other one it is given.
+struct Refusing {
+    position: i64,
+}
+
+#[async_trait]
+impl Projector for Refusing {
+    fn name(&self) -> &'static str {
+        "refusing_v1"
+    }
+    fn event_types(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn reads_every_event(&self) -> bool {
+        true
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &["refusing_v1"]
+    }
+    async fn apply(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.cursor.global_position == self.position {
+            return Err(ProjectionError::Decode {
+                cursor: event.cursor,
+                event_type: event.event_type.clone(),
+                source: serde::de::Error::custom("refused on purpose"),
+            });
+        }
+        sqlx::query("INSERT INTO refusing_v1 VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(event.cursor.global_position)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A replay reads the log in batches of a thousand and every view applies them on its own
+/// connection: across several batches each view comes out identical to the live one, and a view
+/// that fails stops the replay with its error instead of leaving it waiting.
+#[tokio::test]
+async fn a_replay_across_many_batches_is_identical_and_a_failing_view_stops_it() {
+    let url = fresh_database().await;
+    let pool = PgPool::connect(&url).await.expect("pool");
+    migrate(&pool).await.expect("migrated");
+    let store = EventStore::new(pool.clone());
+    busy_account(&store, 2_600).await;
+    let projectors = warden_projections::all(None);
+    for projector in &projectors {
+        catch_up(&pool, projector.as_ref())
+            .await
+            .expect("live view");
+    }
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+    let report = replay(&pool, options.clone(), &projectors)
+        .await
+        .expect("replayed");
+    assert!(report.identical, "{report:?}");
+    let audit = report
+        .tables
+        .iter()
+        .find(|t| t.table == "audit_log_v1")
+        .expect("the audit log compared");
+    assert!(audit.rebuilt_rows >= 2_600, "{audit:?}");
+
+    sqlx::query("CREATE TABLE refusing_v1 (global_position bigint PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .expect("table");
+    let mut with_refusing = projectors.clone();
+    with_refusing.push(Arc::new(Refusing { position: 1_700 }));
+    let failed = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        replay(&pool, options, &with_refusing),
+    )
+    .await
+    .expect("the replay ends");
+    match failed {
+        Err(ReplayError::Projection(ProjectionError::Decode { cursor, .. })) => {
+            assert_eq!(cursor.global_position, 1_700)
+        }
+        other => panic!("the refusing view's error, not {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@ pub(crate) mod checkpoint;
 pub mod progress;
 pub(crate) mod projector;
 pub(crate) mod reactor;
+pub(crate) mod rebuild;
 pub mod replay;
 pub(crate) mod runner;
 pub(crate) mod sabotage;

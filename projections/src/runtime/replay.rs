@@ -15,6 +15,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::runtime::checkpoint::{self, Cursor};
 use crate::runtime::progress::{Progress, Silent};
 use crate::runtime::projector::{ProjectionError, Projector};
+use crate::runtime::rebuild::rebuild_together;
 use crate::runtime::runner::catch_up;
 
 /// How one view compared.
@@ -91,25 +92,12 @@ pub async fn replay_reporting(
     )
     .await?;
     execute(&mut conn, &format!("CREATE SCHEMA {SCHEMA}")).await?;
-    execute(
-        &mut conn,
-        &format!(
-            "CREATE TABLE {SCHEMA}.projector_checkpoints
-                 (LIKE public.projector_checkpoints INCLUDING ALL)"
-        ),
-    )
-    .await?;
-    for projector in projectors {
-        for table in projector.tables() {
-            execute(
-                &mut conn,
-                &format!("CREATE TABLE {SCHEMA}.{table} (LIKE public.{table} INCLUDING ALL)"),
-            )
-            .await?;
-        }
-    }
+    let tables: Vec<&str> = std::iter::once("projector_checkpoints")
+        .chain(projectors.iter().flat_map(|p| p.tables().iter().copied()))
+        .collect();
+    scratch_tables(&mut conn, &tables).await?;
     let rebuilt = PgPoolOptions::new()
-        .max_connections(2)
+        .max_connections(u32::try_from(projectors.len() + 1).unwrap_or(u32::MAX))
         .connect_with(options.options([("search_path", &format!("{SCHEMA},public"))]))
         .await?;
 
@@ -121,6 +109,31 @@ pub async fn replay_reporting(
     )
     .await?;
     result
+}
+
+/// The scratch copies of `tables`: unlogged (a replay that dies is started again from nothing,
+/// so its writes need no WAL), and with only their unique indexes. Views find the rows they
+/// change by a unique key; the other indexes serve readers, and the comparison reads every row.
+async fn scratch_tables(conn: &mut PgConnection, tables: &[&str]) -> Result<(), sqlx::Error> {
+    for table in tables {
+        execute(
+            conn,
+            &format!("CREATE UNLOGGED TABLE {SCHEMA}.{table} (LIKE public.{table} INCLUDING ALL)"),
+        )
+        .await?;
+    }
+    let readers_only: Vec<String> = sqlx::query_scalar(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i
+         JOIN pg_class t ON t.oid = i.indrelid
+         WHERE t.relnamespace = $1::regnamespace AND NOT i.indisunique",
+    )
+    .bind(SCHEMA)
+    .fetch_all(&mut *conn)
+    .await?;
+    for index in readers_only {
+        execute(conn, &format!("DROP INDEX {index}")).await?;
+    }
+    Ok(())
 }
 
 async fn compare_when_level(
@@ -135,9 +148,13 @@ async fn compare_when_level(
     let newest: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
         .fetch_one(live)
         .await?;
+    let stages: Vec<String> = projectors
+        .iter()
+        .map(|p| format!("replay {}", p.name()))
+        .collect();
+    let total = u64::try_from(newest).unwrap_or_default();
+    rebuild_together(rebuilt, projectors, progress, &stages, total).await?;
     for projector in projectors {
-        let stage = format!("replay {}", projector.name());
-        rebuild_watched(rebuilt, projector.as_ref(), progress, &stage, newest).await?;
         // Catch both up until they stand at the same place: another Warden process may be
         // moving the live side meanwhile.
         let mut level = None;
@@ -162,45 +179,6 @@ async fn compare_when_level(
         position: position.to_string(),
         tables,
     })
-}
-
-/// The first, long rebuild of one projector, its checkpoint read every half second meanwhile
-/// (positions stand in for events: the log's positions are dense, so the ratio is close).
-async fn rebuild_watched(
-    rebuilt: &PgPool,
-    projector: &dyn Projector,
-    progress: &dyn Progress,
-    stage: &str,
-    newest: i64,
-) -> Result<(), ProjectionError> {
-    let total = u64::try_from(newest).unwrap_or_default();
-    let work = catch_up(rebuilt, projector);
-    tokio::pin!(work);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
-    loop {
-        tokio::select! {
-            done = &mut work => {
-                done?;
-                progress.update(stage, total, total);
-                progress.finish(stage);
-                return Ok(());
-            }
-            _ = tick.tick() => {
-                // A plain read: it waits on no lock, while the rebuild (not polled meanwhile)
-                // holds the checkpoint row's.
-                let peek = sqlx::query_scalar::<_, i64>(
-                    "SELECT global_position FROM projector_checkpoints WHERE name = $1",
-                )
-                .bind(projector.name())
-                .fetch_optional(rebuilt);
-                let peeked = tokio::time::timeout(std::time::Duration::from_millis(200), peek).await;
-                if let Ok(Ok(Some(at))) = peeked {
-                    let done = u64::try_from(at).unwrap_or_default();
-                    progress.update(stage, done.min(total), total);
-                }
-            }
-        }
-    }
 }
 
 /// Whether two checkpoints of `projector` have seen the same events: no event it consumes lies

@@ -86,7 +86,7 @@ pub(crate) async fn catch_up_together(
 }
 
 /// Hands `projector` the events of `events` after `own` that it consumes; how many it applied.
-async fn apply_share(
+pub(crate) async fn apply_share(
     conn: &mut sqlx::PgConnection,
     projector: &dyn Projector,
     own: Cursor,
@@ -112,7 +112,7 @@ async fn apply_share(
 }
 
 /// The union of what `members` consume; `None` when one of them reads every event.
-fn consumed_types(members: &[&dyn Projector]) -> Option<Vec<String>> {
+pub(crate) fn consumed_types(members: &[&dyn Projector]) -> Option<Vec<String>> {
     if members.iter().any(|p| p.reads_every_event()) {
         return None;
     }
