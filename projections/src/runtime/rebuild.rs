@@ -19,9 +19,9 @@ use crate::runtime::runner::events_after;
 use crate::runtime::together::{apply_share, consumed_types};
 
 /// Events read per batch.
-const REBUILD_BATCH: i64 = 1000;
+const REBUILD_BATCH: i64 = 4000;
 /// Batches read ahead of the slowest view.
-const AHEAD: usize = 2;
+const AHEAD: usize = 3;
 
 /// Brings every one of `projectors` from its checkpoint to the horizon as the reader last saw
 /// it. `stages[i]` names the progress of `projectors[i]`, out of `total` positions.
