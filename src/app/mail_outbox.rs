@@ -451,7 +451,7 @@ impl Reactor for MailOutbox {
             .map(AccountId)
             .map_err(|e| failed(e.to_string()))?;
         let decided =
-            AccountEvent::deserialize(&event.payload).map_err(|e| failed(e.to_string()))?;
+            AccountEvent::deserialize(&*event.payload).map_err(|e| failed(e.to_string()))?;
         let message_id = format!(
             "<{}.{}@{}>",
             event.aggregate_id, event.sequence, self.domain

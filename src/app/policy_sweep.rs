@@ -72,7 +72,7 @@ impl Reactor for PolicySweep {
             reason,
         };
         let changed =
-            WorkspaceEvent::deserialize(&event.payload).map_err(|e| failed(e.to_string()))?;
+            WorkspaceEvent::deserialize(&*event.payload).map_err(|e| failed(e.to_string()))?;
         let WorkspaceEvent::MfaPolicyChanged {
             required: true, at, ..
         } = changed

@@ -81,7 +81,7 @@ pub fn envelope(event: &StoredEvent, keys: Option<&[&DataKey]>) -> CloudEvent {
             .and_then(|b| b.get("at").or_else(|| b.get("started_at")))
             .and_then(Value::as_str)
             .map(str::to_owned),
-        metadata: event.metadata.clone(),
+        metadata: (*event.metadata).clone(),
     };
     streamed_envelope(streamed, keys)
 }

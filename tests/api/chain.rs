@@ -200,8 +200,8 @@ async fn a_chain_rewritten_to_match_a_change_is_caught_by_the_signed_checkpoint(
         sequence: row.2,
         event_type: row.3,
         event_version: row.4,
-        payload: row.5,
-        metadata: row.6,
+        payload: row.5.into(),
+        metadata: row.6.into(),
     };
     let previous: Vec<u8> = sqlx::query_scalar(
         "SELECT chain_hash FROM audit_chain_v1 ORDER BY n DESC OFFSET 1 LIMIT 1",

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -14,8 +16,9 @@ pub struct StoredEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
+    /// Shared: a batch handed to several views is filtered for each without copying payloads.
+    pub payload: Arc<Value>,
+    pub metadata: Arc<Value>,
 }
 
 impl StoredEvent {
@@ -28,8 +31,8 @@ impl StoredEvent {
             sequence: row.try_get("sequence")?,
             event_type: row.try_get("event_type")?,
             event_version: row.try_get("event_version")?,
-            payload: row.try_get("payload")?,
-            metadata: row.try_get("metadata")?,
+            payload: Arc::new(row.try_get("payload")?),
+            metadata: Arc::new(row.try_get("metadata")?),
         })
     }
 
@@ -94,7 +97,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     event: &StoredEvent,
 ) -> Result<T, ProjectionError> {
     // From the stored tree by reference: no copy of the payload first.
-    T::deserialize(&event.payload).map_err(|source| ProjectionError::Decode {
+    T::deserialize(&*event.payload).map_err(|source| ProjectionError::Decode {
         cursor: event.cursor,
         event_type: event.event_type.clone(),
         source,

@@ -900,8 +900,8 @@ mod tests {
             sequence: 3,
             event_type: "account.password.set".into(),
             event_version: "1.0".into(),
-            payload,
-            metadata,
+            payload: payload.into(),
+            metadata: metadata.into(),
         }
     }
 
