@@ -212,14 +212,26 @@ async fn page_over_http(url: &str, events: u64) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
-/// When each stage of a replay finished.
+/// When each stage of a replay finished, and when each first reached the furthest it got.
 #[derive(Default)]
-struct Finishes(std::sync::Mutex<Vec<Instant>>);
+struct Finishes {
+    finished: std::sync::Mutex<Vec<Instant>>,
+    furthest: std::sync::Mutex<HashMap<String, (u64, Instant)>>,
+}
 
 impl Progress for Finishes {
-    fn update(&self, _: &str, _: u64, _: u64) {}
+    fn update(&self, stage: &str, done: u64, _: u64) {
+        if let Ok(mut furthest) = self.furthest.lock() {
+            let entry = furthest
+                .entry(stage.to_string())
+                .or_insert((0, Instant::now()));
+            if done > entry.0 {
+                *entry = (done, Instant::now());
+            }
+        }
+    }
     fn finish(&self, _: &str) {
-        if let Ok(mut finished) = self.0.lock() {
+        if let Ok(mut finished) = self.finished.lock() {
             finished.push(Instant::now());
         }
     }
@@ -240,8 +252,18 @@ async fn replay_timed(
     let report = replay_reporting(pool, options, projectors, &finishes).await?;
     let whole = started.elapsed();
     anyhow::ensure!(report.identical, "the replay differed: {report:?}");
+    if let Ok(furthest) = finishes.furthest.lock() {
+        let mut stages: Vec<_> = furthest.iter().collect();
+        stages.sort_by_key(|(_, (_, at))| *at);
+        for (stage, (_, at)) in stages {
+            println!(
+                "  {stage:<32} at its end after {:.1} s",
+                (*at - started).as_secs_f64()
+            );
+        }
+    }
     let rebuilt = finishes
-        .0
+        .finished
         .lock()
         .ok()
         .and_then(|f| f.iter().max().copied())

@@ -50,13 +50,21 @@ pub async fn rebuild_together(
     let members: Vec<&dyn Projector> = projectors.iter().map(|p| p.as_ref()).collect();
     let types = consumed_types(&members);
     let from = lowest_checkpoint(pool, &members).await?;
-    let read = read_and_hand_out(pool, from, types.as_deref(), &feeds, || {
-        while let Ok((index, at)) = reached.try_recv() {
-            report(progress, stages, index, at, total);
+    let read = {
+        let read = read_and_hand_out(pool, from, types.as_deref(), &feeds);
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                read = &mut read => break read,
+                Some((index, at)) = reached.recv() => report(progress, stages, index, at, total),
+            }
         }
-    });
-    let read = read.await;
+    };
     drop(feeds);
+    // Until every view has ended: each holds a sender.
+    while let Some((index, at)) = reached.recv().await {
+        report(progress, stages, index, at, total);
+    }
     let mut first_error = read.err();
     while let Some(done) = appliers.join_next().await {
         match done {
@@ -65,9 +73,6 @@ pub async fn rebuild_together(
             Err(stopped) if stopped.is_panic() => std::panic::resume_unwind(stopped.into_panic()),
             Err(_) => {}
         }
-    }
-    while let Ok((index, at)) = reached.try_recv() {
-        report(progress, stages, index, at, total);
     }
     if let Some(error) = first_error {
         return Err(error);
@@ -86,15 +91,13 @@ fn report(progress: &dyn Progress, stages: &[String], index: usize, at: Cursor, 
     }
 }
 
-/// Reads the log from `from` to the horizon in batches and hands each to every feed, calling
-/// `after_each` between batches; stops early when a view has stopped taking them (its error
-/// comes from its task).
+/// Reads the log from `from` to the horizon in batches and hands each to every feed; stops early
+/// when a view has stopped taking them (its error comes from its task).
 async fn read_and_hand_out(
     pool: &PgPool,
     mut from: Cursor,
     types: Option<&[String]>,
     feeds: &[mpsc::Sender<Arc<[StoredEvent]>>],
-    mut after_each: impl FnMut(),
 ) -> Result<(), ProjectionError> {
     let mut conn = pool.acquire().await?;
     loop {
@@ -109,7 +112,6 @@ async fn read_and_hand_out(
                 return Ok(());
             }
         }
-        after_each();
         from = last;
         if !full {
             return Ok(());
