@@ -45,6 +45,29 @@ fn frozen_during(call: &Call, facts: &[Fact]) -> bool {
     })
 }
 
+/// The last fault at `call`'s process or at every process that began before it, to read a
+/// violation against.
+fn last_fault(call: &Call, facts: &[Fact]) -> String {
+    let last = facts
+        .iter()
+        .filter_map(|fact| match fact {
+            Fact::Fault {
+                kind,
+                process,
+                at,
+                until,
+                ..
+            } if process.is_none_or(|p| p == call.process) && *at < call.invoked => {
+                Some((*at, *until, *kind))
+            }
+            _ => None,
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    last.map_or_else(String::new, |(at, until, kind)| {
+        format!(" (after {kind} from {at:.3} s to {until:.3} s)")
+    })
+}
+
 /// No 500; a 503 says when to come back; every refusal is a problem document with a code the
 /// server documents. The one exception is the HTTP layer's own bodiless 408, and only for a
 /// request whose process was frozen while it was in flight: its read deadline passed while
@@ -71,9 +94,12 @@ pub fn answers(calls: &[Call], facts: &[Fact], documented: &HashSet<String>) -> 
             None
         };
         if let Some(fault) = fault {
-            check
-                .violations
-                .push(format!("{fault} ({:?}): {}", call.code, describe(call)));
+            check.violations.push(format!(
+                "{fault} ({:?}): {}{}",
+                call.code,
+                describe(call),
+                last_fault(call, facts)
+            ));
         }
     }
     let unanswered = calls.iter().filter(|c| c.status.is_none()).count();

@@ -32,8 +32,14 @@ impl World {
             history: History::new(),
             stop: AtomicBool::new(false),
             people: Mutex::new(Vec::new()),
+            // A connection opened for a request that a pooled one then served waits unused
+            // in the pool; the server answers such a connection with a bodiless 408 once
+            // its first request is 5 s late (`client_request_timeout`), and a request sent
+            // on it as that 408 arrives takes it for its answer. Browsers retry a 408 on a
+            // reused connection; this client instead lets idle connections go well before 5 s.
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(4)
+                .pool_idle_timeout(Duration::from_secs(3))
                 .build()
                 .expect("client"),
         }
