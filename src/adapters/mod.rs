@@ -1,3 +1,4 @@
+pub mod announcer;
 pub mod barrier;
 pub mod client_throttle;
 pub mod clock;

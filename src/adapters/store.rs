@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use warden_aggregates::account::AccountServices;
 use warden_projections::Cursor;
 
+use crate::adapters::announcer::Announcer;
 use crate::adapters::password::VerifiedOnce;
 
 /// Take a new snapshot once this many events have been written since the last one.
@@ -102,6 +103,7 @@ pub struct EventStore {
     /// trusted as current: a load reads the events after the cached sequence, and an append
     /// decided on a state that was not current is refused by the sequence key.
     recent: moka::sync::Cache<String, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+    announcer: Announcer,
 }
 
 /// Aggregates kept in memory per process (a few KiB each).
@@ -111,7 +113,13 @@ impl EventStore {
     pub fn new(pool: PgPool) -> Self {
         let repo = std::sync::Arc::new(PostgresEventRepository::new(pool.clone()));
         let recent = moka::sync::Cache::new(RECENT_AGGREGATES);
-        Self { pool, repo, recent }
+        let announcer = Announcer::new(pool.clone());
+        Self {
+            pool,
+            repo,
+            recent,
+            announcer,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -299,12 +307,15 @@ impl EventStore {
         let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
         let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.payload.clone()).collect();
         let metadata: Vec<serde_json::Value> = events.iter().map(|e| e.metadata.clone()).collect();
+        // `quiet` tells the trigger not to notify: the announcer does, after the commit.
         let appended: Result<(String, i64), sqlx::Error> = sqlx::query_as(
-            "WITH appended AS (
+            "WITH quiet AS (SELECT set_config('warden.announce', 'off', true)),
+             appended AS (
                  INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
                                      event_version, payload, metadata)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[],
-                                      $5::text[], $6::jsonb[], $7::jsonb[])
+                 SELECT e.* FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[],
+                                        $5::text[], $6::jsonb[], $7::jsonb[]) AS e
+                 CROSS JOIN quiet
                  RETURNING transaction_id, global_position)
              SELECT max(transaction_id)::text, max(global_position) FROM appended",
         )
@@ -325,6 +336,7 @@ impl EventStore {
         let transaction_id = tx
             .parse()
             .map_err(|_| sqlx::Error::Decode(format!("not an xid8: {tx}").into()))?;
+        self.announcer.announce(column(|e| e.event_type.clone()));
         Ok(Some(Cursor {
             transaction_id,
             global_position: position,

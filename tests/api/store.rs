@@ -396,3 +396,53 @@ async fn a_command_on_stale_remembered_state_is_decided_again_without_a_second_p
     .expect("failures");
     assert!(failures >= 1);
 }
+
+/// The notifications on `warden_events` that arrive within `window`.
+async fn notifications(
+    listener: &mut sqlx::postgres::PgListener,
+    window: std::time::Duration,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(notification)) = tokio::time::timeout_at(deadline, listener.recv()).await {
+        seen.push(notification.payload().to_owned());
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_store_announces_each_commit_once_after_it_and_other_writers_are_still_announced() {
+    let url = fresh_database().await;
+    let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+    let pool = PgPool::connect_with(options.application_name("warden-announcing"))
+        .await
+        .expect("pool");
+    migrate(&pool).await.expect("migrated");
+    let store = EventStore::new(pool.clone());
+    let mut listener = sqlx::postgres::PgListener::connect(&url)
+        .await
+        .expect("listener");
+    listener.listen("warden_events").await.expect("listening");
+
+    let key = busy_account(&store, 1).await;
+    let seen = notifications(&mut listener, std::time::Duration::from_millis(1500)).await;
+    // One notification, the announcer's: the trigger kept quiet for the store's own append.
+    assert_eq!(seen, vec!["warden-announcing\naccount.registered".to_owned()]);
+
+    // Any other writer of the log is announced by the trigger, as before.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('account', $1, 2, 'account.display_name.changed', '1', '{}', '{}')",
+    )
+    .bind(&key)
+    .execute(&PgPool::connect(&url).await.expect("another writer"))
+    .await
+    .expect("appended by another writer");
+    let seen = notifications(&mut listener, std::time::Duration::from_millis(1500)).await;
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].ends_with("\naccount.display_name.changed"),
+        "{seen:?}"
+    );
+}
