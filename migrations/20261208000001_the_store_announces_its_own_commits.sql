@@ -1,5 +1,5 @@
 -- Warden's event store announces its commits itself, after they return and many at once
--- (docs/adr/0024): a NOTIFY in the appending transaction serializes every such commit on one
+-- (docs/adr/0025): a NOTIFY in the appending transaction serializes every such commit on one
 -- lock through its WAL flush. Its appends set `warden.announce` to 'off' for their transaction;
 -- any other writer of the log is still announced here, as before.
 CREATE OR REPLACE FUNCTION notify_events_appended() RETURNS trigger

@@ -1,5 +1,5 @@
 //! The commit notification of the event store's appends, sent after the commit and for many
-//! commits at once (docs/adr/0024).
+//! commits at once (docs/adr/0025).
 //!
 //! A `NOTIFY` in the appending transaction makes PostgreSQL serialize every such commit on one
 //! lock, through its WAL flush: commits that would share a flush wait for one another instead.

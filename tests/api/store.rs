@@ -427,7 +427,10 @@ async fn the_store_announces_each_commit_once_after_it_and_other_writers_are_sti
     let key = busy_account(&store, 1).await;
     let seen = notifications(&mut listener, std::time::Duration::from_millis(1500)).await;
     // One notification, the announcer's: the trigger kept quiet for the store's own append.
-    assert_eq!(seen, vec!["warden-announcing\naccount.registered".to_owned()]);
+    assert_eq!(
+        seen,
+        vec!["warden-announcing\naccount.registered".to_owned()]
+    );
 
     // Any other writer of the log is announced by the trigger, as before.
     sqlx::query(
