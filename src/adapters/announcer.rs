@@ -17,12 +17,15 @@ use tokio::sync::mpsc;
 /// PostgreSQL refuses a notification payload of 8,000 bytes or more.
 const PAYLOAD_LIMIT: usize = 7_900;
 
+/// What the task sends from, before it is started.
+type Unstarted = (mpsc::UnboundedReceiver<Vec<String>>, PgPool);
+
 #[derive(Clone)]
 pub struct Announcer {
     sender: mpsc::UnboundedSender<Vec<String>>,
     /// The receiving end until the first announcement starts the task (a store may be made
     /// outside a runtime).
-    idle: Arc<Mutex<Option<(mpsc::UnboundedReceiver<Vec<String>>, PgPool)>>>,
+    idle: Arc<Mutex<Option<Unstarted>>>,
 }
 
 impl Announcer {
