@@ -642,7 +642,8 @@ async fn views_far_behind_catch_up_alone_and_then_share_the_reader_again() {
         .await
         .expect("second table");
     let mut conn = pool.acquire().await.expect("connection");
-    for n in 0..2500 {
+    // More than three full passes of the shared reader (1,000 events each) behind.
+    for n in 0..4500 {
         append(&mut conn, &format!("e{n:04}"), 1).await;
     }
     let views: Vec<Arc<dyn Projector>> = vec![Arc::new(Recorder), Arc::new(SecondRecorder)];
@@ -663,7 +664,7 @@ async fn views_far_behind_catch_up_alone_and_then_share_the_reader_again() {
     }
     assert!(sharing(), "back on the shared reader once caught up");
     // Later events still reach both views.
-    for n in 2500..2510 {
+    for n in 4500..4510 {
         append(&mut conn, &format!("e{n:04}"), 1).await;
     }
     settle(&pool).await;
@@ -675,7 +676,7 @@ async fn views_far_behind_catch_up_alone_and_then_share_the_reader_again() {
     for task in tasks {
         task.abort();
     }
-    let expected: Vec<String> = (0..2510).map(|n| format!("e{n:04}")).collect();
+    let expected: Vec<String> = (0..4510).map(|n| format!("e{n:04}")).collect();
     assert_eq!(delivered(&pool).await, expected);
     let second: Vec<String> =
         sqlx::query_scalar("SELECT aggregate_id FROM test_second_deliveries ORDER BY delivery")

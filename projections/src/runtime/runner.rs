@@ -20,6 +20,10 @@ const POLL: Duration = Duration::from_millis(250);
 /// A horizon that has not moved for this long, below a commit being waited for, is held by a
 /// long transaction somewhere on the server: waiting for the views is then pointless.
 const HELD_AFTER: Duration = Duration::from_secs(1);
+/// Full passes in a row after which the shared reader's views are far enough behind to catch up
+/// on readers of their own. One full pass is only a burst: under a load of commands, leaving at
+/// once had every view read the same events again on its own, several times over.
+const FAR_BEHIND_PASSES: u32 = 3;
 
 /// The horizon as the shared reader last read it.
 struct Horizon {
@@ -542,6 +546,7 @@ async fn run(projections: Arc<Projections>, runner: Arc<Runner>) {
 async fn read_together(projections: Arc<Projections>) {
     let pool = &projections.pool;
     let mut backoff = Duration::from_millis(100);
+    let mut full_passes = 0;
     loop {
         let members: Vec<&Arc<Runner>> = projections
             .runners
@@ -566,10 +571,18 @@ async fn read_together(projections: Arc<Projections>) {
                     for (runner, batch) in members.iter().zip(&batches) {
                         runner.applied(batch);
                     }
-                    if batches.iter().any(|b| !b.idle) {
-                        // A full batch was waiting: far behind the head (a start after a
-                        // while, a view rebuilt), each view catches up on its own reader, in
-                        // parallel, and comes back once it has.
+                    if batches.iter().all(|b| b.idle) {
+                        full_passes = 0;
+                    } else {
+                        full_passes += 1;
+                        if full_passes < FAR_BEHIND_PASSES {
+                            // A burst of commits: the next pass reads the rest.
+                            continue;
+                        }
+                        // Far behind the head (a start after a while, a view rebuilt): each
+                        // view catches up on its own reader, in parallel, and comes back once
+                        // it has.
+                        full_passes = 0;
                         tracing::info!("the views catch up on their own readers");
                         for runner in &members {
                             runner.leave();
