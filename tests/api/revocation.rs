@@ -204,6 +204,7 @@ async fn without_the_barrier_a_partitioned_process_answers_from_its_stale_cache(
     let (_, while_cut, _) = cut_off_scenario(Fault::Partition, false).await;
     assert!(
         while_cut.contains(&StatusCode::OK),
-        "the test above must be able to fail: without the barrier the revoked sessions pass"
+        "the test above must be able to fail: without the barrier the revoked sessions pass \
+         ({while_cut:?})"
     );
 }

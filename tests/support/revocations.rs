@@ -86,7 +86,53 @@ pub(crate) async fn warm(servers: &[&Server], tokens: &[String]) {
             }
             assert_eq!(status, StatusCode::OK, "a live session is accepted");
         }
+        answered_from_memory(server, tokens).await;
     }
+}
+
+/// The cache's hit and miss counters of `server`.
+async fn cache_counters(server: &Server) -> Option<(u64, u64)> {
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let counter = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((
+        counter("warden_credential_cache_hits_total ")?,
+        counter("warden_credential_cache_misses_total ")?,
+    ))
+}
+
+/// Waits until two rounds of every token, more than one follower poll apart, are all answered
+/// from memory: the follower has read the sessions' own events (which drop the account's
+/// entries) and the entries built after them are cached. Without this, a process may answer a
+/// revoked session from the database instead of its cache, and a test of the cache proves
+/// nothing.
+async fn answered_from_memory(server: &Server, tokens: &[String]) {
+    let mut clean_rounds = 0;
+    for _ in 0..100 {
+        let before = cache_counters(server).await;
+        let found = statuses(server, tokens).await;
+        let after = cache_counters(server).await;
+        let all_hits = matches!((before, after), (Some((h0, m0)), Some((h1, m1)))
+            if m1 == m0 && h1 >= h0 + tokens.len() as u64);
+        if all_hits && found.iter().all(|s| *s == StatusCode::OK) {
+            clean_rounds += 1;
+            if clean_rounds == 2 {
+                return;
+            }
+        } else {
+            clean_rounds = 0;
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    panic!("the sessions were never all answered from the cache");
 }
 
 pub(crate) async fn log_out_of_all_devices(server: &Server, token: &str) -> (StatusCode, Value) {
