@@ -22,6 +22,7 @@ use super::problem::ProblemCode;
 use crate::adapters::barrier;
 use crate::adapters::keys::KeyRing;
 use crate::adapters::store::{Committed, EventStore, ExecuteError, Snapshotted};
+use crate::app::credentials::cache::{Changes, CredentialCache};
 use crate::metrics::Metrics;
 
 /// How long a state-changing request waits for the views it affects (read-your-writes).
@@ -110,19 +111,37 @@ pub struct Commands {
     metrics: Metrics,
     keys: KeyRing,
     revocation_barrier: bool,
+    /// This process's credential cache: a commit drops what it makes stale before the call
+    /// returns, so the next request here never answers from older state (the follower does the
+    /// same for every process, a moment later).
+    credential_cache: Arc<CredentialCache>,
+}
+
+/// What a command is built with besides its store and services.
+pub struct CommandDeps {
+    pub projections: Arc<Projections>,
+    pub metrics: Metrics,
+    pub keys: KeyRing,
+    pub revocation_barrier: bool,
+    pub credential_cache: Arc<CredentialCache>,
 }
 
 impl Commands {
     pub fn new(
         store: EventStore,
         account_services: Arc<AccountServices>,
-        projections: Arc<Projections>,
-        metrics: Metrics,
-        keys: KeyRing,
-        revocation_barrier: bool,
+        deps: CommandDeps,
     ) -> Self {
+        let CommandDeps {
+            projections,
+            metrics,
+            keys,
+            revocation_barrier,
+            credential_cache,
+        } = deps;
         Self {
             revocation_barrier,
+            credential_cache,
             clock: account_services.clock.clone(),
             store,
             account_services,
@@ -166,6 +185,7 @@ impl Commands {
             },
             ExecuteError::Store(error) => CommandError::Failed(error.into()),
         })?;
+        self.forget_what_changed(id, &committed);
         self.settle(&committed, settle)
             .await
             .map_err(CommandError::Failed)?;
@@ -255,6 +275,18 @@ impl Commands {
         } else {
             Err(AppError::new(ProblemCode::AdminRequired))
         }
+    }
+
+    /// Drops this process's cached credentials that the committed events make stale.
+    fn forget_what_changed<A: cqrs_es::Aggregate>(&self, id: &str, committed: &Committed<A>) {
+        if committed.position.is_none() {
+            return;
+        }
+        let mut changes = Changes::default();
+        for event in &committed.events {
+            changes.note(A::TYPE, id, &cqrs_es::DomainEvent::event_type(event));
+        }
+        self.credential_cache.apply(&changes);
     }
 
     /// A revocation first waits until every Warden process has applied it to its credential

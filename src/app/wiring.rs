@@ -12,7 +12,7 @@ use super::api_tokens::ApiTokens;
 use super::archival::Archival;
 use super::audit::Audit;
 use super::authentication::Authentication;
-use super::command::Commands;
+use super::command::{CommandDeps, Commands};
 use super::credentials::activity::Activity;
 use super::credentials::cache::CredentialCache;
 use super::credentials::Credentials;
@@ -95,10 +95,13 @@ impl App {
         let commands = Commands::new(
             store.clone(),
             deps.services.clone(),
-            deps.projections,
-            deps.metrics,
-            deps.keys.clone(),
-            deps.revocation_barrier,
+            CommandDeps {
+                projections: deps.projections,
+                metrics: deps.metrics,
+                keys: deps.keys.clone(),
+                revocation_barrier: deps.revocation_barrier,
+                credential_cache: deps.credential_cache.clone(),
+            },
         );
         let directory = Directory::new(pool.clone(), deps.keys.clone(), store);
         let (identity_providers, sso) =

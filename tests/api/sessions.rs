@@ -526,3 +526,58 @@ async fn one_client_trying_many_accounts_is_throttled_and_others_are_not() {
     let spoofed = attempt_from(&direct, Some("192.0.2.99"), 5).await;
     assert_problem(spoofed, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
 }
+
+/// Holds every process's lease row, so the follower stops at its next renewal while its lease
+/// is still trusted for up to 8 s; answers once it is waiting.
+async fn stall_the_follower(
+    app: &crate::helpers::TestApp,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holding = app.pool.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM warden_processes FOR UPDATE")
+        .execute(&mut *holding)
+        .await
+        .expect("lock the leases");
+    for _ in 0..200 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'
+               AND query LIKE 'UPDATE warden_processes%'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .expect("activity");
+        if waiting > 0 {
+            return holding;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the follower never waited for its lease");
+}
+
+async fn totp_pending(app: &crate::helpers::TestApp, session: &str) -> Value {
+    let me: Value = app.api_as(session).me().await.json().await.expect("json");
+    me["mfa"]["totp_pending"].clone()
+}
+
+#[tokio::test]
+async fn a_change_is_in_the_committing_process_cache_when_its_call_returns_whatever_the_follower_does(
+) {
+    let app = spawn_app().await;
+    let session = app.signed_up("own.writes@example.com").await;
+    assert_eq!(totp_pending(&app, &session).await, json!(false));
+    let holding = stall_the_follower(&app).await;
+    // Cached now, while the follower cannot drop anything.
+    assert_eq!(totp_pending(&app, &session).await, json!(false));
+    let started = app.post("/v1/me/mfa/totp", json!({}), Some(&session)).await;
+    assert_eq!(started.status(), StatusCode::CREATED);
+    assert_eq!(
+        totp_pending(&app, &session).await,
+        json!(true),
+        "the process that committed the enrolment answers with it at once"
+    );
+    assert!(
+        app.state.app.credentials.cache().stats().trusted,
+        "answered while the stalled follower's cache was still trusted: a stale entry would have been served"
+    );
+    holding.rollback().await.expect("release the leases");
+}

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use moka::notification::RemovalCause;
 use uuid::Uuid;
 use warden_aggregates::shared::{Scope, SessionId, TokenId};
+use warden_aggregates::workspace::WorkspaceEvent;
 
 use super::Membership;
 use crate::adapters::barrier::Lease;
@@ -134,6 +135,40 @@ struct Index {
 
 const FORGET_AFTER_EPOCHS: u64 = 10_000;
 
+/// Workspace events that change a member's credentials: the cache is cleared for them.
+const NARROWING_WORKSPACE_EVENTS: [&str; 4] = [
+    WorkspaceEvent::MEMBER_ADDED,
+    WorkspaceEvent::ROLE_CHANGED,
+    WorkspaceEvent::MEMBER_REMOVED,
+    WorkspaceEvent::MFA_POLICY_CHANGED,
+];
+
+/// What committed events change in the cache: the accounts whose entries go, whether everything
+/// goes, and whether what dropped entries kept of their workspaces may be stale.
+#[derive(Default)]
+pub struct Changes {
+    accounts: HashSet<Uuid>,
+    clear: bool,
+    workspaces_changed: bool,
+}
+
+impl Changes {
+    pub fn note(&mut self, aggregate_type: &str, aggregate_id: &str, event_type: &str) {
+        match aggregate_type {
+            "account" => {
+                if let Ok(id) = aggregate_id.parse::<Uuid>() {
+                    self.accounts.insert(id);
+                }
+            }
+            "workspace" => {
+                self.clear |= NARROWING_WORKSPACE_EVENTS.contains(&event_type);
+                self.workspaces_changed = true;
+            }
+            _ => {}
+        }
+    }
+}
+
 pub struct CredentialCache {
     entries: moka::sync::Cache<String, Arc<CachedCredential>>,
     /// Entries dropped because their account changed, kept for what did not change: whose
@@ -248,6 +283,20 @@ impl CredentialCache {
             .insert(key.clone(), epoch);
         self.located.invalidate(&key);
         self.entries.insert(key, entry);
+    }
+
+    /// Drops what `changes` makes stale.
+    pub fn apply(&self, changes: &Changes) {
+        if changes.clear {
+            self.clear();
+        } else {
+            self.invalidate_accounts(&changes.accounts);
+        }
+        // After the accounts' entries were dropped: what they kept of their workspaces may be
+        // older than these events.
+        if changes.workspaces_changed {
+            self.forget_locations();
+        }
     }
 
     /// Drops every entry of these accounts.

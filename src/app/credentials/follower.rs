@@ -5,28 +5,19 @@
 //! applied (docs/adr/0015). Any failure clears the cache and loses the lease until the follower
 //! has read again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
-use warden_aggregates::workspace::WorkspaceEvent;
 
-use super::cache::CredentialCache;
+use super::cache::{Changes, CredentialCache};
 use crate::adapters::barrier::{self, RENEW_EVERY};
 
 /// How often the follower reads without being woken (a lost notification costs at most this).
 const POLL: Duration = Duration::from_millis(500);
-
-/// Workspace events that change a member's credentials: the cache is cleared for them.
-const NARROWING_WORKSPACE_EVENTS: [&str; 4] = [
-    WorkspaceEvent::MEMBER_ADDED,
-    WorkspaceEvent::ROLE_CHANGED,
-    WorkspaceEvent::MEMBER_REMOVED,
-    WorkspaceEvent::MFA_POLICY_CHANGED,
-];
 
 pub struct Follower {
     pub pool: PgPool,
@@ -156,39 +147,20 @@ impl Follower {
     }
 
     fn apply(&self, appended: &[Appended], position: &mut Position) {
-        let mut accounts = HashSet::new();
-        let mut clear = false;
-        let mut workspaces_changed = false;
+        let mut changes = Changes::default();
         for event in appended {
-            if position
+            let new = position
                 .seen
                 .insert(event.global_position, event.transaction_id)
-                .is_some()
-            {
-                continue;
-            }
-            match event.aggregate_type.as_str() {
-                "account" => {
-                    if let Ok(id) = event.aggregate_id.parse::<Uuid>() {
-                        accounts.insert(id);
-                    }
-                }
-                "workspace" => {
-                    clear |= NARROWING_WORKSPACE_EVENTS.contains(&event.event_type.as_str());
-                    workspaces_changed = true;
-                }
-                _ => {}
+                .is_none();
+            if new {
+                changes.note(
+                    &event.aggregate_type,
+                    &event.aggregate_id,
+                    &event.event_type,
+                );
             }
         }
-        if clear {
-            self.cache.clear();
-        } else {
-            self.cache.invalidate_accounts(&accounts);
-        }
-        // After the accounts' entries were dropped: what they kept of their workspaces may be
-        // older than these events.
-        if workspaces_changed {
-            self.cache.forget_locations();
-        }
+        self.cache.apply(&changes);
     }
 }
