@@ -48,13 +48,19 @@ pub async fn react_once(pool: &PgPool, reactor: &dyn Reactor) -> Result<Batch, P
     }
     let last = events.last().map_or(from, |e| e.cursor);
     let idle = (events.len() as i64) < BATCH;
+    let progress = if idle {
+        last.max(Cursor::horizon(xmin))
+    } else {
+        last
+    };
+    if progress > last {
+        // Every event of its types below the horizon (read before the events) was in this
+        // batch: the next pass starts there, not at its last event, however rare its types.
+        checkpoint::advance_past(pool, &[reactor.name()], progress).await?;
+    }
     Ok(Batch {
         applied: events.len(),
         idle,
-        progress: if idle {
-            last.max(Cursor::horizon(xmin))
-        } else {
-            last
-        },
+        progress,
     })
 }
