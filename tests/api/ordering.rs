@@ -12,8 +12,8 @@ use rand::Rng;
 use sqlx::{PgConnection, PgPool};
 use warden::startup::migrate;
 use warden_projections::{
-    catch_up, catch_up_once, events_after, Cursor, ProjectionError, Projections, Projector,
-    StoredEvent,
+    catch_up, catch_up_once, events_after, react_once, Cursor, ProjectionError, Projections,
+    Projector, Reactor, StoredEvent,
 };
 
 use crate::helpers::{fresh_database, head, settle};
@@ -684,4 +684,54 @@ async fn views_far_behind_catch_up_alone_and_then_share_the_reader_again() {
             .await
             .expect("second deliveries");
     assert_eq!(second, expected);
+}
+
+/// Reacts to a type nothing in these tests appends.
+struct RareReactor;
+
+#[async_trait]
+impl Reactor for RareReactor {
+    fn name(&self) -> &'static str {
+        "test_rare_reactor"
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["test.rare"]
+    }
+
+    async fn react(&self, _event: &StoredEvent) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+}
+
+async fn checkpoint_of(pool: &PgPool, name: &str) -> Cursor {
+    let (transaction_id, global_position): (String, i64) = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM projector_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .expect("checkpoint");
+    Cursor {
+        transaction_id: transaction_id.parse().expect("xid8"),
+        global_position,
+    }
+}
+
+#[tokio::test]
+async fn a_reactor_whose_types_are_rare_keeps_its_checkpoint_at_the_horizon_not_at_its_last_event()
+{
+    let pool = log().await;
+    for n in 0..5 {
+        append_committed(&pool, &format!("common-{n}")).await;
+    }
+    settle(&pool).await;
+    let batch = react_once(&pool, &RareReactor).await.expect("a pass");
+    assert_eq!(batch.applied, 0);
+    // The next pass starts past every event already read, not at the start of the log: a rare
+    // type's reactor would otherwise scan the whole log on every poll.
+    assert!(
+        checkpoint_of(&pool, "test_rare_reactor").await > head(&pool).await,
+        "the persisted checkpoint is past the head"
+    );
 }
