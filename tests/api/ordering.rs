@@ -735,3 +735,46 @@ async fn a_reactor_whose_types_are_rare_keeps_its_checkpoint_at_the_horizon_not_
         "the persisted checkpoint is past the head"
     );
 }
+
+/// A view of a type nothing in these tests appends.
+struct RareView;
+
+#[async_trait]
+impl Projector for RareView {
+    fn name(&self) -> &'static str {
+        "test_rare_view"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_deliveries"]
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["test.rare"]
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &StoredEvent,
+    ) -> Result<(), ProjectionError> {
+        record(conn, "test_deliveries", event).await
+    }
+}
+
+#[tokio::test]
+async fn a_view_whose_types_are_rare_keeps_its_checkpoint_at_the_horizon_on_its_own_reader() {
+    let pool = log().await;
+    for n in 0..5 {
+        append_committed(&pool, &format!("common-{n}")).await;
+    }
+    settle(&pool).await;
+    let batch = catch_up_once(&pool, &RareView).await.expect("a pass");
+    assert_eq!(batch.applied, 0);
+    assert!(batch.idle);
+    assert!(
+        checkpoint_of(&pool, "test_rare_view").await > head(&pool).await,
+        "the persisted checkpoint is past the head, as the pass reported"
+    );
+    assert!(delivered(&pool).await.is_empty());
+}
