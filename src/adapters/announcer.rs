@@ -10,12 +10,20 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// PostgreSQL refuses a notification payload of 8,000 bytes or more.
 const PAYLOAD_LIMIT: usize = 7_900;
+/// The least time between two notifications of one store. Every process's credential follower
+/// and the readers of the other processes read the log once per notification; under a load of
+/// commands one for every round trip had each of them read hundreds of times a second for a
+/// few events each. This process's own readers are woken when a commit returns, and a
+/// revocation's barrier notifies on its own, so the pace delays neither.
+const PACE: Duration = Duration::from_millis(10);
 
 /// What the task sends from, before it is started.
 type Unstarted = (mpsc::UnboundedReceiver<Vec<String>>, PgPool);
@@ -38,7 +46,8 @@ impl Announcer {
     }
 
     /// Announces a commit that appended events of `types`. Returns at once; the notification
-    /// follows within a round trip, together with those of the commits made meanwhile.
+    /// follows within a round trip (and `PACE`), together with those of the commits made
+    /// meanwhile.
     pub fn announce(&self, types: Vec<String>) {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.take());
         if let Some((receiver, pool)) = idle {
@@ -49,15 +58,20 @@ impl Announcer {
     }
 }
 
-/// Until every store of the announcer is dropped: waits for a commit, takes every commit
-/// announced meanwhile, and sends their types in one notification.
+/// Until every store of the announcer is dropped: waits for a commit (and for `PACE` after the
+/// last notification), takes every commit announced meanwhile, and sends their types in one
+/// notification.
 async fn send_announcements(mut commits: mpsc::UnboundedReceiver<Vec<String>>, pool: PgPool) {
     let writer = pool
         .connect_options()
         .get_application_name()
         .unwrap_or_default()
         .to_owned();
+    let mut last_sent: Option<Instant> = None;
     while let Some(first) = commits.recv().await {
+        if let Some(at) = last_sent {
+            tokio::time::sleep_until(at + PACE).await;
+        }
         let mut types: BTreeSet<String> = first.into_iter().collect();
         while let Ok(more) = commits.try_recv() {
             types.extend(more);
@@ -67,6 +81,7 @@ async fn send_announcements(mut commits: mpsc::UnboundedReceiver<Vec<String>>, p
             .bind(&payload)
             .execute(&pool)
             .await;
+        last_sent = Some(Instant::now());
         if let Err(error) = sent {
             // Every reader also looks at the log on its own every few hundred milliseconds.
             tracing::debug!(%error, "commits not announced; other processes see them at their next poll");

@@ -58,26 +58,48 @@ pub(crate) fn parse_xid8(text: &str) -> Result<u64, sqlx::Error> {
 /// Locks the projector's checkpoint row for the rest of the transaction, so that one projector
 /// runs in one place at a time across every Warden process, and returns where it stands.
 pub(crate) async fn lock(conn: &mut PgConnection, name: &str) -> Result<Cursor, sqlx::Error> {
+    Ok(read(conn, name, "FOR UPDATE").await?.0)
+}
+
+/// Like `lock`, with the horizon (`pg_snapshot_xmin`) read in the same statement: every event
+/// below it is in a transaction that has ended, so a pass that reads after it may move there.
+pub(crate) async fn lock_with_horizon(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<(Cursor, u64), sqlx::Error> {
     read(conn, name, "FOR UPDATE").await
 }
 
 /// Where a reader stands, without locking (reactors may run in two places at once).
 pub(crate) async fn current(pool: &sqlx::PgPool, name: &str) -> Result<Cursor, sqlx::Error> {
-    read(&mut *pool.acquire().await?, name, "").await
+    Ok(read(&mut *pool.acquire().await?, name, "").await?.0)
+}
+
+/// Like `current`, with the horizon read in the same statement, on `conn`.
+pub(crate) async fn current_with_horizon(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<(Cursor, u64), sqlx::Error> {
+    read(conn, name, "").await
 }
 
 /// The checkpoint row of `name` (made at the start of the log if there is none: only then does
-/// the read cost a second statement).
-async fn read(conn: &mut PgConnection, name: &str, lock: &str) -> Result<Cursor, sqlx::Error> {
+/// the read cost a second statement) and the horizon its statement saw.
+async fn read(
+    conn: &mut PgConnection,
+    name: &str,
+    lock: &str,
+) -> Result<(Cursor, u64), sqlx::Error> {
     let select = format!(
-        "SELECT transaction_id::text, global_position FROM projector_checkpoints
-         WHERE name = $1 {lock}"
+        "SELECT transaction_id::text, global_position,
+                pg_snapshot_xmin(pg_current_snapshot())::text
+         FROM projector_checkpoints WHERE name = $1 {lock}"
     );
-    let found: Option<(String, i64)> = sqlx::query_as(&select)
+    let found: Option<(String, i64, String)> = sqlx::query_as(&select)
         .bind(name)
         .fetch_optional(&mut *conn)
         .await?;
-    let (tx, pos) = match found {
+    let (tx, pos, xmin) = match found {
         Some(row) => row,
         None => {
             sqlx::query(
@@ -92,10 +114,11 @@ async fn read(conn: &mut PgConnection, name: &str, lock: &str) -> Result<Cursor,
                 .await?
         }
     };
-    Ok(Cursor {
+    let at = Cursor {
         transaction_id: parse_xid8(&tx)?,
         global_position: pos,
-    })
+    };
+    Ok((at, parse_xid8(&xmin)?))
 }
 
 pub(crate) async fn advance(

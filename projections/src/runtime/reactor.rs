@@ -1,14 +1,15 @@
 //! Reactors: checkpointed readers of the log that issue commands instead of writing a view (a
 //! policy turned on ends the sessions it no longer allows). A reaction runs outside any
 //! transaction of the reader — a reader's open transaction would hold back the horizon that the
-//! commands' own events must pass — and the checkpoint moves after each reaction, so after a crash
-//! the reactor resumes where it stopped and every reaction happens at least once. Reactions must
-//! therefore be idempotent; two processes may also run one at the same time.
+//! commands' own events must pass — and the checkpoint moves after each batch of reactions (to
+//! the last one done when one fails), so after a crash the reactor resumes at most a batch back
+//! and every reaction happens at least once. Reactions must therefore be idempotent; two
+//! processes may also run one at the same time.
 
 use async_trait::async_trait;
 use sqlx::PgPool;
 
-use crate::runtime::checkpoint::{self, parse_xid8, Cursor};
+use crate::runtime::checkpoint::{self, Cursor};
 use crate::runtime::projector::{ProjectionError, StoredEvent};
 use crate::runtime::runner::{events_after, Batch};
 
@@ -27,14 +28,13 @@ pub trait Reactor: Send + Sync {
     async fn react(&self, event: &StoredEvent) -> Result<(), ProjectionError>;
 }
 
-/// Reacts to the next events after the reactor's checkpoint, moving it past each one.
+/// Reacts to the next events after the reactor's checkpoint, then moves it past the last one
+/// reacted to, in one statement for the batch (past the horizon when the batch had every event
+/// of its types below it). A crash in between makes the next pass react again to some of the
+/// same events, which reactions are built to bear.
 pub async fn react_once(pool: &PgPool, reactor: &dyn Reactor) -> Result<Batch, ProjectionError> {
-    let from = checkpoint::current(pool, reactor.name()).await?;
     let mut conn = pool.acquire().await?;
-    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-        .fetch_one(&mut *conn)
-        .await?;
-    let xmin = parse_xid8(&xmin)?;
+    let (from, xmin) = checkpoint::current_with_horizon(&mut conn, reactor.name()).await?;
     let types: Vec<String> = reactor
         .event_types()
         .iter()
@@ -42,20 +42,24 @@ pub async fn react_once(pool: &PgPool, reactor: &dyn Reactor) -> Result<Batch, P
         .collect();
     let events = events_after(&mut conn, from, Some(&types), BATCH).await?;
     drop(conn);
+    let mut reacted = from;
     for event in &events {
-        reactor.react(event).await?;
-        checkpoint::advance_past(pool, &[reactor.name()], event.cursor).await?;
+        if let Err(error) = reactor.react(event).await {
+            // What went before stays done: the next pass starts at the event that failed.
+            if reacted > from {
+                checkpoint::advance_past(pool, &[reactor.name()], reacted).await?;
+            }
+            return Err(error);
+        }
+        reacted = event.cursor;
     }
-    let last = events.last().map_or(from, |e| e.cursor);
     let idle = (events.len() as i64) < BATCH;
     let progress = if idle {
-        last.max(Cursor::horizon(xmin))
+        reacted.max(Cursor::horizon(xmin))
     } else {
-        last
+        reacted
     };
-    if progress > last {
-        // Every event of its types below the horizon (read before the events) was in this
-        // batch: the next pass starts there, not at its last event, however rare its types.
+    if progress > from {
         checkpoint::advance_past(pool, &[reactor.name()], progress).await?;
     }
     Ok(Batch {

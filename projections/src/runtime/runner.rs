@@ -17,6 +17,9 @@ const BATCH: i64 = 500;
 /// from this process's own commits; polling covers the cases no notification announces (a
 /// transaction that held the horizon back and then rolled back).
 const POLL: Duration = Duration::from_millis(250);
+/// The least time between two passes of a reactor nothing waits for (the mail outbox): it reacts
+/// at most this much later, and to many commits at once.
+const UNAWAITED_PACE: Duration = Duration::from_millis(50);
 /// A horizon that has not moved for this long, below a commit being waited for, is held by a
 /// long transaction somewhere on the server: waiting for the views is then pointless.
 const HELD_AFTER: Duration = Duration::from_secs(1);
@@ -76,13 +79,9 @@ pub async fn catch_up_once(
     projector: &dyn Projector,
 ) -> Result<Batch, ProjectionError> {
     let mut tx = checkpoint::begin_view_transaction(pool).await?;
-    let from = checkpoint::lock(&mut tx, projector.name()).await?;
-    // Read before the events: the horizon only moves forward, so this one is covered by the
-    // events query that follows.
-    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-        .fetch_one(&mut *tx)
-        .await?;
-    let xmin = parse_xid8(&xmin)?;
+    // The horizon is read before the events: it only moves forward, so this one is covered by
+    // the events query that follows.
+    let (from, xmin) = checkpoint::lock_with_horizon(&mut tx, projector.name()).await?;
     let types: Vec<String> = projector
         .event_types()
         .iter()
@@ -537,6 +536,11 @@ async fn run(projections: Arc<Projections>, runner: Arc<Runner>) {
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
+        }
+        if matches!(&runner.worker, Worker::Reactor(reactor) if !reactor.awaited()) {
+            // Nothing waits for it: under a load of commands, a pass for every few commits
+            // would be most of its cost. A wake meanwhile is kept for after the pause.
+            tokio::time::sleep(UNAWAITED_PACE).await;
         }
         tokio::select! {
             _ = runner.wake.notified() => {}

@@ -20,6 +20,10 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// An idle stream sends a comment this often so that proxies keep the connection open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const STREAM_PAGE: i64 = 500;
+/// The least time between two pages of a live stream at the head of the log: under a load of
+/// commands it sends many events a page instead of a page for every few commits, each a query.
+/// Far behind the head (full pages), it sends as fast as the client reads.
+const LIVE_PACE: Duration = Duration::from_millis(20);
 
 #[derive(Deserialize, IntoParams)]
 pub struct EventsQuery {
@@ -117,8 +121,11 @@ pub async fn live(
     let after = start(query.after.as_deref().or(resume))?;
     let commits = state.projections.commits();
     let frames = stream::unfold(
-        (state.into_inner(), after, commits),
-        |(state, mut after, mut commits)| async move {
+        (state.into_inner(), after, commits, None),
+        |(state, mut after, mut commits, paced)| async move {
+            if let Some(until) = paced {
+                tokio::time::sleep_until(until).await;
+            }
             let idle_since = tokio::time::Instant::now();
             loop {
                 let events = match state.app.stream.page(after, STREAM_PAGE).await {
@@ -132,14 +139,16 @@ pub async fn live(
                 if let Some(last) = events.last() {
                     after = last.position.parse().unwrap_or(after);
                     let chunk: Vec<u8> = events.iter().filter_map(frame).flatten().collect();
+                    let at_head = (events.len() as i64) < STREAM_PAGE;
+                    let paced = at_head.then(|| tokio::time::Instant::now() + LIVE_PACE);
                     return Some((
                         Ok::<Bytes, AppError>(Bytes::from(chunk)),
-                        (state, after, commits),
+                        (state, after, commits, paced),
                     ));
                 }
                 if idle_since.elapsed() >= KEEP_ALIVE {
                     let ping = Bytes::from_static(b": keep-alive\n\n");
-                    return Some((Ok(ping), (state, after, commits)));
+                    return Some((Ok(ping), (state, after, commits, None)));
                 }
                 tokio::select! {
                     changed = commits.changed() => {
