@@ -163,6 +163,18 @@ pub async fn serve_warden(
     Ok((base, state))
 }
 
+/// The newest event of the log of the Warden in `state`, if it has one.
+pub async fn log_head(
+    state: &warden::startup::AppState,
+) -> anyhow::Result<Option<warden_projections::Cursor>> {
+    state
+        .app
+        .commands
+        .head()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// A platform admin's session token on the Warden at `base`.
 pub async fn admin_session(
     base: &str,

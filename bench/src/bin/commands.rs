@@ -16,7 +16,7 @@ use sqlx::ConnectOptions;
 use warden::adapters::store::EventStore;
 use warden_aggregates::account::{Account, AccountCommand, SessionCommand, SessionEndReason};
 use warden_bench::{
-    account_with_history, admin_session, fresh_pool, log_in, ms, open_stream, percentile,
+    account_with_history, admin_session, fresh_pool, log_head, log_in, ms, open_stream, percentile,
     serve_warden, services,
 };
 
@@ -91,12 +91,8 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
 
     // The live stream, from the head on: each event's arrival time by position.
-    let head = state
-        .app
-        .commands
-        .head()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
+    let head = log_head(&state)
+        .await?
         .map(|c| c.to_string())
         .unwrap_or_else(|| "0.0".into());
     // The load starts with every reader at the head, as in a deployment that is running: the
@@ -166,12 +162,8 @@ async fn main() -> anyhow::Result<()> {
 /// answers how long that took, in milliseconds.
 async fn at_head(state: &warden::startup::AppState) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let head = state
-        .app
-        .commands
-        .head()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
+    let head = log_head(state)
+        .await?
         .ok_or_else(|| anyhow::anyhow!("an empty log"))?;
     while !state
         .projections

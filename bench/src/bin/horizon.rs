@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use uuid::Uuid;
-use warden_bench::{admin_session, fresh_pool, ms, open_stream, percentile, serve_warden};
+use warden_bench::{
+    admin_session, fresh_pool, log_head, ms, open_stream, percentile, serve_warden,
+};
 
 const PASSWORD: &str = "a long benchmark passphrase";
 
@@ -208,12 +210,8 @@ async fn main() -> anyhow::Result<()> {
         state.projections.held_waits()
     );
 
-    let head = state
-        .app
-        .commands
-        .head()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
+    let head = log_head(&state)
+        .await?
         .ok_or_else(|| anyhow::anyhow!("an empty log"))?;
     let caught_up = state
         .projections
